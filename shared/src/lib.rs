@@ -1,1 +1,27 @@
+//! Seatscope's core: everything the four Lambda functions share.
+//!
+//! Dependencies point inward: `domain`, `metrics` and `catalog` know nothing of AWS
+//! or HTTP; the adapters (`store` for DynamoDB, `vault` for Secrets Manager,
+//! `connectors` for the vendors' APIs) sit at the edge; `connect`, `sync` and
+//! `queries` are the operations a handler calls.
 
+pub mod app;
+pub mod catalog;
+pub mod claims;
+pub mod config;
+pub mod connect;
+pub mod connectors;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod oauth;
+pub mod queries;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod vault;
+#[cfg(feature = "lambda")]
+pub mod web;
+
+pub use app::App;
+pub use error::{Error, Result};

@@ -1,1 +1,9 @@
-fn main() {}
+use lambda_http::{run, service_fn};
+use seatscope_core::{telemetry, App};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let app = App::from_env().await?;
+    run(service_fn(|req| dashboard_api::handle(&app, req))).await
+}

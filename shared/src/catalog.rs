@@ -1,0 +1,178 @@
+//! The provider catalog (`providers.toml`, embedded at build time): per vendor, the
+//! auth modes, endpoints, paging, rate limit and feature names. Endpoints can be
+//! overridden from the environment so the same code talks to the sandboxes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const CATALOG_TOML: &str = include_str!("../providers.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    Oauth2,
+    ApiKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// client id and secret in an HTTP Basic header
+    Basic,
+    /// client id and secret as form fields
+    Body,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OAuth2Spec {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub scopes: Vec<String>,
+    pub pkce: bool,
+    pub client_auth: ClientAuth,
+    #[serde(default)]
+    pub refresh_rotates: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeySpec {
+    /// Authorization header value with `{key}` in place of the key.
+    pub header: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    pub auth_modes: Vec<AuthMode>,
+    pub api_base: String,
+    #[serde(default)]
+    pub accept: Option<String>,
+    pub page_size: u32,
+    #[serde(default)]
+    pub max_offset: Option<u32>,
+    pub rate_limit_per_minute: u32,
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub feature_sources: BTreeMap<String, String>,
+    pub seat_source: String,
+    /// False where the vendor has no per-seat activity (the dashboard says so).
+    pub per_seat_activity: bool,
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Spec>,
+    #[serde(default)]
+    pub api_key: Option<ApiKeySpec>,
+}
+
+impl Provider {
+    pub fn supports(&self, mode: AuthMode) -> bool {
+        self.auth_modes.contains(&mode)
+    }
+
+    /// Upper-case id used as the prefix of this provider's environment variables.
+    pub fn env_prefix(&self) -> String {
+        self.id.to_ascii_uppercase().replace('-', "_")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Catalog {
+    #[serde(rename = "provider")]
+    providers: Vec<Provider>,
+}
+
+impl Catalog {
+    /// The embedded catalog, with URL overrides read through `lookup`
+    /// (`<ID>_API_BASE`, `<ID>_AUTHORIZE_URL`, `<ID>_TOKEN_URL`).
+    pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Catalog> {
+        let mut catalog: Catalog = toml::from_str(CATALOG_TOML)
+            .map_err(|e| Error::Config(format!("providers.toml is invalid: {e}")))?;
+        for p in &mut catalog.providers {
+            let prefix = p.env_prefix();
+            if let Some(v) = lookup(&format!("{prefix}_API_BASE")) {
+                p.api_base = v;
+            }
+            if let Some(o) = p.oauth2.as_mut() {
+                if let Some(v) = lookup(&format!("{prefix}_AUTHORIZE_URL")) {
+                    o.authorize_url = v;
+                }
+                if let Some(v) = lookup(&format!("{prefix}_TOKEN_URL")) {
+                    o.token_url = v;
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    pub fn get(&self, id: &str) -> Result<&Provider> {
+        self.providers
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| Error::NotFound(format!("provider '{id}'")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalog_parses_and_every_oauth_provider_has_endpoints() {
+        let c = Catalog::load(|_| None).unwrap();
+        let pd = c.get("pagerduty").unwrap();
+        assert!(pd.supports(AuthMode::Oauth2));
+        assert!(pd.oauth2.as_ref().unwrap().pkce);
+        assert_eq!(pd.rate_limit_per_minute, 960);
+        for p in c.providers() {
+            assert_eq!(p.supports(AuthMode::Oauth2), p.oauth2.is_some(), "{}", p.id);
+            assert_eq!(
+                p.supports(AuthMode::ApiKey),
+                p.api_key.is_some(),
+                "{}",
+                p.id
+            );
+            for f in p.feature_sources.keys() {
+                assert!(
+                    p.features.contains(f),
+                    "{}: source for unknown feature {f}",
+                    p.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn environment_overrides_point_a_provider_at_a_sandbox() {
+        let c = Catalog::load(|k| match k {
+            "PAGERDUTY_API_BASE" => Some("http://127.0.0.1:9".into()),
+            "PAGERDUTY_TOKEN_URL" => Some("http://127.0.0.1:9/oauth/token".into()),
+            _ => None,
+        })
+        .unwrap();
+        let pd = c.get("pagerduty").unwrap();
+        assert_eq!(pd.api_base, "http://127.0.0.1:9");
+        assert_eq!(
+            pd.oauth2.as_ref().unwrap().token_url,
+            "http://127.0.0.1:9/oauth/token"
+        );
+        assert!(pd
+            .oauth2
+            .as_ref()
+            .unwrap()
+            .authorize_url
+            .starts_with("https://identity"));
+    }
+
+    #[test]
+    fn unknown_provider_is_not_found() {
+        let c = Catalog::load(|_| None).unwrap();
+        assert_eq!(c.get("nope").unwrap_err().status(), 404);
+    }
+}

@@ -1,0 +1,135 @@
+//! Typed configuration, read once at cold start. Required values have no silent
+//! defaults; environment variables carry secret *names*, never secret values.
+
+use std::collections::BTreeMap;
+
+use url::Url;
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    pub client_id: String,
+    /// Name (or ARN) of the Secrets Manager secret holding the client secret.
+    pub client_secret_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub stage: String,
+    /// Every connection's secret is named `<secret_prefix>/<org>/<provider>`.
+    pub secret_prefix: String,
+    /// The JWT claim that names the caller's org.
+    pub org_claim: String,
+    /// The exact redirect URI registered at every vendor.
+    pub oauth_redirect_uri: Url,
+    pub sync_interval_minutes: u32,
+    pub sync_history_days: u32,
+    /// OAuth clients by provider id (only those configured).
+    pub oauth_clients: BTreeMap<String, OAuthClient>,
+    pub catalog: Catalog,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let required = |k: &str| {
+            lookup(k).ok_or_else(|| Error::Config(format!("environment variable {k} is required")))
+        };
+        let number = |k: &str, default: u32| -> Result<u32> {
+            match lookup(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| Error::Config(format!("{k} must be a whole number, got '{v}'"))),
+            }
+        };
+        let catalog = Catalog::load(&lookup)?;
+        let redirect = required("OAUTH_REDIRECT_URI")?;
+        let oauth_redirect_uri = Url::parse(&redirect)
+            .map_err(|e| Error::Config(format!("OAUTH_REDIRECT_URI '{redirect}': {e}")))?;
+        let mut oauth_clients = BTreeMap::new();
+        for p in catalog.providers().iter().filter(|p| p.oauth2.is_some()) {
+            let prefix = p.env_prefix();
+            let id = lookup(&format!("{prefix}_CLIENT_ID"));
+            let secret = lookup(&format!("{prefix}_CLIENT_SECRET_NAME"));
+            match (id, secret) {
+                (Some(client_id), Some(client_secret_name)) => {
+                    oauth_clients.insert(
+                        p.id.clone(),
+                        OAuthClient {
+                            client_id,
+                            client_secret_name,
+                        },
+                    );
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(Error::Config(format!(
+                        "{prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET_NAME must be set together"
+                    )))
+                }
+            }
+        }
+        Ok(Config {
+            table_name: required("TABLE_NAME")?,
+            stage: required("STAGE")?,
+            secret_prefix: required("SECRET_PREFIX")?,
+            org_claim: required("ORG_CLAIM")?,
+            oauth_redirect_uri,
+            sync_interval_minutes: number("SYNC_INTERVAL_MINUTES", 60)?.max(1),
+            sync_history_days: number("SYNC_HISTORY_DAYS", 90)?.clamp(1, 3650),
+            oauth_clients,
+            catalog,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(k: &str) -> Option<String> {
+        match k {
+            "TABLE_NAME" => Some("t".into()),
+            "STAGE" => Some("dev".into()),
+            "SECRET_PREFIX" => Some("seatscope/dev".into()),
+            "ORG_CLAIM" => Some("org_id".into()),
+            "OAUTH_REDIRECT_URI" => Some("http://127.0.0.1:3000/oauth/callback".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn missing_required_value_names_the_variable() {
+        let err =
+            Config::from_lookup(|k| if k == "TABLE_NAME" { None } else { base(k) }).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME"), "{err}");
+    }
+
+    #[test]
+    fn half_configured_oauth_client_is_refused() {
+        let err = Config::from_lookup(|k| match k {
+            "PAGERDUTY_CLIENT_ID" => Some("id".into()),
+            other => base(other),
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("PAGERDUTY_CLIENT_SECRET_NAME"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_apply_to_optional_numbers() {
+        let c = Config::from_lookup(base).unwrap();
+        assert_eq!(c.sync_interval_minutes, 60);
+        assert_eq!(c.sync_history_days, 90);
+        assert!(c.oauth_clients.is_empty());
+    }
+}

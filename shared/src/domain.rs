@@ -1,0 +1,225 @@
+//! Domain records as they are stored: one DynamoDB table, every key prefixed by the
+//! org (DESIGN §4). Items are (de)serialized with serde_dynamo; optional fields are
+//! omitted rather than written as NULL (a NULL GSI key attribute is rejected).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::catalog::AuthMode;
+
+/// Key layout. Partition keys start with the org so tenants cannot collide.
+pub mod keys {
+    use time::Date;
+
+    pub fn org(org: &str) -> String {
+        format!("ORG#{org}")
+    }
+    pub fn connection_sk(provider: &str) -> String {
+        format!("CONN#{provider}")
+    }
+    pub const CONNECTION_PREFIX: &str = "CONN#";
+    /// Partition of everything synced for one app of one org.
+    pub fn app(org: &str, provider: &str) -> String {
+        format!("ORG#{org}#APP#{provider}")
+    }
+    pub fn seat_sk(seat_id: &str) -> String {
+        format!("SEAT#{seat_id}")
+    }
+    pub const SEAT_PREFIX: &str = "SEAT#";
+    pub fn seat_day_sk(date: Date, seat_id: &str) -> String {
+        format!("DAY#{}#SEAT#{seat_id}", super::day(date))
+    }
+    pub fn seat_day_prefix(date: Date) -> String {
+        format!("DAY#{}#", super::day(date))
+    }
+    pub fn rollup_sk(date: Date) -> String {
+        format!("ROLLUP#{}", super::day(date))
+    }
+    pub const ROLLUP_PREFIX: &str = "ROLLUP#";
+    pub fn run_sk(started: &str, run_id: &str) -> String {
+        format!("RUN#{started}#{run_id}")
+    }
+    pub const RUN_PREFIX: &str = "RUN#";
+    /// OAuth state is keyed by the SHA-256 of the state value, not the value itself.
+    pub fn oauth_state(state_hash: &str) -> String {
+        format!("OAUTH_STATE#{state_hash}")
+    }
+    pub const OAUTH_STATE_SK: &str = "OAUTH_STATE";
+    /// Sharded partition of the DueIndex GSI so the scheduler's reads spread out.
+    pub fn due_shard(org: &str, provider: &str, shards: u32) -> String {
+        let h = org
+            .bytes()
+            .chain(provider.bytes())
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+        format!("DUE#{}", h % shards)
+    }
+    pub const DUE_SHARDS: u32 = 4;
+}
+
+pub fn day(date: Date) -> String {
+    let (y, m, d) = (date.year(), date.month() as u8, date.day());
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+pub fn parse_day(s: &str) -> Option<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &format).ok()
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Who is calling, from the JWT claims API Gateway's authorizer verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub org: String,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Connected,
+    NeedsReconnect,
+    Error,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    pub seats: u32,
+    pub activity_events: u64,
+    pub days_written: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Connection {
+    pub pk: String,
+    pub sk: String,
+    pub org_id: String,
+    pub provider: String,
+    pub status: ConnectionStatus,
+    pub auth_mode: AuthMode,
+    pub secret_name: String,
+    pub connected_by: String,
+    pub connected_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_summary: Option<SyncSummary>,
+    /// Epoch seconds; the DueIndex sort key.
+    pub next_sync_at: i64,
+    /// Present while the connection is scheduled; absent takes it out of DueIndex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_shard: Option<String>,
+    /// Checkpoint of the activity stream: events before this instant are stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_synced_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<i64>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatStatus {
+    Active,
+    Invited,
+    /// No longer reported by the vendor; kept so its history stays readable.
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seat {
+    pub pk: String,
+    pub sk: String,
+    pub seat_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    pub status: SeatStatus,
+    pub first_seen_at: String,
+    pub last_seen_at: String,
+    /// Last UTC day with any activity event, YYYY-MM-DD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_on: Option<String>,
+}
+
+/// Absolute feature counts of one seat on one UTC day (rewritten whole on re-sync).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatDay {
+    pub pk: String,
+    pub sk: String,
+    pub date: String,
+    pub seat_id: String,
+    pub features: BTreeMap<String, u32>,
+    pub total: u32,
+}
+
+/// What the dashboard reads: one app's numbers for one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyRollup {
+    pub pk: String,
+    pub sk: String,
+    pub date: String,
+    pub seats: u32,
+    pub dau: u32,
+    pub wau: u32,
+    pub mau: u32,
+    pub features: BTreeMap<String, u64>,
+    pub as_of: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncRun {
+    pub pk: String,
+    pub sk: String,
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub status: RunStatus,
+    pub summary: SyncSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// TTL: runs are a short history.
+    pub expires_at: i64,
+}
+
+/// A pending OAuth authorization: single use (consumed by a conditional delete),
+/// expires 10 minutes after creation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OAuthState {
+    pub pk: String,
+    pub sk: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub provider: String,
+    /// The PKCE verifier: useless without the authorization code, which only the
+    /// registered redirect URI receives; deleted with the state on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce_verifier: Option<String>,
+    pub return_to: String,
+    pub created_at: String,
+    /// TTL attribute (epoch seconds) and the expiry the consume checks.
+    pub expires_at: i64,
+}

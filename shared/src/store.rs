@@ -1,0 +1,507 @@
+//! DynamoDB adapter: every access pattern is a GetItem, Query or conditional write
+//! (never a Scan); items go through serde_dynamo.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::domain::{keys, Connection, ConnectionStatus, OAuthState, SyncSummary};
+use crate::error::{Error, Result};
+
+/// DynamoDB's BatchWriteItem limit.
+const BATCH_SIZE: usize = 25;
+
+#[derive(Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ddb_err<E>(op: &'static str) -> impl FnOnce(E) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| Error::internal(format!("dynamodb {op} failed"), e)
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>> {
+    serde_dynamo::to_item(value).map_err(|e| Error::internal("serializing an item", e))
+}
+
+fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|e| Error::internal("reading a stored item", e))
+}
+
+/// Where a connection's scheduling stands after a run.
+pub struct SyncOutcome {
+    pub status: ConnectionStatus,
+    pub status_reason: Option<String>,
+    pub summary: Option<SyncSummary>,
+    pub finished_at: OffsetDateTime,
+    pub next_sync_at: OffsetDateTime,
+    pub activity_synced_until: Option<String>,
+    /// Failures in a row including this run (0 after a success).
+    pub consecutive_failures: u32,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoDbStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub async fn put<T: Serialize>(&self, value: &T) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(value)?))
+            .send()
+            .await
+            .map_err(ddb_err("PutItem"))?;
+        Ok(())
+    }
+
+    /// Writes many items, 25 per request, retrying unprocessed items with backoff.
+    pub async fn put_all<T: Serialize>(&self, values: &[T]) -> Result<()> {
+        for chunk in values.chunks(BATCH_SIZE) {
+            let mut requests = chunk
+                .iter()
+                .map(|v| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(to_item(v)?))
+                        .build()
+                        .map_err(|e| Error::internal("building a put request", e))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(ddb_err("BatchWriteItem"))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    if attempt > 10 {
+                        return Err(Error::Internal {
+                            context: format!(
+                                "dynamodb kept {} items unprocessed after 10 retries",
+                                requests.len()
+                            ),
+                            source: None,
+                        });
+                    }
+                    let wait = 50u64 * 2u64.pow(attempt.min(6));
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err("GetItem"))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// All items of a partition whose sort key starts with `prefix`, in key order.
+    pub async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>> {
+        self.query(
+            pk,
+            "begins_with(sk, :a)",
+            vec![(":a", s(prefix))],
+            true,
+            None,
+        )
+        .await
+    }
+
+    /// Items with `from <= sk <= to`.
+    pub async fn query_between<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<T>> {
+        self.query(
+            pk,
+            "sk BETWEEN :a AND :b",
+            vec![(":a", s(from)), (":b", s(to))],
+            true,
+            None,
+        )
+        .await
+    }
+
+    /// The item with the greatest sort key under `prefix`.
+    pub async fn last_with_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Option<T>> {
+        Ok(self
+            .query(
+                pk,
+                "begins_with(sk, :a)",
+                vec![(":a", s(prefix))],
+                false,
+                Some(1),
+            )
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn query<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk_condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+        forward: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(format!("pk = :pk AND {sk_condition}"))
+                .expression_attribute_values(":pk", s(pk))
+                .scan_index_forward(forward)
+                .set_limit(limit)
+                .set_exclusive_start_key(start.take());
+            for (k, v) in &values {
+                q = q.expression_attribute_values(*k, v.clone());
+            }
+            let page = q.send().await.map_err(ddb_err("Query"))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if limit.is_none() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    // --- OAuth state -------------------------------------------------------------
+
+    pub async fn put_oauth_state(&self, state: &OAuthState) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(state)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(ddb_err("PutItem(oauth state)"))?;
+        Ok(())
+    }
+
+    /// Deletes the state if it exists and has not expired, returning it: a state can
+    /// be consumed once. Unknown, replayed and expired all come back as None.
+    pub async fn consume_oauth_state(
+        &self,
+        state_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthState>> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::oauth_state(state_hash)))
+            .key("sk", s(keys::OAUTH_STATE_SK))
+            .condition_expression("attribute_exists(pk) AND expires_at > :now")
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(ddb_err("DeleteItem(oauth state)")(e)),
+        }
+    }
+
+    // --- connections -------------------------------------------------------------
+
+    pub async fn connection(&self, org: &str, provider: &str) -> Result<Option<Connection>> {
+        self.get(&keys::org(org), &keys::connection_sk(provider))
+            .await
+    }
+
+    pub async fn connections(&self, org: &str) -> Result<Vec<Connection>> {
+        self.query_prefix(&keys::org(org), keys::CONNECTION_PREFIX)
+            .await
+    }
+
+    /// Writes a connected connection. An existing record (a Reconnect) keeps its
+    /// sync history and checkpoints; credentials, status and schedule are replaced.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn save_connected(
+        &self,
+        org: &str,
+        provider: &str,
+        auth_mode: crate::catalog::AuthMode,
+        secret_name: &str,
+        connected_by: &str,
+        vendor_account: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let mode = serde_dynamo::to_attribute_value(auth_mode)
+            .map_err(|e| Error::internal("serializing auth mode", e))?;
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(keys::connection_sk(provider)))
+            .update_expression(
+                "SET org_id = :org, provider = :p, #st = :st, auth_mode = :mode, \
+                 secret_name = :secret, connected_by = :by, connected_at = :at, \
+                 next_sync_at = :next, due_shard = :shard, consecutive_failures = :zero \
+                 , vendor_account = :acct REMOVE status_reason",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":org", s(org))
+            .expression_attribute_values(":p", s(provider))
+            .expression_attribute_values(":st", s("connected"))
+            .expression_attribute_values(":mode", mode)
+            .expression_attribute_values(":secret", s(secret_name))
+            .expression_attribute_values(":by", s(connected_by))
+            .expression_attribute_values(":at", s(crate::domain::rfc3339(now)))
+            .expression_attribute_values(":next", n(now.unix_timestamp()))
+            .expression_attribute_values(
+                ":shard",
+                s(keys::due_shard(org, provider, keys::DUE_SHARDS)),
+            )
+            .expression_attribute_values(":zero", n(0));
+        update = match vendor_account {
+            Some(a) => update.expression_attribute_values(":acct", s(a)),
+            None => update.expression_attribute_values(":acct", AttributeValue::Null(true)),
+        };
+        update
+            .send()
+            .await
+            .map_err(ddb_err("UpdateItem(connection)"))?;
+        Ok(())
+    }
+
+    /// Makes a scheduled connection due now ("sync now"). Not found if absent or
+    /// not scheduled (disconnected).
+    pub async fn make_due(&self, org: &str, provider: &str, now: OffsetDateTime) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(keys::connection_sk(provider)))
+            .update_expression("SET next_sync_at = :now")
+            .condition_expression("attribute_exists(due_shard)")
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::NotFound(format!("connection to {provider}")))
+            }
+            Err(e) => Err(ddb_err("UpdateItem(sync now)")(e)),
+        }
+    }
+
+    /// (org, provider) of every connection due at `now`, from the sharded DueIndex.
+    pub async fn due_connections(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
+        let mut due = Vec::new();
+        for shard in 0..keys::DUE_SHARDS {
+            let mut start = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("DueIndex")
+                    .key_condition_expression("due_shard = :s AND next_sync_at <= :now")
+                    .expression_attribute_values(":s", s(format!("DUE#{shard}")))
+                    .expression_attribute_values(":now", n(now.unix_timestamp()))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(ddb_err("Query(DueIndex)"))?;
+                for item in page.items.unwrap_or_default() {
+                    let pk = item.get("pk").and_then(|v| v.as_s().ok());
+                    let sk = item.get("sk").and_then(|v| v.as_s().ok());
+                    if let (Some(pk), Some(sk)) = (pk, sk) {
+                        if let (Some(org), Some(provider)) = (
+                            pk.strip_prefix("ORG#"),
+                            sk.strip_prefix(keys::CONNECTION_PREFIX),
+                        ) {
+                            due.push((org.to_string(), provider.to_string()));
+                        }
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Takes the connection's lease if it is free or expired. False if another run
+    /// holds it (or the connection is gone / not scheduled).
+    pub async fn acquire_lease(
+        &self,
+        org: &str,
+        provider: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(keys::connection_sk(provider)))
+            .update_expression("SET lease_owner = :me, lease_expires_at = :exp")
+            .condition_expression(
+                "attribute_exists(due_shard) AND \
+                 (attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)",
+            )
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":exp", n((now + ttl).unix_timestamp()))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ddb_err("UpdateItem(lease)")(e)),
+        }
+    }
+
+    /// Records a run's outcome on the connection and releases the lease, only if
+    /// `owner` still holds it (a run whose lease was taken over writes nothing).
+    pub async fn finish_run(
+        &self,
+        org: &str,
+        provider: &str,
+        owner: &str,
+        outcome: &SyncOutcome,
+    ) -> Result<bool> {
+        let mut set = vec![
+            "#st = :st",
+            "next_sync_at = :next",
+            "last_sync_at = :at",
+            "consecutive_failures = :fails",
+        ];
+        let mut remove = vec!["lease_owner", "lease_expires_at"];
+        let mut u = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(keys::connection_sk(provider)))
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(
+                ":st",
+                serde_dynamo::to_attribute_value(outcome.status)
+                    .map_err(|e| Error::internal("serializing status", e))?,
+            )
+            .expression_attribute_values(":next", n(outcome.next_sync_at.unix_timestamp()))
+            .expression_attribute_values(":at", s(crate::domain::rfc3339(outcome.finished_at)))
+            .expression_attribute_values(":fails", n(i64::from(outcome.consecutive_failures)))
+            .expression_attribute_values(":me", s(owner))
+            .condition_expression("lease_owner = :me");
+        if let Some(summary) = &outcome.summary {
+            set.push("last_sync_summary = :sum");
+            u = u.expression_attribute_values(
+                ":sum",
+                serde_dynamo::to_attribute_value(summary)
+                    .map_err(|e| Error::internal("serializing summary", e))?,
+            );
+        }
+        if let Some(until) = &outcome.activity_synced_until {
+            set.push("activity_synced_until = :until");
+            u = u.expression_attribute_values(":until", s(until));
+        }
+        match &outcome.status_reason {
+            Some(reason) => {
+                set.push("status_reason = :reason");
+                u = u.expression_attribute_values(":reason", s(reason));
+            }
+            None => remove.push("status_reason"),
+        }
+        if outcome.status == ConnectionStatus::NeedsReconnect {
+            // Unscheduled until the admin reconnects: out of the DueIndex.
+            remove.push("due_shard");
+        }
+        let expr = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        let result = u.update_expression(expr).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ddb_err("UpdateItem(finish run)")(e)),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! JSON logs for CloudWatch. The level comes from Lambda's `AWS_LAMBDA_LOG_LEVEL`
+//! (set by the template's LoggingConfig), else `RUST_LOG`, else info.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .ok()
+        .map(|l| EnvFilter::new(l.to_lowercase()))
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    // A second init (tests, the local runner) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_current_span(false)
+        .flatten_event(true)
+        .try_init();
+}

@@ -1,0 +1,214 @@
+//! Secrets Manager adapter: one secret per connection, named
+//! `<prefix>/<org>/<provider>`, holding the token set or the API key as JSON.
+//! Values stay in `secrecy` types from the moment they are read.
+
+use aws_sdk_secretsmanager::Client;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+
+/// What a connection authenticates with.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    OAuth2(TokenSet),
+    ApiKey(SecretString),
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    /// Epoch seconds; None when the vendor did not say.
+    pub expires_at: Option<i64>,
+    pub scope: Option<String>,
+}
+
+impl TokenSet {
+    /// True when the token expires within `margin` of `now`.
+    pub fn expires_within(&self, now: OffsetDateTime, margin: time::Duration) -> bool {
+        self.expires_at
+            .is_some_and(|at| at <= (now + margin).unix_timestamp())
+    }
+}
+
+/// The JSON stored in the secret (plain strings only inside this module).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum StoredSecret {
+    Oauth2 {
+        access_token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+    },
+    ApiKey {
+        api_key: String,
+    },
+}
+
+impl Credentials {
+    fn to_json(&self) -> Result<String> {
+        let stored = match self {
+            Credentials::OAuth2(t) => StoredSecret::Oauth2 {
+                access_token: t.access_token.expose_secret().to_string(),
+                refresh_token: t
+                    .refresh_token
+                    .as_ref()
+                    .map(|r| r.expose_secret().to_string()),
+                expires_at: t.expires_at,
+                scope: t.scope.clone(),
+            },
+            Credentials::ApiKey(k) => StoredSecret::ApiKey {
+                api_key: k.expose_secret().to_string(),
+            },
+        };
+        serde_json::to_string(&stored).map_err(|e| Error::internal("encoding a secret", e))
+    }
+
+    fn from_json(raw: &str) -> Result<Credentials> {
+        let stored: StoredSecret = serde_json::from_str(raw).map_err(|_| Error::Internal {
+            context: "a connection secret is not in the expected format".into(),
+            source: None,
+        })?;
+        Ok(match stored {
+            StoredSecret::Oauth2 {
+                access_token,
+                refresh_token,
+                expires_at,
+                scope,
+            } => Credentials::OAuth2(TokenSet {
+                access_token: access_token.into(),
+                refresh_token: refresh_token.map(Into::into),
+                expires_at,
+                scope,
+            }),
+            StoredSecret::ApiKey { api_key } => Credentials::ApiKey(api_key.into()),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct SecretsManagerVault {
+    client: Client,
+    prefix: String,
+}
+
+impl SecretsManagerVault {
+    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        SecretsManagerVault {
+            client,
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn secret_name(&self, org: &str, provider: &str) -> String {
+        format!("{}/{org}/{provider}", self.prefix)
+    }
+
+    /// Stores the credentials as a new secret, or as a new version of the existing one.
+    pub async fn put(&self, name: &str, credentials: &Credentials) -> Result<()> {
+        let value = credentials.to_json()?;
+        let created = self
+            .client
+            .create_secret()
+            .name(name)
+            .description("Seatscope connection credentials")
+            .secret_string(&value)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+            {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(|e| Error::internal("secretsmanager PutSecretValue failed", e))?;
+                Ok(())
+            }
+            Err(e) => Err(Error::internal("secretsmanager CreateSecret failed", e)),
+        }
+    }
+
+    pub async fn credentials(&self, name: &str) -> Result<Credentials> {
+        Credentials::from_json(self.plain(name).await?.expose_secret())
+    }
+
+    /// A secret's raw string (e.g. an OAuth client secret).
+    pub async fn plain(&self, name: &str) -> Result<SecretString> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
+                    Error::NotFound(format!("secret {name}"))
+                } else {
+                    Error::internal("secretsmanager GetSecretValue failed", e)
+                }
+            })?;
+        out.secret_string
+            .map(SecretString::from)
+            .ok_or_else(|| Error::Internal {
+                context: format!("secret {name} has no string value"),
+                source: None,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_set_round_trips_through_the_stored_json() {
+        let c = Credentials::OAuth2(TokenSet {
+            access_token: "a".to_string().into(),
+            refresh_token: Some("r".to_string().into()),
+            expires_at: Some(10),
+            scope: Some("read".into()),
+        });
+        let json = c.to_json().unwrap();
+        match Credentials::from_json(&json).unwrap() {
+            Credentials::OAuth2(t) => {
+                assert_eq!(t.access_token.expose_secret(), "a");
+                assert_eq!(t.refresh_token.unwrap().expose_secret(), "r");
+                assert_eq!(t.expires_at, Some(10));
+            }
+            Credentials::ApiKey(_) => panic!("wrong kind"),
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_token() {
+        let c = Credentials::ApiKey("super-secret-key".to_string().into());
+        assert!(!format!("{c:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn expiry_margin_is_inclusive() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+        let t = TokenSet {
+            access_token: "a".to_string().into(),
+            refresh_token: None,
+            expires_at: Some(1_300),
+            scope: None,
+        };
+        assert!(t.expires_within(now, time::Duration::minutes(5)));
+        assert!(!t.expires_within(now, time::Duration::minutes(4)));
+    }
+}
