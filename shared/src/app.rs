@@ -25,14 +25,22 @@ impl App {
     }
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App> {
-        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
-        let vault = SecretsManagerVault::new(
+        App::from_clients(
+            config,
+            aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_secretsmanager::Client::new(sdk),
-            &config.secret_prefix,
-        );
+        )
+    }
+
+    /// With clients built elsewhere (the local runner points each at its emulator).
+    pub fn from_clients(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Result<App> {
         Ok(App {
-            store,
-            vault,
+            store: DynamoDbStore::new(dynamodb, &config.table_name),
+            vault: SecretsManagerVault::new(secrets, &config.secret_prefix),
             http: http_client()?,
             config,
         })

@@ -72,12 +72,16 @@ struct Reference {
 }
 
 /// Our feature name for a log entry type, for entries a user did.
+///
+/// PagerDuty has no `reassign_log_entry`: a user reassigning an incident produces an
+/// `assign_log_entry` whose agent is that user (the automatic assignment at trigger time
+/// has a service agent and is filtered out with every other non-user entry).
 fn feature_of(entry_type: &str) -> Option<&'static str> {
     Some(match entry_type {
         "acknowledge_log_entry" => "acknowledge",
         "resolve_log_entry" => "resolve",
         "annotate_log_entry" => "note",
-        "reassign_log_entry" => "reassign",
+        "assign_log_entry" => "reassign",
         "escalate_log_entry" => "escalate",
         _ => return None,
     })
