@@ -1,1 +1,10 @@
+//! Vendor API sandboxes served over real HTTP on loopback.
+//!
+//! Each sandbox is a faithful fake of one vendor's REST API and OAuth endpoints, with data
+//! generated deterministically from a seed and the exact counts a correct client must
+//! compute (the ground truth). Integration tests and the local dev stack run the same code
+//! against a sandbox that they would run against the vendor.
 
+pub mod pagerduty;
+
+pub use pagerduty::{DayCount, GroundTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth};

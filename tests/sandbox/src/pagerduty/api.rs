@@ -1,0 +1,892 @@
+//! The REST API: `GET /users`, `GET /users/me`, `GET /log_entries`, plus sandbox-only
+//! endpoints.
+//!
+//! Every REST request goes through [`begin`]: count it, authenticate it, apply the rate
+//! limit, check the `Accept` header. Choices where PagerDuty's documentation is silent:
+//!
+//! - Auth: `Authorization: Bearer <access token>` (issued by `/oauth/token`) or
+//!   `Token token=<api_token>`. Missing, unknown or expired → 401
+//!   `{"error":{"message":"Authentication failed","code":2006}}` (code from PagerDuty's error
+//!   table). An OAuth token whose scope has neither `read` nor `write` → 403, code 2010.
+//! - Rate limit: a fixed 60 s window per subject, like PagerDuty's documented subjects: an
+//!   API key, or (app, user) for user OAuth tokens, so rotating a token does not reset the
+//!   budget. Headers `ratelimit-limit`, `ratelimit-remaining`, `ratelimit-reset` (seconds
+//!   until the window resets) on every authenticated response; unauthenticated requests
+//!   are not evaluated, so their 401 carries none. Over the limit → 429
+//!   `{"error":{"message":"Rate Limit Exceeded","code":2020}}`.
+//! - `Accept`: absent, `*/*`, `application/*`, `application/json`, or
+//!   `application/vnd.pagerduty+json;version=2`; anything else → 406.
+//! - Bad parameters → 400 `{"error":{"message":"Invalid Input Provided","code":2001,
+//!   "errors":[...]}}`, the shape of PagerDuty's ArgumentError.
+//! - Pagination: `limit` defaults to 25 and is clamped to 1..=100 (the echoed `limit` is the
+//!   one used); `offset + limit > 10000` → 400; `total` is `null` unless `total=true`.
+//! - `/log_entries`: `since`/`until` filter `created_at` in `[since, until)`; RFC 3339 /
+//!   ISO 8601 with an offset, a naive date-time or a bare date (read as UTC, the sandbox
+//!   account's time zone). Defaults: `until` = now, `since` = `until` − 30 days.
+//!   `since > until` → 400. `time_zone` accepts UTC names only (times are always rendered
+//!   in UTC with `Z`); others → 400 rather than silently ignoring a zone a client relies on.
+//!   `is_overview=true` leaves out `notify_log_entry`. `include[]` and `team_ids[]` are
+//!   validated; `team_ids[]` filters by the service's team; `include[]` does not expand
+//!   references.
+//! - `/users/me` with the account API key → 400 (PagerDuty: "This will not work if the
+//!   request is made with an account-level access token").
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{RawQuery, State};
+use axum::http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
+
+use super::data::{Agent, Channel, EntryKind, LogEntry, NotificationKind, User};
+use super::state::{App, Window, RATE_WINDOW};
+
+/// PagerDuty refuses `offset + limit` beyond this.
+const MAX_PAGINATION_WINDOW: u64 = 10_000;
+const DEFAULT_LIMIT: u64 = 25;
+const MAX_LIMIT: u64 = 100;
+
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// PagerDuty's error body: `{"error":{"message":..,"code":..,"errors":[..]}}`.
+pub(crate) fn pd_error(
+    status: StatusCode,
+    message: &str,
+    code: u32,
+    errors: &[String],
+) -> Response {
+    let mut error = json!({ "message": message, "code": code });
+    if !errors.is_empty() {
+        error["errors"] = json!(errors);
+    }
+    json_response(status, &json!({ "error": error }))
+}
+
+/// A PagerDuty-shaped error, rendered at the edge (small, unlike `Response`).
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: &'static str,
+    code: u32,
+    errors: Vec<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        pd_error(self.status, self.message, self.code, &self.errors)
+    }
+}
+
+fn invalid_input(detail: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: "Invalid Input Provided",
+        code: 2001,
+        errors: vec![detail.into()],
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        message: "Authentication failed",
+        code: 2006,
+        errors: Vec::new(),
+    }
+}
+
+/// A request refused before its handler runs, with rate-limit headers once it was evaluated.
+struct Rejection {
+    error: ApiError,
+    rate: Option<RateInfo>,
+}
+
+impl From<ApiError> for Rejection {
+    fn from(error: ApiError) -> Self {
+        Rejection { error, rate: None }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let response = self.error.into_response();
+        match self.rate {
+            Some(rate) => rate.apply(response),
+            None => response,
+        }
+    }
+}
+
+/// Query parameters in order, repeated keys kept (`include[]=a&include[]=b`).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(raw: Option<String>) -> Params {
+        Params(
+            url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, ApiError> {
+        match self.get(key) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(invalid_input(format!(
+                "{key} must be true or false, got {other:?}"
+            ))),
+        }
+    }
+
+    fn includes(&self, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+        let values = self.all("include[]");
+        for v in &values {
+            if !allowed.contains(v) {
+                return Err(invalid_input(format!(
+                    "include[] must be one of {}, got {v:?}",
+                    allowed.join(", ")
+                )));
+            }
+        }
+        Ok(values.into_iter().map(str::to_string).collect())
+    }
+}
+
+struct Page {
+    limit: u64,
+    offset: u64,
+    total: bool,
+}
+
+fn pagination(params: &Params) -> Result<Page, ApiError> {
+    let number = |key: &str, default: u64| -> Result<u64, ApiError> {
+        match params.get(key) {
+            None | Some("") => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| invalid_input(format!("{key} must be a non-negative integer"))),
+        }
+    };
+    let limit = number("limit", DEFAULT_LIMIT)?.clamp(1, MAX_LIMIT);
+    let offset = number("offset", 0)?;
+    let total = params.boolean("total")?;
+    if offset.saturating_add(limit) > MAX_PAGINATION_WINDOW {
+        return Err(invalid_input(format!(
+            "Offset + limit must not exceed {MAX_PAGINATION_WINDOW}: the REST API returns at most \
+             {MAX_PAGINATION_WINDOW} records through classic pagination (offset {offset}, limit \
+             {limit}). Narrow the query with a filter (since/until) instead."
+        )));
+    }
+    Ok(Page {
+        limit,
+        offset,
+        total,
+    })
+}
+
+/// Who is calling.
+enum Caller {
+    OAuth { user: usize },
+    AccountKey,
+}
+
+/// Rate-limit state to report on a response.
+struct RateInfo {
+    limit: u32,
+    remaining: u32,
+    reset_secs: u64,
+}
+
+impl RateInfo {
+    fn apply(&self, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
+        response
+    }
+}
+
+enum Credential {
+    Bearer(String),
+    Token(String),
+}
+
+fn credential(headers: &HeaderMap) -> Option<Credential> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(Credential::Bearer(rest.to_string()));
+    }
+    if scheme.eq_ignore_ascii_case("token") {
+        let token = rest.strip_prefix("token=")?.trim().trim_matches('"');
+        return Some(Credential::Token(token.to_string()));
+    }
+    None
+}
+
+fn accept_ok(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(ACCEPT) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    value.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        match media.as_str() {
+            "*/*" | "application/*" | "application/json" => true,
+            "application/vnd.pagerduty+json" => parts.all(|p| match p.split_once('=') {
+                Some((k, v)) if k.trim().eq_ignore_ascii_case("version") => {
+                    v.trim().trim_matches('"') == "2"
+                }
+                _ => true,
+            }),
+            _ => false,
+        }
+    })
+}
+
+/// Counts, authenticates, rate-limits and checks `Accept` for one REST request.
+fn begin(app: &App, headers: &HeaderMap) -> Result<(Caller, RateInfo), Rejection> {
+    app.api_requests.fetch_add(1, Ordering::Relaxed);
+    let (caller, subject) = match credential(headers) {
+        Some(Credential::Bearer(token)) => {
+            let grants = app.grants();
+            let Some(grant) = grants.access.get(&token) else {
+                return Err(unauthorized().into());
+            };
+            if grant.expires <= Instant::now() {
+                return Err(unauthorized().into());
+            }
+            let scopes: Vec<&str> = grant.scope.split_whitespace().collect();
+            if !scopes.iter().any(|s| *s == "read" || *s == "write") {
+                return Err(ApiError {
+                    status: StatusCode::FORBIDDEN,
+                    message: "Access Denied",
+                    code: 2010,
+                    errors: Vec::new(),
+                }
+                .into());
+            }
+            (
+                Caller::OAuth { user: grant.user },
+                format!("oauth:{}:{}", grant.client_id, grant.user),
+            )
+        }
+        Some(Credential::Token(token)) => match &app.config.api_token {
+            Some(key) if !key.is_empty() && *key == token => {
+                (Caller::AccountKey, format!("key:{token}"))
+            }
+            _ => return Err(unauthorized().into()),
+        },
+        None => return Err(unauthorized().into()),
+    };
+
+    let limit = app.config.rate_limit_per_minute;
+    let now = Instant::now();
+    let (allowed, info) = {
+        let mut windows = app.windows();
+        let window = windows.entry(subject).or_insert(Window {
+            started: now,
+            used: 0,
+        });
+        if now.duration_since(window.started) >= RATE_WINDOW {
+            window.started = now;
+            window.used = 0;
+        }
+        let allowed = window.used < limit;
+        if allowed {
+            window.used += 1;
+        }
+        let left = RATE_WINDOW.saturating_sub(now.duration_since(window.started));
+        let info = RateInfo {
+            limit,
+            remaining: limit.saturating_sub(window.used),
+            // Round up so a client that waits this long lands in the next window.
+            reset_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+        };
+        (allowed, info)
+    };
+    if !allowed {
+        return Err(Rejection {
+            error: ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "Rate Limit Exceeded",
+                code: 2020,
+                errors: Vec::new(),
+            },
+            rate: Some(info),
+        });
+    }
+    if !accept_ok(headers) {
+        return Err(Rejection {
+            error: ApiError {
+                status: StatusCode::NOT_ACCEPTABLE,
+                message: "Not Acceptable",
+                code: 2001,
+                errors: vec![
+                    "Accept must allow application/vnd.pagerduty+json;version=2 or application/json"
+                        .to_string(),
+                ],
+            },
+            rate: Some(info),
+        });
+    }
+    Ok((caller, info))
+}
+
+fn timestamp(at: OffsetDateTime) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+fn parse_time(value: &str) -> Option<OffsetDateTime> {
+    let naive = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let day = format_description!("[year]-[month]-[day]");
+    OffsetDateTime::parse(value, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(value, &Iso8601::DEFAULT))
+        .ok()
+        .or_else(|| {
+            PrimitiveDateTime::parse(value, &naive)
+                .ok()
+                .map(PrimitiveDateTime::assume_utc)
+        })
+        .or_else(|| {
+            Date::parse(value, &day)
+                .ok()
+                .map(|d| d.with_time(Time::MIDNIGHT).assume_utc())
+        })
+}
+
+// ---------------------------------------------------------------- rendering
+
+impl App {
+    fn web_url(&self, path: &str) -> String {
+        format!("https://{}.pagerduty.com/{path}", self.data.subdomain)
+    }
+
+    fn team_ref(&self, team: usize) -> Value {
+        let t = &self.data.teams[team];
+        json!({
+            "id": t.id,
+            "type": "team_reference",
+            "summary": t.name,
+            "self": format!("{}/teams/{}", self.base_url, t.id),
+            "html_url": self.web_url(&format!("teams/{}", t.id)),
+        })
+    }
+
+    fn user_ref(&self, user: usize) -> Value {
+        let u = &self.data.users[user];
+        json!({
+            "id": u.id,
+            "type": "user_reference",
+            "summary": u.name,
+            "self": format!("{}/users/{}", self.base_url, u.id),
+            "html_url": self.web_url(&format!("users/{}", u.id)),
+        })
+    }
+
+    fn service_ref(&self, service: usize) -> Value {
+        let s = &self.data.services[service];
+        json!({
+            "id": s.id,
+            "type": "service_reference",
+            "summary": s.name,
+            "self": format!("{}/services/{}", self.base_url, s.id),
+            "html_url": self.web_url(&format!("service-directory/{}", s.id)),
+        })
+    }
+
+    fn user_json(&self, u: &User) -> Value {
+        let contact_methods: Vec<Value> = u
+            .contact_methods
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "type": c.kind,
+                    "summary": c.summary,
+                    "self": format!("{}/users/{}/contact_methods/{}", self.base_url, u.id, c.id),
+                    "html_url": null,
+                })
+            })
+            .collect();
+        let notification_rules: Vec<Value> = u
+            .notification_rules
+            .iter()
+            .zip(&u.contact_methods)
+            .map(|(rule, method)| {
+                json!({
+                    "id": rule,
+                    "type": "assignment_notification_rule_reference",
+                    "summary": format!("0 minutes: channel {}", method.id),
+                    "self": format!("{}/users/{}/notification_rules/{}", self.base_url, u.id, rule),
+                    "html_url": null,
+                })
+            })
+            .collect();
+        json!({
+            "id": u.id,
+            "type": "user",
+            "summary": u.name,
+            "self": format!("{}/users/{}", self.base_url, u.id),
+            "html_url": self.web_url(&format!("users/{}", u.id)),
+            "name": u.name,
+            "email": u.email,
+            "time_zone": u.time_zone,
+            "color": u.color,
+            "role": u.role,
+            "avatar_url": "https://pd-static-assets.pagerduty.com/users/blank-avatar.png",
+            "description": u.description,
+            "invitation_sent": u.invitation_sent,
+            "created_via_sso": u.created_via_sso,
+            "job_title": u.job_title,
+            "teams": u.teams.iter().map(|&t| self.team_ref(t)).collect::<Vec<_>>(),
+            "contact_methods": contact_methods,
+            "notification_rules": notification_rules,
+        })
+    }
+
+    fn entry_json(&self, e: &LogEntry) -> Value {
+        let data = &self.data;
+        let incident = &data.incidents[e.incident];
+        let service = &data.services[incident.service];
+        let created_at = timestamp(e.at);
+        let name = |user: Option<usize>| {
+            user.and_then(|u| data.users.get(u))
+                .map(|u| u.name.as_str())
+                .unwrap_or("")
+        };
+        let by_user = match e.agent {
+            Agent::User(u) => Some(u),
+            Agent::Service(_) => None,
+        };
+        let summary = match (e.kind, by_user) {
+            (EntryKind::Trigger, Some(_)) => "Triggered through the website".to_string(),
+            (EntryKind::Trigger, None) if e.channel == Channel::EmailTrigger => {
+                "Triggered through email".to_string()
+            }
+            (EntryKind::Trigger, None) => "Triggered through the API".to_string(),
+            (EntryKind::Acknowledge, Some(_)) => format!("Acknowledged by {}", name(by_user)),
+            (EntryKind::Acknowledge, None) => "Acknowledged through the API".to_string(),
+            (EntryKind::Resolve, Some(_)) => format!("Resolved by {}", name(by_user)),
+            (EntryKind::Resolve, None) => "Resolved through the API".to_string(),
+            (EntryKind::Annotate, _) => "Note added".to_string(),
+            (EntryKind::Assign, Some(_)) => {
+                format!("Assigned to {} by {}", name(e.target), name(by_user))
+            }
+            (EntryKind::Assign, None) => format!("Assigned to {}.", name(e.target)),
+            (EntryKind::Escalate, Some(_)) => {
+                format!("Escalated to level {} by {}", e.level, name(by_user))
+            }
+            (EntryKind::Escalate, None) => format!("Escalated to level {} by timeout", e.level),
+            (EntryKind::Notify, _) => {
+                let how = match e.channel {
+                    Channel::Notification(NotificationKind::Sms) => "SMS",
+                    Channel::Notification(NotificationKind::Email) => "email",
+                    _ => "push notification",
+                };
+                format!("Notified {} by {how}.", name(e.target))
+            }
+        };
+        let key = |seed: &str| -> String {
+            Sha256::digest(seed.as_bytes())
+                .iter()
+                .take(16)
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let channel = match e.channel {
+            Channel::Website => json!({ "type": "website" }),
+            Channel::Mobile => json!({ "type": "mobile" }),
+            Channel::Api => json!({ "type": "api" }),
+            Channel::Sms => json!({ "type": "sms" }),
+            Channel::Email => json!({ "type": "email" }),
+            Channel::Note => json!({ "type": "note" }),
+            Channel::Auto => json!({ "type": "auto" }),
+            Channel::Timeout => json!({ "type": "timeout" }),
+            Channel::WebTrigger => json!({
+                "type": "web_trigger",
+                "summary": incident.title,
+                "subject": incident.title,
+                "details": "Triggered from the web app",
+            }),
+            Channel::EventsApi => json!({
+                "type": "api",
+                "summary": incident.title,
+                "description": incident.title,
+                "service_key": key(&service.id),
+                "incident_key": key(&incident.id),
+                "details": { "severity": "critical", "source": service.name },
+            }),
+            Channel::EmailTrigger => json!({
+                "type": "email",
+                "summary": incident.title,
+                "to": format!("alerts@{}.pagerduty.com", data.subdomain),
+                "from": "monitoring@seatscope-sandbox.example",
+                "subject": incident.title,
+                "body": format!("{}\n\nService: {}", incident.title, service.name),
+                "body_content_type": "text/plain",
+            }),
+            Channel::Notification(kind) => {
+                let target = e.target.and_then(|u| data.users.get(u));
+                let mut notification = json!({
+                    "type": match kind {
+                        NotificationKind::Email => "email_notification",
+                        NotificationKind::Sms => "sms_notification",
+                        NotificationKind::Push => "push_notification",
+                    },
+                    "started_at": created_at,
+                    "status": "success",
+                });
+                // PagerDuty gives no address for push notifications.
+                match (kind, target) {
+                    (NotificationKind::Email, Some(u)) => notification["address"] = json!(u.email),
+                    (NotificationKind::Sms, Some(_)) => {
+                        notification["address"] = json!("+1 555-0100")
+                    }
+                    _ => {}
+                }
+                json!({ "type": "auto", "notification": notification })
+            }
+        };
+        let agent = match e.agent {
+            Agent::User(u) => self.user_ref(u),
+            Agent::Service(s) => self.service_ref(s),
+        };
+        let mut entry = json!({
+            "id": e.id,
+            "type": e.kind.type_name(),
+            "summary": summary,
+            "self": format!("{}/log_entries/{}", self.base_url, e.id),
+            "html_url": self.web_url(&format!("incidents/{}/log_entries/{}", incident.id, e.id)),
+            "created_at": created_at,
+            "agent": agent,
+            "channel": channel,
+            "service": self.service_ref(incident.service),
+            "incident": {
+                "id": incident.id,
+                "type": "incident_reference",
+                "summary": format!("[#{}] {}", incident.number, incident.title),
+                "self": format!("{}/incidents/{}", self.base_url, incident.id),
+                "html_url": self.web_url(&format!("incidents/{}", incident.id)),
+            },
+            "teams": [self.team_ref(service.team)],
+            "contexts": [],
+        });
+        match e.kind {
+            EntryKind::Trigger => {
+                entry["event_details"] = json!({ "description": incident.title });
+            }
+            EntryKind::Acknowledge => {
+                if let Some(timeout) = service.ack_timeout {
+                    entry["acknowledgement_timeout"] = json!(timeout);
+                }
+            }
+            EntryKind::Assign | EntryKind::Escalate => {
+                entry["assignees"] = json!(e
+                    .target
+                    .map(|u| self.user_ref(u))
+                    .into_iter()
+                    .collect::<Vec<_>>());
+            }
+            EntryKind::Notify => {
+                if let Some(u) = e.target {
+                    entry["user"] = self.user_ref(u);
+                }
+            }
+            EntryKind::Resolve | EntryKind::Annotate => {}
+        }
+        entry
+    }
+}
+
+// ---------------------------------------------------------------- handlers
+
+pub(crate) async fn list_users(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (_, rate) = match begin(&app, &headers) {
+        Ok(ok) => ok,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let params = Params::parse(query);
+    let result = (|| -> Result<Value, ApiError> {
+        let page = pagination(&params)?;
+        params.includes(&[
+            "contact_methods",
+            "notification_rules",
+            "teams",
+            "subdomains",
+        ])?;
+        let needle = params.get("query").unwrap_or_default().to_lowercase();
+        let team_ids = params.all("team_ids[]");
+        let data = &app.data;
+        let matching: Vec<usize> = data
+            .users_in_list_order()
+            .into_iter()
+            .filter(|&i| {
+                let u = &data.users[i];
+                (needle.is_empty()
+                    || u.name.to_lowercase().contains(&needle)
+                    || u.email.to_lowercase().contains(&needle))
+                    && (team_ids.is_empty()
+                        || u.teams
+                            .iter()
+                            .any(|&t| team_ids.contains(&data.teams[t].id.as_str())))
+            })
+            .collect();
+        let users: Vec<Value> = matching
+            .iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .map(|&i| app.user_json(&data.users[i]))
+            .collect();
+        let more = page.offset + (users.len() as u64) < matching.len() as u64;
+        Ok(json!({
+            "users": users,
+            "limit": page.limit,
+            "offset": page.offset,
+            "more": more,
+            "total": if page.total { json!(matching.len()) } else { Value::Null },
+        }))
+    })();
+    rate.apply(match result {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(error) => error.into_response(),
+    })
+}
+
+pub(crate) async fn current_user(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (caller, rate) = match begin(&app, &headers) {
+        Ok(ok) => ok,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let params = Params::parse(query);
+    let response = match params.includes(&[
+        "contact_methods",
+        "notification_rules",
+        "teams",
+        "subdomains",
+        "calendar_urls",
+    ]) {
+        Err(error) => error.into_response(),
+        Ok(_) => match caller {
+            Caller::OAuth { user } => match app.data.users.get(user) {
+                Some(u) => json_response(StatusCode::OK, &json!({ "user": app.user_json(u) })),
+                None => unauthorized().into_response(),
+            },
+            Caller::AccountKey => invalid_input(
+                "Because this request was made using an account-level access token, we were \
+                 unable to correlate a user with this request. Use a user-level API key or an \
+                 OAuth user token.",
+            )
+            .into_response(),
+        },
+    };
+    rate.apply(response)
+}
+
+pub(crate) async fn list_log_entries(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (_, rate) = match begin(&app, &headers) {
+        Ok(ok) => ok,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let params = Params::parse(query);
+    let result = (|| -> Result<Value, ApiError> {
+        let page = pagination(&params)?;
+        params.includes(&["incidents", "services", "channels", "teams"])?;
+        let overview = params.boolean("is_overview")?;
+        if let Some(zone) = params.get("time_zone") {
+            let utc = [
+                "UTC",
+                "Etc/UTC",
+                "GMT",
+                "Etc/GMT",
+                "Etc/Universal",
+                "Universal",
+                "Zulu",
+            ];
+            if !utc.iter().any(|z| z.eq_ignore_ascii_case(zone)) {
+                return Err(invalid_input(format!(
+                    "time_zone {zone:?} is not supported by the sandbox: it renders times in UTC \
+                     only (use time_zone=UTC or leave it out)"
+                )));
+            }
+        }
+        let time = |key: &str| -> Result<Option<OffsetDateTime>, ApiError> {
+            match params.get(key) {
+                None | Some("") => Ok(None),
+                Some(v) => parse_time(v).map(Some).ok_or_else(|| {
+                    invalid_input(format!("{key} must be an ISO 8601 date-time, got {v:?}"))
+                }),
+            }
+        };
+        let until = time("until")?.unwrap_or_else(OffsetDateTime::now_utc);
+        let since = time("since")?.unwrap_or(until - time::Duration::days(30));
+        if since > until {
+            return Err(invalid_input("since must not be after until"));
+        }
+        let team_ids = params.all("team_ids[]");
+        let data = &app.data;
+        // Entries are newest first: the window is one contiguous slice.
+        let start = data.entries.partition_point(|e| e.at >= until);
+        let end = data.entries.partition_point(|e| e.at >= since);
+        let window = &data.entries[start..end.max(start)];
+        let keep = |e: &&LogEntry| {
+            (!overview || e.kind != EntryKind::Notify)
+                && (team_ids.is_empty() || {
+                    let service = &data.services[data.incidents[e.incident].service];
+                    team_ids.contains(&data.teams[service.team].id.as_str())
+                })
+        };
+        let matching = window.iter().filter(keep).count() as u64;
+        let entries: Vec<Value> = window
+            .iter()
+            .filter(keep)
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .map(|e| app.entry_json(e))
+            .collect();
+        let more = page.offset + (entries.len() as u64) < matching;
+        Ok(json!({
+            "log_entries": entries,
+            "limit": page.limit,
+            "offset": page.offset,
+            "more": more,
+            "total": if page.total { json!(matching) } else { Value::Null },
+        }))
+    })();
+    rate.apply(match result {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(error) => error.into_response(),
+    })
+}
+
+pub(crate) async fn sandbox_ground_truth(State(app): State<Arc<App>>) -> Response {
+    match serde_json::to_value(&app.truth) {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "error": e.to_string() }),
+        ),
+    }
+}
+
+pub(crate) async fn sandbox_stats(State(app): State<Arc<App>>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "token_requests": app.token_requests.load(Ordering::Relaxed),
+            "api_requests": app.api_requests.load(Ordering::Relaxed),
+        }),
+    )
+}
+
+pub(crate) async fn sandbox_revoke_refresh_tokens(State(app): State<Arc<App>>) -> StatusCode {
+    app.revoke_refresh_tokens();
+    StatusCode::NO_CONTENT
+}
+
+pub(crate) async fn sandbox_expire_access_tokens(State(app): State<Arc<App>>) -> StatusCode {
+    app.expire_access_tokens();
+    StatusCode::NO_CONTENT
+}
+
+pub(crate) async fn not_found() -> Response {
+    pd_error(StatusCode::NOT_FOUND, "Not Found", 2100, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_variants() {
+        let mut h = HeaderMap::new();
+        assert!(accept_ok(&h));
+        for ok in [
+            "application/vnd.pagerduty+json;version=2",
+            "application/vnd.pagerduty+json;version=2, application/json",
+            "application/json",
+            "*/*",
+        ] {
+            h.insert(ACCEPT, HeaderValue::from_static(ok));
+            assert!(accept_ok(&h), "{ok}");
+        }
+        for bad in ["text/html", "application/vnd.pagerduty+json;version=1"] {
+            h.insert(ACCEPT, HeaderValue::from_static(bad));
+            assert!(!accept_ok(&h), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_parse_in_the_forms_pagerduty_takes() {
+        let z = parse_time("2026-03-01T10:00:00Z");
+        assert!(z.is_some());
+        assert_eq!(parse_time("2026-03-01T11:00:00+01:00"), z);
+        assert_eq!(parse_time("2026-03-01T10:00:00"), z);
+        assert!(parse_time("2026-03-01").is_some());
+        assert!(parse_time("yesterday").is_none());
+        assert_eq!(
+            timestamp(z.unwrap_or(OffsetDateTime::UNIX_EPOCH)),
+            "2026-03-01T10:00:00Z"
+        );
+    }
+
+    #[test]
+    fn token_header_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Token token=abc"));
+        assert!(matches!(credential(&h), Some(Credential::Token(t)) if t == "abc"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer pdus+_0X_1"));
+        assert!(matches!(credential(&h), Some(Credential::Bearer(t)) if t == "pdus+_0X_1"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic Zm9v"));
+        assert!(credential(&h).is_none());
+    }
+}

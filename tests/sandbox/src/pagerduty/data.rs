@@ -1,0 +1,1021 @@
+//! The sandbox account: users, teams, services, incidents and their log entries, generated
+//! deterministically, and the ground truth derived from the very same entries.
+//!
+//! A small SplitMix64 generator is used instead of `rand`'s `StdRng`, whose algorithm may
+//! change between `rand` releases: the same seed must give the same account forever, or a
+//! fixture recorded today breaks on the next dependency bump.
+//!
+//! Counted activity (the ground truth) is a log entry whose `agent` is a user and whose type
+//! is one of the five below. Noise that a correct client must ignore is generated alongside:
+//! triggers (mostly by a service, some by a user through the website), auto-assignments and
+//! timeout escalations by the service, notifications (`notify_log_entry`, agent = service,
+//! with a `user` field naming the notified user), and acknowledgements and resolutions sent
+//! by monitoring integrations (agent = `service_reference`).
+//!
+//! Reassignment: PagerDuty has no `reassign_log_entry`. A user reassigning an incident
+//! produces an `assign_log_entry` ("Assigned to X by Y") whose agent is that user; the
+//! automatic assignment at trigger time is also an `assign_log_entry`, with a service agent.
+//! So "reassign" = `assign_log_entry` with a user agent.
+
+use std::collections::{BTreeMap, HashSet};
+
+use time::{Date, OffsetDateTime, Time, Weekday};
+
+use super::{DayCount, GroundTruth, PagerDutyConfig, SeatTruth};
+
+/// Log entry types a correct client counts, with our feature names.
+pub(crate) const COUNTED: [(EntryKind, &str); 5] = [
+    (EntryKind::Acknowledge, "acknowledge"),
+    (EntryKind::Resolve, "resolve"),
+    (EntryKind::Annotate, "note"),
+    (EntryKind::Assign, "reassign"),
+    (EntryKind::Escalate, "escalate"),
+];
+
+pub(crate) struct Dataset {
+    pub account_id: String,
+    pub subdomain: String,
+    pub teams: Vec<Team>,
+    pub services: Vec<Service>,
+    /// Generation order; `users[0]` is the account owner (who authorizes OAuth apps).
+    pub users: Vec<User>,
+    pub incidents: Vec<Incident>,
+    /// Newest first, as `/log_entries` returns them.
+    pub entries: Vec<LogEntry>,
+}
+
+pub(crate) struct Team {
+    pub id: String,
+    pub name: &'static str,
+}
+
+pub(crate) struct Service {
+    pub id: String,
+    pub name: &'static str,
+    pub team: usize,
+    /// Copied into acknowledge entries, as PagerDuty does.
+    pub ack_timeout: Option<u32>,
+}
+
+pub(crate) struct ContactMethod {
+    pub id: String,
+    pub kind: &'static str,
+    pub summary: &'static str,
+}
+
+pub(crate) struct User {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: &'static str,
+    pub time_zone: &'static str,
+    pub color: &'static str,
+    pub job_title: &'static str,
+    pub description: Option<&'static str>,
+    pub invitation_sent: bool,
+    pub created_via_sso: bool,
+    pub teams: Vec<usize>,
+    pub contact_methods: Vec<ContactMethod>,
+    pub notification_rules: Vec<String>,
+    /// Whether the user has any counted activity at all.
+    pub active: bool,
+}
+
+pub(crate) struct Incident {
+    pub id: String,
+    pub number: u32,
+    pub title: &'static str,
+    pub service: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    Trigger,
+    Acknowledge,
+    Resolve,
+    Annotate,
+    Assign,
+    Escalate,
+    Notify,
+}
+
+impl EntryKind {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            EntryKind::Trigger => "trigger_log_entry",
+            EntryKind::Acknowledge => "acknowledge_log_entry",
+            EntryKind::Resolve => "resolve_log_entry",
+            EntryKind::Annotate => "annotate_log_entry",
+            EntryKind::Assign => "assign_log_entry",
+            EntryKind::Escalate => "escalate_log_entry",
+            EntryKind::Notify => "notify_log_entry",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Agent {
+    User(usize),
+    Service(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// A user in the web app.
+    Website,
+    /// A user in the mobile app.
+    Mobile,
+    /// A user through the REST API, or an integration through the Events API.
+    Api,
+    /// A user replying to an SMS.
+    Sms,
+    /// A user replying to an email.
+    Email,
+    /// A note added by a user.
+    Note,
+    /// A user triggering from the web app.
+    WebTrigger,
+    /// An alert arriving through the Events API (trigger).
+    EventsApi,
+    /// An alert arriving by email (trigger).
+    EmailTrigger,
+    /// PagerDuty acting by itself (assignment at trigger).
+    Auto,
+    /// Escalation after the escalation timeout.
+    Timeout,
+    /// A notification sent to `target`.
+    Notification(NotificationKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotificationKind {
+    Email,
+    Sms,
+    Push,
+}
+
+pub(crate) struct LogEntry {
+    pub id: String,
+    pub kind: EntryKind,
+    pub at: OffsetDateTime,
+    pub agent: Agent,
+    pub channel: Channel,
+    pub incident: usize,
+    /// Assignee (assign/escalate) or notified user (notify).
+    pub target: Option<usize>,
+    /// Escalation level reached (escalate).
+    pub level: u8,
+}
+
+impl LogEntry {
+    /// Our feature name if a correct client counts this entry.
+    pub fn feature(&self) -> Option<&'static str> {
+        if !matches!(self.agent, Agent::User(_)) {
+            return None;
+        }
+        COUNTED
+            .iter()
+            .find(|(kind, _)| *kind == self.kind)
+            .map(|(_, feature)| *feature)
+    }
+}
+
+/// SplitMix64: tiny, fast, and fixed forever.
+pub(crate) struct Prng(u64);
+
+impl Prng {
+    /// An independent stream for `(seed, a, b)`.
+    pub fn stream(seed: u64, a: u64, b: u64) -> Prng {
+        let mut p = Prng(seed ^ 0x6A09_E667_F3BC_C908);
+        let x = p.next_u64() ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut q = Prng(x);
+        let y = q.next_u64() ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        Prng(y)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`); the modulo bias is irrelevant for fake data.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    pub fn index(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.index(items.len())]
+    }
+}
+
+const ID_ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// PagerDuty-style ids, unique across the account.
+struct Ids {
+    used: HashSet<String>,
+}
+
+impl Ids {
+    fn new() -> Ids {
+        Ids {
+            used: HashSet::new(),
+        }
+    }
+
+    fn make(&mut self, rng: &mut Prng, prefix: char, len: usize) -> String {
+        loop {
+            let mut id = String::with_capacity(len + 1);
+            id.push(prefix);
+            for _ in 0..len {
+                id.push(ID_ALPHABET[rng.index(ID_ALPHABET.len())] as char);
+            }
+            if self.used.insert(id.clone()) {
+                return id;
+            }
+        }
+    }
+
+    /// Resource ids look like `PXPGF42`.
+    fn resource(&mut self, rng: &mut Prng) -> String {
+        self.make(rng, 'P', 6)
+    }
+
+    /// Log entry ids look like `R6XNGC35VF6U1TUSVIE2DWXD4Z`.
+    fn log_entry(&mut self, rng: &mut Prng) -> String {
+        self.make(rng, 'R', 25)
+    }
+}
+
+const FIRST_NAMES: [&str; 40] = [
+    "Ada", "Bruno", "Chiara", "Dmitri", "Elif", "Farah", "Gustav", "Hana", "Ibrahim", "Jonas",
+    "Keiko", "Lars", "Maya", "Nikolai", "Olga", "Pedro", "Quinn", "Rosa", "Samir", "Tara", "Umar",
+    "Vera", "Wen", "Ximena", "Yusuf", "Zoe", "Amara", "Bjorn", "Carmen", "Diego", "Esther",
+    "Felix", "Greta", "Hugo", "Ines", "Jamal", "Kira", "Leon", "Mila", "Noah",
+];
+
+const LAST_NAMES: [&str; 40] = [
+    "Abara",
+    "Berg",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quispe",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Umarov",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zielinski",
+    "Andersen",
+    "Bauer",
+    "Costa",
+    "Delgado",
+    "Evans",
+    "Ferreira",
+    "Gomez",
+    "Horvat",
+    "Iqbal",
+    "Jovanovic",
+    "Kim",
+    "Lopez",
+    "Mendes",
+    "Novak",
+];
+
+const TIME_ZONES: [&str; 8] = [
+    "America/New_York",
+    "America/Los_Angeles",
+    "America/Lima",
+    "Europe/London",
+    "Europe/Berlin",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+];
+
+const COLORS: [&str; 8] = [
+    "green", "purple", "red", "teal", "orange", "blue", "brown", "crimson",
+];
+
+const TEAMS: [&str; 4] = ["Platform", "Payments", "Mobile", "Data"];
+
+/// (name, team index, acknowledgement timeout)
+const SERVICES: [(&str, usize, Option<u32>); 5] = [
+    ("Checkout API", 1, Some(1800)),
+    ("Edge Gateway", 0, None),
+    ("Mobile Push", 2, Some(3600)),
+    ("Data Pipeline", 3, None),
+    ("Identity", 0, Some(1800)),
+];
+
+const INCIDENT_TITLES: [&str; 12] = [
+    "The server is on fire.",
+    "High error rate on /checkout",
+    "Disk usage above 90% on db-2",
+    "Latency p99 above 2s",
+    "Certificate expires in 7 days",
+    "Queue backlog growing",
+    "Replica lag above 60s",
+    "5xx spike at the edge",
+    "Push notification delivery failing",
+    "Nightly ETL did not finish",
+    "Login failures above threshold",
+    "Memory leak suspected in worker pool",
+];
+
+const JOB_TITLES: [&str; 6] = [
+    "Site Reliability Engineer",
+    "Software Engineer",
+    "Engineering Manager",
+    "Platform Engineer",
+    "Support Engineer",
+    "Data Engineer",
+];
+
+const DESCRIPTIONS: [&str; 3] = [
+    "On call for the platform",
+    "Ask me about payments",
+    "I'm the boss",
+];
+
+impl Dataset {
+    pub fn generate(config: &PagerDutyConfig) -> Dataset {
+        let seed = config.seed;
+        let mut rng = Prng::stream(seed, 0x5EA7_5C0E, 0);
+        let mut ids = Ids::new();
+
+        let account_id = ids.resource(&mut rng);
+        let subdomain = "seatscope-sandbox".to_string();
+        let teams: Vec<Team> = TEAMS
+            .iter()
+            .map(|name| Team {
+                id: ids.resource(&mut rng),
+                name,
+            })
+            .collect();
+        let services: Vec<Service> = SERVICES
+            .iter()
+            .map(|(name, team, ack_timeout)| Service {
+                id: ids.resource(&mut rng),
+                name,
+                team: *team,
+                ack_timeout: *ack_timeout,
+            })
+            .collect();
+        let users = generate_users(config, &mut rng, &mut ids);
+
+        let mut incidents = Vec::new();
+        let mut entries = Vec::new();
+        generate_activity(
+            config,
+            &users,
+            &services,
+            &mut ids,
+            &mut incidents,
+            &mut entries,
+        );
+        // Newest first; ids break ties so the order is total and stable.
+        entries.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
+
+        Dataset {
+            account_id,
+            subdomain,
+            teams,
+            services,
+            users,
+            incidents,
+            entries,
+        }
+    }
+
+    /// Indices of `users` in `/users` order (by name, then id).
+    pub fn users_in_list_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.users.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&self.users[a], &self.users[b]);
+            a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))
+        });
+        order
+    }
+
+    pub fn ground_truth(&self) -> GroundTruth {
+        let seats = self
+            .users_in_list_order()
+            .into_iter()
+            .map(|i| {
+                let u = &self.users[i];
+                SeatTruth {
+                    id: u.id.clone(),
+                    email: u.email.clone(),
+                    name: u.name.clone(),
+                    role: u.role.to_string(),
+                }
+            })
+            .collect();
+        let mut counts: BTreeMap<(Date, &str, &str), u32> = BTreeMap::new();
+        for entry in &self.entries {
+            if let (Some(feature), Agent::User(u)) = (entry.feature(), entry.agent) {
+                *counts
+                    .entry((entry.at.date(), self.users[u].id.as_str(), feature))
+                    .or_default() += 1;
+            }
+        }
+        let daily = counts
+            .into_iter()
+            .map(|((date, user_id, feature), count)| DayCount {
+                user_id: user_id.to_string(),
+                date: format_date(date),
+                feature: feature.to_string(),
+                count,
+            })
+            .collect();
+        GroundTruth { seats, daily }
+    }
+}
+
+pub(crate) fn format_date(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+fn generate_users(config: &PagerDutyConfig, rng: &mut Prng, ids: &mut Ids) -> Vec<User> {
+    let n = config.users as usize;
+    let mut names = HashSet::new();
+    let mut users = Vec::with_capacity(n);
+    for i in 0..n {
+        let first = rng.pick(&FIRST_NAMES);
+        let last = rng.pick(&LAST_NAMES);
+        let mut name = format!("{first} {last}");
+        let mut local = format!("{}.{}", first.to_lowercase(), last.to_lowercase());
+        if !names.insert(name.clone()) {
+            // Past 1 600 users the name pairs repeat; a suffix keeps names and emails unique.
+            name = format!("{first} {last} {}", i + 1);
+            local = format!("{local}{}", i + 1);
+            names.insert(name.clone());
+        }
+        let role = match i {
+            0 => "owner",
+            1 => "admin",
+            _ => {
+                let r = rng.unit();
+                if r < 0.05 {
+                    "admin"
+                } else if r < 0.12 {
+                    "observer"
+                } else if r < 0.20 {
+                    "limited_user"
+                } else if r < 0.24 {
+                    "read_only_user"
+                } else {
+                    "user"
+                }
+            }
+        };
+        let invitation_sent = i > 0 && rng.chance(0.08);
+        let mut teams = Vec::new();
+        for t in 0..TEAMS.len() {
+            if rng.chance(0.3) {
+                teams.push(t);
+            }
+        }
+        let mut contact_methods = vec![ContactMethod {
+            id: ids.resource(rng),
+            kind: "email_contact_method_reference",
+            summary: "Default",
+        }];
+        if !invitation_sent && rng.chance(0.7) {
+            contact_methods.push(ContactMethod {
+                id: ids.resource(rng),
+                kind: "phone_contact_method_reference",
+                summary: "Mobile",
+            });
+        }
+        if !invitation_sent && rng.chance(0.5) {
+            contact_methods.push(ContactMethod {
+                id: ids.resource(rng),
+                kind: "push_notification_contact_method_reference",
+                summary: "Pixel 8",
+            });
+        }
+        let notification_rules = (0..contact_methods.len().min(2))
+            .map(|_| ids.resource(rng))
+            .collect();
+        users.push(User {
+            id: ids.resource(rng),
+            name,
+            email: format!("{local}@seatscope-sandbox.example"),
+            role,
+            time_zone: rng.pick(&TIME_ZONES),
+            color: rng.pick(&COLORS),
+            job_title: rng.pick(&JOB_TITLES),
+            description: if rng.chance(0.4) {
+                Some(rng.pick(&DESCRIPTIONS))
+            } else {
+                None
+            },
+            invitation_sent,
+            created_via_sso: rng.chance(0.3),
+            teams,
+            contact_methods,
+            notification_rules,
+            active: false,
+        });
+    }
+    // A few special roles on every account big enough to have them, so clients meet them.
+    for role in ["observer", "limited_user"] {
+        if n >= 5 && !users.iter().any(|u| u.role == role) {
+            let plain: Vec<usize> = (2..n).filter(|&i| users[i].role == "user").collect();
+            if !plain.is_empty() {
+                let i = plain[rng.index(plain.len())];
+                users[i].role = role;
+            }
+        }
+    }
+    // Stakeholder-like roles and pending invitations never act; some full users don't either.
+    for (i, user) in users.iter_mut().enumerate() {
+        let passive_role = matches!(
+            user.role,
+            "observer" | "read_only_user" | "read_only_limited_user"
+        );
+        user.active = i == 0 || (!passive_role && !user.invitation_sent && !rng.chance(0.15));
+    }
+    // Every account with more than one seat has at least one inactive seat.
+    if n >= 2 && users.iter().all(|u| u.active) {
+        users[n - 1].active = false;
+    }
+    users
+}
+
+fn generate_activity(
+    config: &PagerDutyConfig,
+    users: &[User],
+    services: &[Service],
+    ids: &mut Ids,
+    incidents: &mut Vec<Incident>,
+    entries: &mut Vec<LogEntry>,
+) {
+    let days = config.days as usize;
+    if days == 0 || users.is_empty() {
+        return;
+    }
+    let seed = config.seed;
+    let first_day = config.end_date - time::Duration::days(i64::from(config.days) - 1);
+    let active: Vec<usize> = (0..users.len()).filter(|&i| users[i].active).collect();
+    let mut weight_rng = Prng::stream(seed, 0x003E_1647, users.len() as u64);
+    let weights: Vec<f64> = active
+        .iter()
+        .map(|_| {
+            let u = weight_rng.unit();
+            0.25 + 2.75 * u * u
+        })
+        .collect();
+    let total_weight: f64 = weights.iter().sum();
+
+    // Per-day targets: weekends are quieter; the sum over the range is exact.
+    let dates: Vec<Date> = (0..days)
+        .map(|d| first_day + time::Duration::days(d as i64))
+        .collect();
+    let factors: Vec<f64> = dates
+        .iter()
+        .map(|date| {
+            let mut r = Prng::stream(seed, date.to_julian_day() as u64, 1);
+            let weekend = matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday);
+            (if weekend { 0.45 } else { 1.0 }) * (0.7 + 0.6 * r.unit())
+        })
+        .collect();
+    let total = if active.is_empty() {
+        0
+    } else {
+        u64::from(config.events_per_day) * days as u64
+    };
+    let targets = apportion(total, &factors);
+
+    let mut number = 1000u32;
+    for (d, date) in dates.iter().enumerate() {
+        let mut rng = Prng::stream(seed, date.to_julian_day() as u64, 2);
+        let day_start = date.with_time(Time::MIDNIGHT).assume_utc();
+        let at = |secs: u64| day_start + time::Duration::seconds(secs.min(86_399) as i64);
+        let target = targets[d];
+        let with_users = if target == 0 { 0 } else { target.div_ceil(3) };
+        let noise_only = with_users / 5 + rng.below(2);
+        let count = (with_users + noise_only) as usize;
+        let mut starts: Vec<u64> = (0..count).map(|_| rng.below(86_400 - 900)).collect();
+        starts.sort_unstable();
+        // Incidents with user activity are a random subset of the day's incidents.
+        let mut order: Vec<usize> = (0..count).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.index(i + 1));
+        }
+        let user_incidents: Vec<usize> = order[..with_users as usize].to_vec();
+
+        let first_incident = incidents.len();
+        let mut primary = Vec::with_capacity(count);
+        for &t0 in &starts {
+            number += 1;
+            let service = rng.index(services.len());
+            let incident = incidents.len();
+            incidents.push(Incident {
+                id: ids.resource(&mut rng),
+                number,
+                title: rng.pick(&INCIDENT_TITLES),
+                service,
+            });
+            let responder = if active.is_empty() {
+                rng.index(users.len())
+            } else {
+                weighted(&mut rng, &active, &weights, total_weight)
+            };
+            primary.push(responder);
+            let svc = Agent::Service(service);
+            let mut push = |rng: &mut Prng,
+                            kind: EntryKind,
+                            secs: u64,
+                            agent: Agent,
+                            channel: Channel,
+                            target: Option<usize>,
+                            level: u8| {
+                entries.push(LogEntry {
+                    id: ids.log_entry(rng),
+                    kind,
+                    at: at(secs),
+                    agent,
+                    channel,
+                    incident,
+                    target,
+                    level,
+                });
+            };
+            // Trigger: mostly an integration, sometimes a user from the web app (not counted).
+            if rng.chance(0.12) && !active.is_empty() {
+                let by = weighted(&mut rng, &active, &weights, total_weight);
+                push(
+                    &mut rng,
+                    EntryKind::Trigger,
+                    t0,
+                    Agent::User(by),
+                    Channel::WebTrigger,
+                    None,
+                    0,
+                );
+            } else {
+                let channel = if rng.chance(0.25) {
+                    Channel::EmailTrigger
+                } else {
+                    Channel::EventsApi
+                };
+                push(&mut rng, EntryKind::Trigger, t0, svc, channel, None, 0);
+            }
+            push(
+                &mut rng,
+                EntryKind::Assign,
+                t0,
+                svc,
+                Channel::Auto,
+                Some(responder),
+                0,
+            );
+            let notify_secs = t0 + 1 + rng.below(60);
+            let kind = rng.pick(&[
+                NotificationKind::Push,
+                NotificationKind::Sms,
+                NotificationKind::Email,
+            ]);
+            push(
+                &mut rng,
+                EntryKind::Notify,
+                notify_secs,
+                svc,
+                Channel::Notification(kind),
+                Some(responder),
+                0,
+            );
+            if rng.chance(0.4) {
+                let kind = rng.pick(&[
+                    NotificationKind::Push,
+                    NotificationKind::Sms,
+                    NotificationKind::Email,
+                ]);
+                push(
+                    &mut rng,
+                    EntryKind::Notify,
+                    notify_secs + 60,
+                    svc,
+                    Channel::Notification(kind),
+                    Some(responder),
+                    0,
+                );
+            }
+            // Integrations acknowledge and resolve too; those are not a person's activity.
+            if rng.chance(0.15) {
+                let secs = within_day(&mut rng, t0, 60, 1_800);
+                push(
+                    &mut rng,
+                    EntryKind::Acknowledge,
+                    secs,
+                    svc,
+                    Channel::Api,
+                    None,
+                    0,
+                );
+            }
+            if rng.chance(0.10) {
+                let to = rng.index(users.len());
+                let secs = within_day(&mut rng, t0, 900, 900);
+                push(
+                    &mut rng,
+                    EntryKind::Escalate,
+                    secs,
+                    svc,
+                    Channel::Timeout,
+                    Some(to),
+                    2,
+                );
+                push(
+                    &mut rng,
+                    EntryKind::Notify,
+                    secs + 5,
+                    svc,
+                    Channel::Notification(NotificationKind::Push),
+                    Some(to),
+                    0,
+                );
+            }
+            if rng.chance(0.30) {
+                let secs = within_day(&mut rng, t0, 1_800, 7_200);
+                push(
+                    &mut rng,
+                    EntryKind::Resolve,
+                    secs,
+                    svc,
+                    Channel::Api,
+                    None,
+                    0,
+                );
+            }
+        }
+
+        // The day's counted user actions, spread over the incidents that have them.
+        for slot in 0..target as usize {
+            let k = if slot < user_incidents.len() {
+                user_incidents[slot]
+            } else {
+                user_incidents[rng.index(user_incidents.len())]
+            };
+            let incident = first_incident + k;
+            let actor = if rng.chance(0.65) {
+                primary[k]
+            } else {
+                weighted(&mut rng, &active, &weights, total_weight)
+            };
+            let r = rng.below(100);
+            let kind = match r {
+                0..=33 => EntryKind::Acknowledge,
+                34..=57 => EntryKind::Resolve,
+                58..=77 => EntryKind::Annotate,
+                78..=88 => EntryKind::Assign,
+                _ => EntryKind::Escalate,
+            };
+            let channel = match (kind, rng.below(100)) {
+                (EntryKind::Annotate, _) => Channel::Note,
+                (_, 0..=54) => Channel::Website,
+                (_, 55..=79) => Channel::Mobile,
+                (_, 80..=89) => Channel::Api,
+                (EntryKind::Acknowledge | EntryKind::Resolve, 90..=94) => Channel::Sms,
+                (EntryKind::Acknowledge | EntryKind::Resolve, _) => Channel::Email,
+                _ => Channel::Website,
+            };
+            let (target, level) = match kind {
+                EntryKind::Assign | EntryKind::Escalate => {
+                    let mut to = rng.index(users.len());
+                    if to == actor && users.len() > 1 {
+                        to = (to + 1) % users.len();
+                    }
+                    (Some(to), if kind == EntryKind::Escalate { 2 } else { 0 })
+                }
+                _ => (None, 0),
+            };
+            let secs = within_day(&mut rng, starts[k], 30, 4 * 3_600);
+            entries.push(LogEntry {
+                id: ids.log_entry(&mut rng),
+                kind,
+                at: at(secs),
+                agent: Agent::User(actor),
+                channel,
+                incident,
+                target,
+                level,
+            });
+        }
+    }
+}
+
+/// A second of the day `delay..delay + span` after `t0`, or between `t0` and midnight when
+/// that would cross into the next day (activity on an incident stays on its day, spread out
+/// rather than piled up on 23:59:59).
+fn within_day(rng: &mut Prng, t0: u64, delay: u64, span: u64) -> u64 {
+    const LAST: u64 = 86_399;
+    let (lo, hi) = if t0 + delay > LAST {
+        (t0.min(LAST), LAST)
+    } else {
+        (t0 + delay, (t0 + delay + span).min(LAST))
+    };
+    lo + rng.below(hi - lo + 1)
+}
+
+/// A user drawn in proportion to their activity weight.
+fn weighted(rng: &mut Prng, active: &[usize], weights: &[f64], total: f64) -> usize {
+    let mut x = rng.unit() * total;
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return active[i];
+        }
+        x -= w;
+    }
+    active[active.len() - 1]
+}
+
+/// Splits `total` in proportion to `factors` with the largest-remainder method, so the
+/// parts add up to `total` exactly.
+fn apportion(total: u64, factors: &[f64]) -> Vec<u64> {
+    let sum: f64 = factors.iter().sum();
+    if total == 0 || sum <= 0.0 {
+        return vec![0; factors.len()];
+    }
+    let exact: Vec<f64> = factors.iter().map(|f| total as f64 * f / sum).collect();
+    let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut left = total.saturating_sub(parts.iter().sum());
+    let mut by_remainder: Vec<usize> = (0..factors.len()).collect();
+    by_remainder.sort_by(|&a, &b| {
+        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for &i in by_remainder.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn config(seed: u64) -> PagerDutyConfig {
+        PagerDutyConfig {
+            seed,
+            end_date: date!(2026 - 03 - 31),
+            ..PagerDutyConfig::default()
+        }
+    }
+
+    #[test]
+    fn same_config_gives_identical_ground_truth_and_entries() {
+        let a = Dataset::generate(&config(7));
+        let b = Dataset::generate(&config(7));
+        assert_eq!(a.ground_truth(), b.ground_truth());
+        let ids = |d: &Dataset| d.entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+    }
+
+    #[test]
+    fn a_different_seed_gives_different_data() {
+        let a = Dataset::generate(&config(7)).ground_truth();
+        let b = Dataset::generate(&config(8)).ground_truth();
+        assert_ne!(a.seats, b.seats);
+        assert_ne!(a.daily, b.daily);
+    }
+
+    #[test]
+    fn counted_entries_total_exactly_events_per_day_times_days() {
+        let cfg = config(42);
+        let truth = Dataset::generate(&cfg).ground_truth();
+        let sum: u64 = truth.daily.iter().map(|d| u64::from(d.count)).sum();
+        assert_eq!(sum, u64::from(cfg.events_per_day) * u64::from(cfg.days));
+        let days: HashSet<&str> = truth.daily.iter().map(|d| d.date.as_str()).collect();
+        assert_eq!(days.len(), cfg.days as usize, "every day has activity");
+    }
+
+    #[test]
+    fn entries_stay_inside_their_range_and_are_newest_first() {
+        let cfg = config(3);
+        let data = Dataset::generate(&cfg);
+        let first = cfg.end_date - time::Duration::days(i64::from(cfg.days) - 1);
+        assert!(data.entries.windows(2).all(|w| w[0].at >= w[1].at));
+        assert!(data
+            .entries
+            .iter()
+            .all(|e| e.at.date() >= first && e.at.date() <= cfg.end_date));
+        assert!(data.entries.iter().all(|e| e.at.nanosecond() == 0));
+        // Spread over the day, not piled up at its last second.
+        let last_second = data
+            .entries
+            .iter()
+            .filter(|e| (e.at.hour(), e.at.minute(), e.at.second()) == (23, 59, 59))
+            .count();
+        assert!(
+            last_second * 200 < data.entries.len(),
+            "{last_second} at 23:59:59"
+        );
+    }
+
+    #[test]
+    fn noise_inactive_seats_and_special_roles_are_present() {
+        let data = Dataset::generate(&config(42));
+        let has = |pred: &dyn Fn(&LogEntry) -> bool| data.entries.iter().any(pred);
+        assert!(has(
+            &|e| e.kind == EntryKind::Trigger && matches!(e.agent, Agent::Service(_))
+        ));
+        assert!(has(
+            &|e| e.kind == EntryKind::Trigger && matches!(e.agent, Agent::User(_))
+        ));
+        assert!(has(&|e| e.kind == EntryKind::Notify && e.target.is_some()));
+        assert!(has(
+            &|e| e.kind == EntryKind::Acknowledge && matches!(e.agent, Agent::Service(_))
+        ));
+        assert!(has(
+            &|e| e.kind == EntryKind::Assign && matches!(e.agent, Agent::Service(_))
+        ));
+        let truth = data.ground_truth();
+        let acting: HashSet<&str> = truth.daily.iter().map(|d| d.user_id.as_str()).collect();
+        assert!(data.users.iter().any(|u| !acting.contains(u.id.as_str())));
+        for role in ["owner", "admin", "observer", "limited_user"] {
+            assert!(data.users.iter().any(|u| u.role == role), "no {role}");
+        }
+        assert_eq!(data.users[0].role, "owner");
+        let features: HashSet<&str> = truth.daily.iter().map(|d| d.feature.as_str()).collect();
+        assert_eq!(features.len(), 5, "{features:?}");
+    }
+
+    #[test]
+    fn ids_look_like_pagerduty_ids_and_are_unique() {
+        let data = Dataset::generate(&config(11));
+        let mut seen = HashSet::new();
+        for u in &data.users {
+            assert_eq!(u.id.len(), 7);
+            assert!(u.id.starts_with('P'));
+            assert!(u.id.bytes().all(|b| ID_ALPHABET.contains(&b) || b == b'P'));
+            assert!(seen.insert(u.id.clone()));
+        }
+        let emails: HashSet<&str> = data.users.iter().map(|u| u.email.as_str()).collect();
+        assert_eq!(emails.len(), data.users.len());
+    }
+
+    #[test]
+    fn apportion_is_exact_and_proportional() {
+        let parts = apportion(10, &[1.0, 1.0, 2.0]);
+        assert_eq!(parts.iter().sum::<u64>(), 10);
+        assert!(parts[2] >= parts[0]);
+        assert_eq!(apportion(0, &[1.0]), vec![0]);
+    }
+
+    #[test]
+    fn zero_events_leave_every_seat_inactive() {
+        let cfg = PagerDutyConfig {
+            events_per_day: 0,
+            ..config(1)
+        };
+        assert!(Dataset::generate(&cfg).ground_truth().daily.is_empty());
+    }
+}

@@ -1,0 +1,245 @@
+//! A fake of PagerDuty's REST API v2 and Classic User OAuth, over real HTTP.
+//!
+//! What it serves (the `oauth` and `api` modules document each endpoint):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /oauth/authorize` | consent page (an HTML form, documented in the `oauth` module) |
+//! | `POST /oauth/authorize/decision` | Approve / Deny → 302 to the `redirect_uri` |
+//! | `POST /oauth/token` | `authorization_code` (with PKCE S256) and `refresh_token` (rotating) |
+//! | `GET /users`, `GET /users/me`, `GET /log_entries` | the REST API, PagerDuty's shapes |
+//! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | sandbox-only introspection |
+//! | `POST /_sandbox/revoke-refresh-tokens`, `POST /_sandbox/expire-access-tokens` | sandbox-only controls |
+//!
+//! The data (users, incidents, log entries) is a pure function of
+//! `(seed, users, days, events_per_day, end_date)`, so a test can assert exact equality
+//! between what a client computed and [`GroundTruth`].
+
+mod api;
+mod data;
+mod oauth;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use state::App;
+
+/// How a sandbox account is generated and which credentials it accepts.
+#[derive(Clone, Debug)]
+pub struct PagerDutyConfig {
+    /// Data is deterministic from `(seed, users, days, events_per_day, end_date)`.
+    pub seed: u64,
+    pub users: u32,
+    /// Number of whole UTC days of history, ending with `end_date`.
+    pub days: u32,
+    /// Average number of user-agent activity log entries (the five counted types) per day
+    /// across the account. The total over the range is exactly `events_per_day * days`
+    /// whenever at least one user is active; days and users vary around the average.
+    pub events_per_day: u32,
+    /// Last day with data (inclusive). The default is yesterday (UTC), which makes the
+    /// default data change daily: tests that compare runs should set it.
+    pub end_date: time::Date,
+    /// The OAuth client registered at the sandbox (a confidential client).
+    pub client_id: String,
+    pub client_secret: String,
+    /// An account-level API key, accepted as `Authorization: Token token=<key>`.
+    pub api_token: Option<String>,
+    /// Requests per fixed 60 s window, per rate-limit subject (an API key, or app + user for OAuth tokens).
+    pub rate_limit_per_minute: u32,
+    /// Lifetime of issued access tokens (PagerDuty Classic User OAuth: 30 days).
+    pub access_token_ttl_secs: u64,
+}
+
+impl Default for PagerDutyConfig {
+    fn default() -> Self {
+        let today = time::OffsetDateTime::now_utc().date();
+        PagerDutyConfig {
+            seed: 42,
+            users: 25,
+            days: 30,
+            events_per_day: 120,
+            end_date: today.previous_day().unwrap_or(today),
+            client_id: "seatscope-dev".to_string(),
+            client_secret: "seatscope-dev-secret".to_string(),
+            api_token: None,
+            rate_limit_per_minute: 960,
+            access_token_ttl_secs: 2_592_000,
+        }
+    }
+}
+
+/// What a correct client must compute from the sandbox's API.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GroundTruth {
+    /// Every user of the account, in `/users` order (by name, then id).
+    pub seats: Vec<SeatTruth>,
+    /// Per user, UTC day and feature, the number of counted log entries; only non-zero
+    /// counts, sorted by `(date, user_id, feature)`.
+    pub daily: Vec<DayCount>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SeatTruth {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DayCount {
+    pub user_id: String,
+    /// `YYYY-MM-DD`, the UTC day of the entries' `created_at`.
+    pub date: String,
+    /// One of `acknowledge`, `resolve`, `note`, `reassign`, `escalate`.
+    pub feature: String,
+    pub count: u32,
+}
+
+/// A running PagerDuty sandbox. Dropping it stops the server.
+pub struct PagerDutySandbox {
+    app: Arc<App>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl PagerDutySandbox {
+    /// Binds 127.0.0.1:port (0 = a free port), serves in a tokio task until dropped / shutdown.
+    pub async fn start(config: PagerDutyConfig, port: u16) -> anyhow::Result<PagerDutySandbox> {
+        check(&config)?;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .map_err(|e| anyhow::anyhow!("binding 127.0.0.1:{port}: {e}"))?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        // Generating data before serving keeps the first request as fast as the rest.
+        let app = Arc::new(App::new(config, base_url));
+        let router = router(app.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "pagerduty sandbox server stopped");
+            }
+        });
+        Ok(PagerDutySandbox {
+            app,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// API base, e.g. `http://127.0.0.1:4321`; OAuth is at `{base}/oauth/authorize` and
+    /// `{base}/oauth/token` (PagerDuty serves those from identity.pagerduty.com).
+    pub fn base_url(&self) -> String {
+        self.app.base_url.clone()
+    }
+
+    pub fn ground_truth(&self) -> GroundTruth {
+        self.app.truth.clone()
+    }
+
+    /// Number of `POST /oauth/token` requests received, whatever their outcome.
+    pub fn token_requests(&self) -> u64 {
+        self.app.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Number of REST API requests (`/users`, `/users/me`, `/log_entries`) received,
+    /// whatever their outcome (401 and 429 included).
+    pub fn api_requests(&self) -> u64 {
+        self.app.api_requests.load(Ordering::Relaxed)
+    }
+
+    /// Makes every refresh token issued so far invalid (like PagerDuty's "Revoke All Tokens"
+    /// for refresh purposes); tokens issued afterwards work.
+    pub fn revoke_refresh_tokens(&self) {
+        self.app.revoke_refresh_tokens();
+    }
+
+    /// Makes every access token issued so far answer 401, as if its lifetime had passed.
+    pub fn expire_access_tokens(&self) {
+        self.app.expire_access_tokens();
+    }
+
+    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for PagerDutySandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Dropping must not leave a server running behind the caller's back.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Refuses configurations that would not fit in memory or in the calendar, before generating.
+fn check(config: &PagerDutyConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(config.users <= 100_000, "users must be at most 100000");
+    anyhow::ensure!(
+        config.days <= 3_660,
+        "days must be at most 3660 (ten years)"
+    );
+    anyhow::ensure!(
+        u64::from(config.events_per_day) * u64::from(config.days) <= 20_000_000,
+        "events_per_day * days must be at most 20000000"
+    );
+    let back = time::Duration::days(i64::from(config.days));
+    anyhow::ensure!(
+        config.end_date.checked_sub(back).is_some(),
+        "end_date minus days is before the calendar's start"
+    );
+    anyhow::ensure!(!config.client_id.is_empty(), "client_id must not be empty");
+    Ok(())
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/oauth/authorize", get(oauth::authorize_page))
+        .route("/oauth/authorize/decision", post(oauth::authorize_decision))
+        .route("/oauth/token", post(oauth::token))
+        .route("/users", get(api::list_users))
+        .route("/users/me", get(api::current_user))
+        .route("/log_entries", get(api::list_log_entries))
+        .route("/_sandbox/ground-truth", get(api::sandbox_ground_truth))
+        .route("/_sandbox/stats", get(api::sandbox_stats))
+        .route(
+            "/_sandbox/revoke-refresh-tokens",
+            post(api::sandbox_revoke_refresh_tokens),
+        )
+        .route(
+            "/_sandbox/expire-access-tokens",
+            post(api::sandbox_expire_access_tokens),
+        )
+        .fallback(api::not_found)
+        .with_state(app)
+}

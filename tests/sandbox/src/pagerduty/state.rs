@@ -1,0 +1,99 @@
+//! Shared server state: the generated account, issued codes and tokens, rate-limit windows
+//! and request counters.
+//!
+//! Plain `std::sync::Mutex`es: no lock is held across an `.await`, and the critical sections
+//! are a few map operations.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::data::Dataset;
+use super::{GroundTruth, PagerDutyConfig};
+
+pub(crate) struct App {
+    pub config: PagerDutyConfig,
+    pub base_url: String,
+    pub data: Dataset,
+    pub truth: GroundTruth,
+    pub token_requests: AtomicU64,
+    pub api_requests: AtomicU64,
+    pub grants: Mutex<Grants>,
+    pub windows: Mutex<HashMap<String, Window>>,
+}
+
+/// An authorization code waiting to be exchanged.
+pub(crate) struct AuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub scope: String,
+    pub user: usize,
+    pub expires: Instant,
+}
+
+pub(crate) struct AccessGrant {
+    pub client_id: String,
+    pub user: usize,
+    pub scope: String,
+    pub expires: Instant,
+}
+
+pub(crate) struct RefreshGrant {
+    pub client_id: String,
+    pub user: usize,
+    pub scope: String,
+}
+
+#[derive(Default)]
+pub(crate) struct Grants {
+    pub codes: HashMap<String, AuthCode>,
+    pub access: HashMap<String, AccessGrant>,
+    pub refresh: HashMap<String, RefreshGrant>,
+}
+
+/// A fixed 60 s rate-limit window.
+pub(crate) struct Window {
+    pub started: Instant,
+    pub used: u32,
+}
+
+pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+impl App {
+    pub fn new(config: PagerDutyConfig, base_url: String) -> App {
+        let data = Dataset::generate(&config);
+        let truth = data.ground_truth();
+        App {
+            config,
+            base_url,
+            data,
+            truth,
+            token_requests: AtomicU64::new(0),
+            api_requests: AtomicU64::new(0),
+            grants: Mutex::new(Grants::default()),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A poisoned lock only means another request panicked; the maps are still usable.
+    pub fn grants(&self) -> MutexGuard<'_, Grants> {
+        self.grants.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn windows(&self) -> MutexGuard<'_, HashMap<String, Window>> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn revoke_refresh_tokens(&self) {
+        self.grants().refresh.clear();
+    }
+
+    pub fn expire_access_tokens(&self) {
+        let now = Instant::now();
+        for grant in self.grants().access.values_mut() {
+            grant.expires = now;
+        }
+    }
+}
