@@ -1,1 +1,214 @@
-fn main() {}
+//! `cargo xtask <command>` — the project's task runner.
+//!
+//! - `dev`: the whole system locally (see `stack`), with the schedule as a timer.
+//! - `test`: installs the local services if missing, then `cargo test --workspace`.
+//! - `template`: `sam validate --lint`, `cfn-lint` and `sam build` (arm64, cargo-lambda).
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use seatscope_local::services::Tools;
+use seatscope_local::stack::{workspace_root, Stack, StackOptions};
+
+const USAGE: &str = "usage: cargo xtask <dev|test|template> [options]
+
+  dev       run everything locally: DynamoDB Local, moto, the PagerDuty sandbox,
+            the four handlers behind template.yaml's routes
+              --port N (3000)  --sandbox-port N (4010)  --tick-seconds N (30)
+              --seed N --users N --days N --events-per-day N   (sandbox data)
+  test      install what is missing into .tools/, then cargo test --workspace
+  template  sam validate --lint, cfn-lint, sam build (arm64 bootstrap binaries)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("template") => template(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => {
+            let v = args
+                .get(i + 1)
+                .with_context(|| format!("{name} needs a value"))?;
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("{name}: '{v}' is not valid"))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn dev(args: &[String]) -> anyhow::Result<()> {
+    let mut options = StackOptions {
+        api_port: flag(args, "--port", 3000)?,
+        sandbox_port: flag(args, "--sandbox-port", 4010)?,
+        ..StackOptions::default()
+    };
+    options.sandbox.seed = flag(args, "--seed", options.sandbox.seed)?;
+    options.sandbox.users = flag(args, "--users", options.sandbox.users)?;
+    options.sandbox.days = flag(args, "--days", options.sandbox.days)?;
+    options.sandbox.events_per_day =
+        flag(args, "--events-per-day", options.sandbox.events_per_day)?;
+    let tick_seconds: u64 = flag(args, "--tick-seconds", 30)?;
+    seatscope_core::telemetry::init();
+    runtime()?.block_on(async move {
+        let started = Instant::now();
+        eprintln!("starting the local stack…");
+        let stack = Stack::start(options).await?;
+        let api = stack.api_url();
+        let token = stack.token("demo", "admin@demo.example");
+        println!(
+            "\nSeatscope is running ({:.1} s)\n\
+             \n  API (template.yaml routes)   {api}\
+             \n  PagerDuty sandbox            {sandbox}  (ground truth: {sandbox}/_sandbox/ground-truth)\
+             \n  DynamoDB Local               {ddb}  (table {table})\
+             \n  moto (Secrets Manager)       {moto}\
+             \n  schedule                     every {tick_seconds} s, or POST {api}/_local/tick\
+             \n\nDemo org 'demo', user 'admin@demo.example'. Bearer token (12 h):\
+             \n\n  export TOKEN={token}\
+             \n\nWalk:\
+             \n  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {api}/api/connections/pagerduty/connect\
+             \n  → open authorize_url in a browser, press Approve\
+             \n  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {api}/api/connections/pagerduty/sync\
+             \n  curl -s -X POST {api}/_local/tick\
+             \n  curl -s -H \"Authorization: Bearer $TOKEN\" {api}/api/overview\
+             \n\nCtrl-C stops everything.",
+            started.elapsed().as_secs_f64(),
+            sandbox = stack.sandbox.base_url(),
+            ddb = stack.aws.dynamodb.endpoint,
+            table = stack.table_name,
+            moto = stack.aws.moto.endpoint,
+        );
+        let mut timer = tokio::time::interval(Duration::from_secs(tick_seconds.max(1)));
+        timer.tick().await;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = timer.tick() => match stack.tick().await {
+                    Ok(report) if report["due"].as_u64().unwrap_or(0) > 0 => eprintln!("tick: {report}"),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("tick failed: {e:#}"),
+                },
+            }
+        }
+        eprintln!("stopping…");
+        drop(stack);
+        Ok(())
+    })
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("+ {shown}");
+    let status = cmd.status().with_context(|| format!("running {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    let tools = Tools::locate()?;
+    runtime()?.block_on(tools.ensure())?;
+    let root = workspace_root();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&root)
+        .args(["test", "--workspace"])
+        .args(args);
+    run(&mut cmd)
+}
+
+/// Installs sam, cfn-lint, cargo-lambda and zig into .tools/venv if missing.
+fn deploy_tools(tools: &Tools) -> anyhow::Result<std::path::PathBuf> {
+    let venv = tools.root.join("venv");
+    let bin = venv.join("bin");
+    let wanted = ["sam", "cfn-lint", "cargo-lambda", "python-zig"];
+    if wanted.iter().all(|b| bin.join(b).exists()) {
+        return Ok(bin);
+    }
+    if !bin.join("pip").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(bin.join("pip")).args([
+        "install",
+        "--quiet",
+        "aws-sam-cli",
+        "cfn-lint",
+        "cargo-lambda",
+        "ziglang",
+    ]))?;
+    Ok(bin)
+}
+
+fn template() -> anyhow::Result<()> {
+    let tools = Tools::locate()?;
+    let bin = deploy_tools(&tools)?;
+    let root = workspace_root();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let with_env = |c: &mut Command| {
+        c.current_dir(&root)
+            .env("PATH", &path)
+            .env("SAM_CLI_TELEMETRY", "0")
+            .env("AWS_DEFAULT_REGION", "us-east-1");
+    };
+    let mut validate = Command::new(bin.join("sam"));
+    validate.args(["validate", "--lint", "--template", "template.yaml"]);
+    with_env(&mut validate);
+    run(&mut validate)?;
+    let mut lint = Command::new(bin.join("cfn-lint"));
+    lint.arg("template.yaml");
+    with_env(&mut lint);
+    run(&mut lint)?;
+    let mut build = Command::new(bin.join("sam"));
+    build.args(["build", "--beta-features", "--template", "template.yaml"]);
+    with_env(&mut build);
+    let started = Instant::now();
+    run(&mut build)?;
+    eprintln!("sam build took {:.0} s", started.elapsed().as_secs_f64());
+    let built = root.join(".aws-sam/build");
+    for function in [
+        "ConnectStartFunction",
+        "OAuthCallbackFunction",
+        "ScheduledSyncFunction",
+        "DashboardApiFunction",
+    ] {
+        let bootstrap = built.join(function).join("bootstrap");
+        let meta = std::fs::metadata(&bootstrap)
+            .with_context(|| format!("{} was not built", bootstrap.display()))?;
+        let out = Command::new("file").arg(&bootstrap).output();
+        let kind = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        println!(
+            "{function}: bootstrap {:.1} MB {}",
+            meta.len() as f64 / 1_048_576.0,
+            kind.split(':').nth(1).unwrap_or("").trim()
+        );
+    }
+    Ok(())
+}

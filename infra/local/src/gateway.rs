@@ -1,0 +1,522 @@
+//! A local stand-in for API Gateway (HTTP API) and EventBridge: reads the routes
+//! and the schedule from template.yaml, verifies bearer tokens like the JWT
+//! authorizer, turns each request into an API Gateway v2.0 event (the JSON
+//! `sam local` would send), parses it with `lambda_http::request::from_str` and
+//! calls the function's `handle`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context as _};
+use axum::body::Body as AxumBody;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::Body;
+use seatscope_core::App;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+/// The function a route or schedule invokes, by its binary name in template.yaml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    ConnectStart,
+    OAuthCallback,
+    ScheduledSync,
+    DashboardApi,
+}
+
+impl Function {
+    fn from_binary(name: &str) -> anyhow::Result<Function> {
+        Ok(match name {
+            "connect-start" => Function::ConnectStart,
+            "oauth-callback" => Function::OAuthCallback,
+            "scheduled-sync" => Function::ScheduledSync,
+            "dashboard-api" => Function::DashboardApi,
+            other => bail!("template.yaml names a binary the local runner does not know: {other}"),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: String,
+    /// e.g. `/api/apps/{provider}`
+    pub path: String,
+    pub function: Function,
+    /// False for `Auth: {Authorizer: NONE}`.
+    pub authorized: bool,
+}
+
+impl Route {
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// Path parameters if `path` matches this route's template.
+    fn matches(&self, method: &str, path: &str) -> Option<HashMap<String, String>> {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return None;
+        }
+        let want: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let got: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if want.len() != got.len() {
+            return None;
+        }
+        let mut params = HashMap::new();
+        for (w, g) in want.iter().zip(&got) {
+            if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                if g.is_empty() {
+                    return None;
+                }
+                params.insert(name.to_string(), percent_decode(g));
+            } else if w != g {
+                return None;
+            }
+        }
+        Some(params)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Routes and schedules declared in template.yaml.
+#[derive(Debug, Clone)]
+pub struct TemplateRoutes {
+    pub routes: Vec<Route>,
+    /// Schedule expressions of the scheduled-sync function.
+    pub schedules: Vec<String>,
+}
+
+/// YAML with CloudFormation short-form tags (`!Ref`, `!Sub` …) comes back as
+/// tagged values; for routes we only need plain strings.
+fn plain(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Tagged(t) => plain(&t.value),
+        _ => None,
+    }
+}
+
+impl TemplateRoutes {
+    pub fn load(template: &Path) -> anyhow::Result<TemplateRoutes> {
+        let text = std::fs::read_to_string(template)
+            .with_context(|| format!("reading {}", template.display()))?;
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+            .with_context(|| format!("parsing {}", template.display()))?;
+        let resources = doc
+            .get("Resources")
+            .and_then(|r| r.as_mapping())
+            .ok_or_else(|| anyhow!("template.yaml has no Resources"))?;
+        let mut routes = Vec::new();
+        let mut schedules = Vec::new();
+        for (id, resource) in resources {
+            if resource.get("Type").and_then(plain).as_deref() != Some("AWS::Serverless::Function")
+            {
+                continue;
+            }
+            let id = plain(id).unwrap_or_default();
+            let binary = resource
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(plain)
+                .ok_or_else(|| anyhow!("{id} has no Metadata.BuildProperties.Binary"))?;
+            let function = Function::from_binary(&binary)?;
+            let events = resource
+                .get("Properties")
+                .and_then(|p| p.get("Events"))
+                .and_then(|e| e.as_mapping());
+            for (_, event) in events.into_iter().flatten() {
+                let props = event.get("Properties");
+                match event.get("Type").and_then(plain).as_deref() {
+                    Some("HttpApi") => {
+                        let get = |k: &str| props.and_then(|p| p.get(k)).and_then(plain);
+                        let authorizer = props
+                            .and_then(|p| p.get("Auth"))
+                            .and_then(|a| a.get("Authorizer"))
+                            .and_then(plain);
+                        routes.push(Route {
+                            method: get("Method")
+                                .ok_or_else(|| anyhow!("{id}: an HttpApi event has no Method"))?
+                                .to_uppercase(),
+                            path: get("Path")
+                                .ok_or_else(|| anyhow!("{id}: an HttpApi event has no Path"))?,
+                            function,
+                            authorized: authorizer.as_deref() != Some("NONE"),
+                        });
+                    }
+                    Some("Schedule") | Some("ScheduleV2") => {
+                        let expr = props
+                            .and_then(|p| p.get("Schedule").or_else(|| p.get("ScheduleExpression")))
+                            .map(|v| plain(v).unwrap_or_else(|| format!("{v:?}")))
+                            .unwrap_or_default();
+                        schedules.push(expr);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if routes.is_empty() {
+            bail!("template.yaml declares no HttpApi routes");
+        }
+        Ok(TemplateRoutes { routes, schedules })
+    }
+}
+
+/// Signs and verifies the local run's bearer tokens (HS256 with a per-run key),
+/// checking issuer, audience and expiry as API Gateway's JWT authorizer does.
+#[derive(Clone)]
+pub struct DevAuth {
+    key: Vec<u8>,
+    pub issuer: String,
+    pub audience: String,
+    pub org_claim: String,
+}
+
+impl DevAuth {
+    pub fn new(issuer: &str, audience: &str, org_claim: &str) -> DevAuth {
+        use rand::RngCore;
+        let mut key = vec![0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        DevAuth {
+            key,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            org_claim: org_claim.into(),
+        }
+    }
+
+    /// A token for `user` in `org`, valid for `hours`.
+    pub fn token(&self, org: &str, user: &str, hours: i64) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut claims = serde_json::Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("aud".into(), json!(self.audience));
+        claims.insert("sub".into(), json!(user));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + hours * 3600));
+        claims.insert(self.org_claim.clone(), json!(org));
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Value::Object(claims),
+            &EncodingKey::from_secret(&self.key),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Claims as API Gateway passes them to the function: every value a string.
+    pub fn verify(&self, bearer: &str) -> Option<BTreeMap<String, String>> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        let data = jsonwebtoken::decode::<Value>(
+            bearer,
+            &DecodingKey::from_secret(&self.key),
+            &validation,
+        )
+        .ok()?;
+        let map = data.claims.as_object()?.clone();
+        Some(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, s)
+                })
+                .collect(),
+        )
+    }
+}
+
+struct Gateway {
+    app: Arc<App>,
+    routes: Vec<Route>,
+    auth: DevAuth,
+}
+
+/// A running local API.
+pub struct LocalApi {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalApi {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for LocalApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves the template's routes on `listener`, plus `POST /_local/tick` (fires the
+/// schedule now and returns the tick's report).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    routes: Vec<Route>,
+    auth: DevAuth,
+) -> anyhow::Result<LocalApi> {
+    let addr = listener.local_addr()?;
+    let gateway = Arc::new(Gateway { app, routes, auth });
+    let router = axum::Router::new()
+        .route("/_local/tick", axum::routing::post(tick_route))
+        .fallback(dispatch)
+        .with_state(gateway);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "local API stopped");
+        }
+    });
+    Ok(LocalApi { addr, task })
+}
+
+async fn tick_route(State(gw): State<Arc<Gateway>>) -> Response {
+    match tick(&gw.app).await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// One EventBridge tick: the scheduled event JSON handed to scheduled-sync.
+pub async fn tick(app: &App) -> anyhow::Result<Value> {
+    let event = scheduled_event();
+    let lambda_event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+    let report = scheduled_sync::handle(app, lambda_event)
+        .await
+        .map_err(|e| anyhow!("scheduled-sync failed: {}", e.0))?;
+    Ok(serde_json::to_value(report)?)
+}
+
+pub fn scheduled_event() -> Value {
+    let now = seatscope_core::domain::rfc3339(OffsetDateTime::now_utc());
+    json!({
+        "version": "0",
+        "id": format!("local-{}", OffsetDateTime::now_utc().unix_timestamp_nanos()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": now,
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/seatscope-local-sync"],
+        "detail": {}
+    })
+}
+
+fn unauthorized() -> Response {
+    // What API Gateway's JWT authorizer answers, before the function runs.
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        [("content-type", "application/json")],
+        r#"{"message":"Unauthorized"}"#,
+    )
+        .into_response()
+}
+
+async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    match dispatch_inner(&gw, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "local gateway error");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                [("content-type", "application/json")],
+                r#"{"message":"Internal Server Error"}"#,
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let Some((route, params)) = gw
+        .routes
+        .iter()
+        .find_map(|r| r.matches(&method, &path).map(|p| (r, p)))
+    else {
+        return Ok((
+            axum::http::StatusCode::NOT_FOUND,
+            [("content-type", "application/json")],
+            r#"{"message":"Not Found"}"#,
+        )
+            .into_response());
+    };
+    let claims = if route.authorized {
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        match bearer.and_then(|b| gw.auth.verify(b.trim())) {
+            Some(c) => Some(c),
+            None => return Ok(unauthorized()),
+        }
+    } else {
+        None
+    };
+    let event = to_event(req, route, params, claims).await?;
+    let request = lambda_http::request::from_str(&event.to_string())
+        .map_err(|e| anyhow!("the v2 event did not parse: {e}"))?;
+    let app = &gw.app;
+    let response = match route.function {
+        Function::ConnectStart => connect_start::handle(app, request).await,
+        Function::OAuthCallback => oauth_callback::handle(app, request).await,
+        Function::DashboardApi => dashboard_api::handle(app, request).await,
+        Function::ScheduledSync => bail!("scheduled-sync has no HTTP route"),
+    }
+    .map_err(|e| anyhow!("handler error: {e}"))?;
+    Ok(from_lambda(response))
+}
+
+/// The API Gateway HTTP API payload format 2.0 for this request.
+async fn to_event(
+    req: Request,
+    route: &Route,
+    params: HashMap<String, String>,
+    claims: Option<BTreeMap<String, String>>,
+) -> anyhow::Result<Value> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 6 * 1024 * 1024).await?;
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    let mut cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).to_string();
+        if name.as_str() == "cookie" {
+            cookies.extend(value.split(';').map(|c| c.trim().to_string()));
+            continue;
+        }
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value)
+            })
+            .or_insert(value);
+    }
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let mut query: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw_query.as_bytes()) {
+        query
+            .entry(k.into_owned())
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(&v)
+            })
+            .or_insert_with(|| v.into_owned());
+    }
+    let (body, is_base64) = match std::str::from_utf8(&bytes) {
+        _ if bytes.is_empty() => (Value::Null, false),
+        Ok(s) => (Value::String(s.to_string()), false),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+            true,
+        ),
+    };
+    let now = OffsetDateTime::now_utc();
+    let mut context = json!({
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": headers.get("host").cloned().unwrap_or_else(|| "localhost".into()),
+        "domainPrefix": "local",
+        "http": {
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": headers.get("user-agent").cloned().unwrap_or_default(),
+        },
+        "requestId": format!("local-{}", now.unix_timestamp_nanos()),
+        "routeKey": route.key(),
+        "stage": "$default",
+        "time": seatscope_core::domain::rfc3339(now),
+        "timeEpoch": now.unix_timestamp() * 1000,
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route.key(),
+        "rawPath": parts.uri.path(),
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": context,
+        "isBase64Encoded": is_base64,
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    if !query.is_empty() {
+        event["queryStringParameters"] = json!(query);
+    }
+    if !params.is_empty() {
+        event["pathParameters"] = json!(params);
+    }
+    if !body.is_null() {
+        event["body"] = body;
+    }
+    Ok(event)
+}
+
+fn from_lambda(response: lambda_http::Response<Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    let mut out = Response::new(AxumBody::from(bytes));
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_templates_capture_path_parameters() {
+        let r = Route {
+            method: "GET".into(),
+            path: "/api/apps/{provider}/seats".into(),
+            function: Function::DashboardApi,
+            authorized: true,
+        };
+        let p = r.matches("GET", "/api/apps/pagerduty/seats").unwrap();
+        assert_eq!(p["provider"], "pagerduty");
+        assert!(r.matches("POST", "/api/apps/pagerduty/seats").is_none());
+        assert!(r.matches("GET", "/api/apps/pagerduty").is_none());
+    }
+
+    #[test]
+    fn dev_tokens_verify_and_forged_ones_do_not() {
+        let a = DevAuth::new("http://issuer", "seatscope", "org_id");
+        let claims = a.verify(&a.token("demo", "admin", 1)).unwrap();
+        assert_eq!(claims["org_id"], "demo");
+        assert_eq!(claims["sub"], "admin");
+        let other = DevAuth::new("http://issuer", "seatscope", "org_id");
+        assert!(a.verify(&other.token("demo", "admin", 1)).is_none());
+        assert!(a.verify(&a.token("demo", "admin", -2)).is_none());
+    }
+}

@@ -1,0 +1,156 @@
+//! The whole local system in one process tree: DynamoDB Local and moto (child
+//! processes), the PagerDuty sandbox and the local API gateway (in-process), the
+//! table created from template.yaml, the OAuth client secret in moto's Secrets
+//! Manager. `cargo xtask dev` runs one; the integration tests start one each.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use seatscope_core::config::Config;
+use seatscope_core::App;
+use seatscope_sandbox::{PagerDutyConfig, PagerDutySandbox};
+
+use crate::gateway::{self, DevAuth, LocalApi, TemplateRoutes};
+use crate::services::{create_table_from_template, local_sdk_config, LocalAws};
+
+pub const TABLE_LOGICAL_ID: &str = "AppTable";
+
+pub struct StackOptions {
+    /// 0 picks a free port.
+    pub api_port: u16,
+    pub sandbox_port: u16,
+    pub stage: String,
+    pub history_days: u32,
+    pub sandbox: PagerDutyConfig,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            api_port: 0,
+            sandbox_port: 0,
+            stage: "dev".into(),
+            history_days: 90,
+            sandbox: PagerDutyConfig::default(),
+        }
+    }
+}
+
+pub struct Stack {
+    pub app: Arc<App>,
+    pub api: LocalApi,
+    pub sandbox: PagerDutySandbox,
+    pub auth: DevAuth,
+    pub routes: TemplateRoutes,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub table_name: String,
+    pub env: HashMap<String, String>,
+    // Last: the emulators outlive everything that talks to them.
+    pub aws: LocalAws,
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn template_path() -> PathBuf {
+    workspace_root().join("template.yaml")
+}
+
+impl Stack {
+    pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
+        let aws = LocalAws::start()
+            .await
+            .context("starting DynamoDB Local and moto")?;
+        let dynamodb =
+            aws_sdk_dynamodb::Client::new(&local_sdk_config(&aws.dynamodb.endpoint).await);
+        let secrets =
+            aws_sdk_secretsmanager::Client::new(&local_sdk_config(&aws.moto.endpoint).await);
+        let table_name = format!("seatscope-{}", options.stage);
+        create_table_from_template(&dynamodb, &template_path(), TABLE_LOGICAL_ID, &table_name)
+            .await
+            .context("creating the table from template.yaml")?;
+
+        let sandbox_config = options.sandbox.clone();
+        let sandbox = PagerDutySandbox::start(sandbox_config.clone(), options.sandbox_port)
+            .await
+            .context("starting the PagerDuty sandbox")?;
+        let client_secret_name = format!("seatscope/{}/oauth-clients/pagerduty", options.stage);
+        secrets
+            .create_secret()
+            .name(&client_secret_name)
+            .secret_string(&sandbox_config.client_secret)
+            .send()
+            .await
+            .context("storing the OAuth client secret in moto")?;
+
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port))
+            .await
+            .with_context(|| format!("binding the local API on port {}", options.api_port))?;
+        let api_base = format!("http://{}", listener.local_addr()?);
+        let sandbox_base = sandbox.base_url();
+        let env: HashMap<String, String> = [
+            ("TABLE_NAME", table_name.clone()),
+            ("STAGE", options.stage.clone()),
+            ("SECRET_PREFIX", format!("seatscope/{}", options.stage)),
+            ("ORG_CLAIM", "org_id".into()),
+            ("OAUTH_REDIRECT_URI", format!("{api_base}/oauth/callback")),
+            ("SYNC_INTERVAL_MINUTES", "60".into()),
+            ("SYNC_HISTORY_DAYS", options.history_days.to_string()),
+            ("PAGERDUTY_CLIENT_ID", sandbox_config.client_id.clone()),
+            ("PAGERDUTY_CLIENT_SECRET_NAME", client_secret_name),
+            ("PAGERDUTY_API_BASE", sandbox_base.clone()),
+            (
+                "PAGERDUTY_AUTHORIZE_URL",
+                format!("{sandbox_base}/oauth/authorize"),
+            ),
+            ("PAGERDUTY_TOKEN_URL", format!("{sandbox_base}/oauth/token")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let config = Config::from_lookup(|k| env.get(k).cloned())?;
+        let auth = DevAuth::new(
+            &format!("{api_base}/dev-issuer"),
+            "seatscope-local",
+            &config.org_claim,
+        );
+        let app = Arc::new(App::from_clients(
+            config,
+            dynamodb.clone(),
+            secrets.clone(),
+        )?);
+        let routes = TemplateRoutes::load(&template_path())?;
+        let api =
+            gateway::serve(listener, app.clone(), routes.routes.clone(), auth.clone()).await?;
+        Ok(Stack {
+            app,
+            api,
+            sandbox,
+            auth,
+            routes,
+            dynamodb,
+            secrets,
+            table_name,
+            env,
+            aws,
+        })
+    }
+
+    pub fn api_url(&self) -> String {
+        self.api.base_url()
+    }
+
+    /// A bearer token for `user` in `org` (12 hours).
+    pub fn token(&self, org: &str, user: &str) -> String {
+        self.auth.token(org, user, 12)
+    }
+
+    /// Fires the schedule once, as EventBridge would.
+    pub async fn tick(&self) -> anyhow::Result<serde_json::Value> {
+        gateway::tick(&self.app).await
+    }
+}
