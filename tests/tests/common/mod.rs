@@ -1,0 +1,276 @@
+//! Helpers shared by the integration tests: a browser-less walk through the
+//! sandbox's consent page, and readers for what landed in DynamoDB and moto.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{anyhow, bail, Context};
+use seatscope_local::stack::Stack;
+use serde_json::Value;
+
+/// A client that does not follow redirects: each hop is checked.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// The consent page's form: its action and hidden fields.
+pub struct ConsentForm {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+pub fn parse_consent(html: &str) -> anyhow::Result<ConsentForm> {
+    let form_start = html
+        .find("<form")
+        .ok_or_else(|| anyhow!("no form in the consent page"))?;
+    let form_tag_end = html[form_start..]
+        .find('>')
+        .map(|e| e + form_start)
+        .unwrap_or(html.len());
+    let action = attr(&html[form_start..form_tag_end], "action")
+        .ok_or_else(|| anyhow!("the consent form has no action"))?;
+    let mut fields = Vec::new();
+    let mut rest = &html[form_start..];
+    while let Some(i) = rest.find("<input") {
+        let end = rest[i..].find('>').map(|e| e + i).unwrap_or(rest.len());
+        let tag = &rest[i..end];
+        if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
+            fields.push((n, v));
+        }
+        rest = &rest[end..];
+        if rest
+            .find("</form>")
+            .is_some_and(|f| rest.find("<input").is_none_or(|n| n > f))
+        {
+            break;
+        }
+    }
+    Ok(ConsentForm { action, fields })
+}
+
+pub fn location(resp: &reqwest::Response) -> anyhow::Result<String> {
+    Ok(resp
+        .headers()
+        .get("location")
+        .ok_or_else(|| anyhow!("no Location header (status {})", resp.status()))?
+        .to_str()?
+        .to_string())
+}
+
+/// What came back from the vendor's consent page: the URL of our callback.
+pub struct Consent {
+    pub authorize_url: String,
+    pub callback_url: String,
+}
+
+/// POST /api/connections/pagerduty/connect, open the consent page, press a button.
+pub async fn consent(stack: &Stack, org: &str, decision: &str) -> anyhow::Result<Consent> {
+    let client = http();
+    let token = stack.token(org, &format!("admin@{org}.example"));
+    let resp = client
+        .post(format!(
+            "{}/api/connections/pagerduty/connect",
+            stack.api_url()
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"return_to": "/connections"}))
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    if status != 200 {
+        bail!("connect answered {status}: {body}");
+    }
+    let authorize_url = body["authorize_url"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no authorize_url in {body}"))?
+        .to_string();
+    let page = client.get(&authorize_url).send().await?;
+    if page.status() != 200 {
+        bail!("consent page answered {}", page.status());
+    }
+    let form = parse_consent(&page.text().await?)?;
+    let action = url::Url::parse(&authorize_url)?.join(&form.action)?;
+    let mut fields = form.fields.clone();
+    fields.retain(|(k, _)| k != "decision");
+    fields.push(("decision".into(), decision.into()));
+    let decided = client.post(action).form(&fields).send().await?;
+    if !decided.status().is_redirection() {
+        bail!("the consent decision answered {}", decided.status());
+    }
+    Ok(Consent {
+        authorize_url,
+        callback_url: location(&decided)?,
+    })
+}
+
+/// The whole connect: consent approved, callback followed once.
+pub async fn connect(stack: &Stack, org: &str) -> anyhow::Result<Consent> {
+    let consent = consent(stack, org, "approve").await?;
+    let resp = http().get(&consent.callback_url).send().await?;
+    let to = location(&resp).context("the callback did not redirect")?;
+    if !to.contains("result=connected") {
+        bail!("callback redirected to {to}");
+    }
+    Ok(consent)
+}
+
+pub fn query_value(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub async fn get_json(stack: &Stack, org: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    let resp = http()
+        .get(format!("{}{path}", stack.api_url()))
+        .bearer_auth(stack.token(org, &format!("admin@{org}.example")))
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.json().await?))
+}
+
+pub async fn post_json(stack: &Stack, org: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    let resp = http()
+        .post(format!("{}{path}", stack.api_url()))
+        .bearer_auth(stack.token(org, &format!("admin@{org}.example")))
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.json().await?))
+}
+
+/// Every item in the table, as JSON (a test-only Scan).
+pub async fn all_items(stack: &Stack) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = stack
+            .dynamodb
+            .scan()
+            .table_name(&stack.table_name)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await?;
+        for item in page.items.unwrap_or_default() {
+            items.push(serde_dynamo::from_item::<_, Value>(item)?);
+        }
+        match page.last_evaluated_key {
+            Some(k) => start = Some(k),
+            None => break,
+        }
+    }
+    Ok(items)
+}
+
+pub async fn items_with_prefix(
+    stack: &Stack,
+    pk: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let out = stack
+        .dynamodb
+        .query()
+        .table_name(&stack.table_name)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(prefix.into()),
+        )
+        .send()
+        .await?;
+    Ok(out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(serde_dynamo::from_item::<_, Value>)
+        .collect::<Result<_, _>>()?)
+}
+
+pub async fn secret_names(stack: &Stack) -> anyhow::Result<Vec<String>> {
+    let out = stack.secrets.list_secrets().max_results(100).send().await?;
+    Ok(out
+        .secret_list
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.name)
+        .collect())
+}
+
+/// (user, date, feature) → count, from the stored per-seat per-day items.
+pub fn stored_day_counts(items: &[Value]) -> BTreeMap<(String, String, String), u64> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (Some(seat), Some(date)) = (item["seat_id"].as_str(), item["date"].as_str()) else {
+            continue;
+        };
+        if let Some(features) = item["features"].as_object() {
+            for (f, c) in features {
+                let c = c.as_u64().unwrap_or(0);
+                if c > 0 {
+                    out.insert((seat.to_string(), date.to_string(), f.clone()), c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// date → (dau, wau, mau) computed from the sandbox's ground truth with the
+/// documented definitions, independently of the core's metrics module.
+pub fn expected_actives(
+    truth: &seatscope_sandbox::GroundTruth,
+    dates: &[String],
+) -> HashMap<String, (usize, usize, usize)> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let active: Vec<(String, time::Date)> = truth
+        .daily
+        .iter()
+        .filter(|d| d.count > 0)
+        .map(|d| {
+            (
+                d.user_id.clone(),
+                time::Date::parse(&d.date, &fmt).expect("date"),
+            )
+        })
+        .collect();
+    dates
+        .iter()
+        .map(|d| {
+            let day = time::Date::parse(d, &fmt).expect("date");
+            let within = |n: i64| {
+                let from = day - time::Duration::days(n - 1);
+                active
+                    .iter()
+                    .filter(|(_, a)| *a >= from && *a <= day)
+                    .map(|(u, _)| u.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+            };
+            (d.clone(), (within(1), within(7), within(30)))
+        })
+        .collect()
+}
