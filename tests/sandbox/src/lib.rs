@@ -6,5 +6,14 @@
 //! against a sandbox that they would run against the vendor.
 
 pub mod pagerduty;
+pub mod pandadoc;
+pub mod sendgrid;
 
 pub use pagerduty::{DayCount, GroundTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth};
+pub use pandadoc::{
+    PandaDocConfig, PandaDocGroundTruth, PandaDocSandbox, PandaDocSeatTruth, PandaDocStats,
+};
+pub use sendgrid::{
+    SandboxKey as SendGridSandboxKey, SendGridConfig, SendGridCreditsTruth, SendGridDayTruth,
+    SendGridGroundTruth, SendGridMetrics, SendGridSandbox, SendGridSeatTruth,
+};

@@ -1,0 +1,313 @@
+//! A fake of PandaDoc's public REST API (v1) and its OAuth 2.0 endpoints, over real HTTP.
+//!
+//! One base URL serves what PandaDoc splits over two hosts (`app.pandadoc.com` for the consent
+//! page, `api.pandadoc.com` for the token endpoint and the API). The `oauth` and `api` modules
+//! document each endpoint and every choice made where PandaDoc's documentation is silent.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /oauth2/authorize` | consent page (an HTML form; no PKCE, as PandaDoc) |
+//! | `POST /oauth2/authorize/decision` | Approve / Deny → 302 to the `redirect_uri` |
+//! | `POST /oauth2/access_token` | `authorization_code` and `refresh_token` (rotating), credentials in the body |
+//! | `GET /public/v1/users` | organization users, `count`/`page`, `show_removed` |
+//! | `GET /public/v1/members`, `GET /public/v1/members/current` | workspace members |
+//! | `GET /public/v1/documents`, `GET /public/v1/documents/{id}/details` | documents |
+//! | `GET /public/v1/templates`, `GET /public/v1/templates/{id}/details` | templates |
+//! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | sandbox-only introspection |
+//! | `POST /_sandbox/revoke-refresh-tokens`, `POST /_sandbox/expire-access-tokens` | sandbox-only controls |
+//!
+//! The account (one organization, one workspace, its users, templates and documents) is a
+//! pure function of `(seed, users, days, events_per_day, end_date)`, so a test can assert
+//! exact equality between what a client computed and [`PandaDocGroundTruth`].
+
+mod api;
+mod data;
+mod oauth;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use crate::pagerduty::DayCount;
+
+use state::App;
+
+/// How a sandbox account is generated and which credentials it accepts.
+#[derive(Clone, Debug)]
+pub struct PandaDocConfig {
+    /// Data is deterministic from `(seed, users, days, events_per_day, end_date)`.
+    pub seed: u64,
+    /// Seats: users with a membership in the workspace (the organization owner included).
+    /// One more user, whose membership was removed, is generated whenever `users >= 2`; it
+    /// is listed by `/public/v1/users` only with `show_removed=true` (the default).
+    pub users: u32,
+    /// Number of whole UTC days of history, ending with `end_date`.
+    pub days: u32,
+    /// Average number of documents created per day across the workspace. The total over the
+    /// range is exactly `events_per_day * days` whenever a user able to create documents
+    /// exists; days vary around the average (weekends are quieter). Templates are created
+    /// at about one for every twelve documents.
+    pub events_per_day: u32,
+    /// Last day with data (inclusive). The default is yesterday (UTC), which makes the
+    /// default data change daily: tests that compare runs should set it.
+    pub end_date: time::Date,
+    /// The OAuth application registered at the sandbox (a confidential client).
+    pub client_id: String,
+    pub client_secret: String,
+    /// A legacy API key of the organization owner, accepted as `Authorization: API-Key <key>`.
+    pub api_key: Option<String>,
+    /// Requests per sliding 60 s window, per user and per operation, for the "List" class
+    /// (users, members, members/current, documents list, templates list). PandaDoc: 2000.
+    pub list_rate_per_minute: u32,
+    /// The same for the "Details" class (document details, template details). PandaDoc: 600.
+    pub details_rate_per_minute: u32,
+    /// Lifetime of issued access tokens, the `expires_in` of the token response
+    /// (PandaDoc: 31535999 s, one year).
+    pub access_token_ttl_secs: u64,
+}
+
+impl Default for PandaDocConfig {
+    fn default() -> Self {
+        let today = time::OffsetDateTime::now_utc().date();
+        PandaDocConfig {
+            seed: 42,
+            users: 25,
+            days: 30,
+            events_per_day: 12,
+            end_date: today.previous_day().unwrap_or(today),
+            client_id: "seatscope-dev".to_string(),
+            client_secret: "seatscope-dev-secret".to_string(),
+            api_key: None,
+            list_rate_per_minute: 2000,
+            details_rate_per_minute: 600,
+            access_token_ttl_secs: 31_535_999,
+        }
+    }
+}
+
+/// What a correct client must compute from the sandbox's API.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PandaDocGroundTruth {
+    /// Every seat (user with a live membership; the removed user is not one), in
+    /// `/public/v1/users` order.
+    pub seats: Vec<PandaDocSeatTruth>,
+    /// Per user, UTC day and feature, the number of events; only non-zero counts, sorted by
+    /// `(date, user_id, feature)`. Features:
+    ///
+    /// - `document_created`: the document's `created_by`, day of `date_created`;
+    /// - `document_sent`: the document's `sent_by`, day of `date_sent`;
+    /// - `document_completed`: the document's creator (its owner), day of `date_completed`;
+    /// - `template_created`: the template's `created_by`, day of `date_created`.
+    pub daily: Vec<DayCount>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PandaDocSeatTruth {
+    /// The `user_id`.
+    pub id: String,
+    pub email: String,
+    /// `first_name last_name`.
+    pub name: String,
+    /// `Full`, `Creator`, `eSignature`, `Read-only` or `Guest`.
+    pub license: String,
+    /// The workspace role: `Admin`, `Manager`, `Member` or `Custom`.
+    pub role: String,
+}
+
+/// A snapshot of the sandbox's request counters.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct PandaDocStats {
+    /// Every `POST /oauth2/access_token`, whatever its outcome.
+    pub token_requests: u64,
+    /// Of those, with `grant_type=authorization_code`.
+    pub token_requests_authorization_code: u64,
+    /// Of those, with `grant_type=refresh_token`.
+    pub token_requests_refresh_token: u64,
+    /// Every `/public/v1/...` request, whatever its outcome (401, 404 and 429 included).
+    pub api_requests: u64,
+    /// Of those, in the List class (users, members, documents list, templates list).
+    pub api_requests_list: u64,
+    /// Of those, in the Details class (document details, template details).
+    pub api_requests_details: u64,
+    /// API requests answered 429.
+    pub rate_limited: u64,
+}
+
+/// A running PandaDoc sandbox. Dropping it stops the server.
+pub struct PandaDocSandbox {
+    app: Arc<App>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl PandaDocSandbox {
+    /// Binds 127.0.0.1:port (0 = a free port), serves in a tokio task until dropped / shutdown.
+    pub async fn start(config: PandaDocConfig, port: u16) -> anyhow::Result<PandaDocSandbox> {
+        check(&config)?;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .map_err(|e| anyhow::anyhow!("binding 127.0.0.1:{port}: {e}"))?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        // Generating data before serving keeps the first request as fast as the rest.
+        let app = Arc::new(App::new(config, base_url));
+        let router = router(app.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "pandadoc sandbox server stopped");
+            }
+        });
+        Ok(PandaDocSandbox {
+            app,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The base of every route, e.g. `http://127.0.0.1:4321`: the consent page is
+    /// `{base}/oauth2/authorize` (PandaDoc: `https://app.pandadoc.com`), the token endpoint
+    /// `{base}/oauth2/access_token` and the API `{base}/public/v1/...` (PandaDoc:
+    /// `https://api.pandadoc.com`).
+    pub fn base_url(&self) -> String {
+        self.app.base_url.clone()
+    }
+
+    pub fn ground_truth(&self) -> PandaDocGroundTruth {
+        self.app.truth.clone()
+    }
+
+    /// The request counters (also served at `GET /_sandbox/stats`).
+    pub fn stats(&self) -> PandaDocStats {
+        self.app.stats()
+    }
+
+    /// Number of `POST /oauth2/access_token` requests received, whatever their outcome.
+    pub fn token_requests(&self) -> u64 {
+        self.app.counters.token.load(Ordering::Relaxed)
+    }
+
+    /// Number of `/public/v1/...` requests received, whatever their outcome.
+    pub fn api_requests(&self) -> u64 {
+        self.app.counters.api.load(Ordering::Relaxed)
+    }
+
+    /// Number of API requests answered 429.
+    pub fn rate_limited(&self) -> u64 {
+        self.app.counters.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Makes every refresh token issued so far invalid (as if the user had revoked the app's
+    /// access); tokens issued afterwards work.
+    pub fn revoke_refresh_tokens(&self) {
+        self.app.revoke_refresh_tokens();
+    }
+
+    /// Makes every access token issued so far answer 401, as if its lifetime had passed.
+    pub fn expire_access_tokens(&self) {
+        self.app.expire_access_tokens();
+    }
+
+    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for PandaDocSandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Dropping must not leave a server running behind the caller's back.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Refuses configurations that would not fit in memory or in the calendar, before generating.
+fn check(config: &PandaDocConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(config.users <= 100_000, "users must be at most 100000");
+    anyhow::ensure!(
+        config.days <= 3_660,
+        "days must be at most 3660 (ten years)"
+    );
+    anyhow::ensure!(
+        u64::from(config.events_per_day) * u64::from(config.days) <= 5_000_000,
+        "events_per_day * days must be at most 5000000"
+    );
+    let back = time::Duration::days(i64::from(config.days));
+    anyhow::ensure!(
+        config.end_date.checked_sub(back).is_some()
+            && config
+                .end_date
+                .checked_add(time::Duration::days(400))
+                .is_some(),
+        "end_date is too close to the calendar's limits"
+    );
+    anyhow::ensure!(!config.client_id.is_empty(), "client_id must not be empty");
+    anyhow::ensure!(
+        config.api_key.as_deref() != Some(""),
+        "api_key must not be empty (leave it unset to disable API-key auth)"
+    );
+    Ok(())
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/oauth2/authorize", get(oauth::authorize_page))
+        .route(
+            "/oauth2/authorize/decision",
+            post(oauth::authorize_decision),
+        )
+        .route("/oauth2/access_token", post(oauth::access_token))
+        .route("/public/v1/users", get(api::list_users))
+        .route("/public/v1/members", get(api::list_members))
+        .route("/public/v1/members/current", get(api::current_member))
+        .route("/public/v1/documents", get(api::list_documents))
+        .route(
+            "/public/v1/documents/{id}/details",
+            get(api::document_details),
+        )
+        .route("/public/v1/templates", get(api::list_templates))
+        .route(
+            "/public/v1/templates/{id}/details",
+            get(api::template_details),
+        )
+        .route("/_sandbox/ground-truth", get(api::sandbox_ground_truth))
+        .route("/_sandbox/stats", get(api::sandbox_stats))
+        .route(
+            "/_sandbox/revoke-refresh-tokens",
+            post(api::sandbox_revoke_refresh_tokens),
+        )
+        .route(
+            "/_sandbox/expire-access-tokens",
+            post(api::sandbox_expire_access_tokens),
+        )
+        .fallback(api::not_found)
+        .with_state(app)
+}

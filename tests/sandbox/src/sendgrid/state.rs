@@ -1,0 +1,120 @@
+//! Shared server state: the generated account, the accepted keys, rate-limit windows and
+//! request counters.
+//!
+//! Plain `std::sync::Mutex`es: no lock is held across an `.await`, and the critical sections
+//! are a few map operations.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::data::Dataset;
+use super::{SendGridConfig, SendGridGroundTruth};
+
+pub(crate) struct App {
+    pub config: SendGridConfig,
+    pub base_url: String,
+    pub data: Dataset,
+    pub truth: SendGridGroundTruth,
+    pub api_requests: AtomicU64,
+    pub rate_limited: AtomicU64,
+    by_path: Mutex<BTreeMap<String, u64>>,
+    revoked: Mutex<HashSet<String>>,
+    windows: Mutex<HashMap<(String, &'static str), Window>>,
+}
+
+/// A fixed 60 s rate-limit window.
+pub(crate) struct Window {
+    pub started: Instant,
+    /// Unix epoch seconds at which the window ends (`X-RateLimit-Reset`).
+    pub reset_epoch: u64,
+    pub used: u32,
+}
+
+pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// What one request did to its window.
+pub(crate) struct RateDecision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_epoch: u64,
+}
+
+impl App {
+    pub fn new(config: SendGridConfig, base_url: String) -> App {
+        let data = Dataset::generate(&config);
+        let truth = data.ground_truth();
+        App {
+            config,
+            base_url,
+            data,
+            truth,
+            api_requests: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            by_path: Mutex::new(BTreeMap::new()),
+            revoked: Mutex::new(HashSet::new()),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A poisoned lock only means another request panicked; the maps are still usable.
+    pub fn by_path(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
+        self.by_path.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn revoked(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The scopes of a configured, unrevoked key.
+    pub fn key_scopes(&self, key: &str) -> Option<&[String]> {
+        let configured = self.config.api_keys.iter().find(|k| k.key == key)?;
+        if self.revoked().contains(key) {
+            return None;
+        }
+        Some(&configured.scopes)
+    }
+
+    pub fn revoke_key(&self, key: &str) -> bool {
+        if !self.config.api_keys.iter().any(|k| k.key == key) {
+            return false;
+        }
+        self.revoked().insert(key.to_string());
+        true
+    }
+
+    /// Counts one request against `(key, endpoint)`'s window.
+    pub fn rate(&self, key: &str, endpoint: &'static str) -> RateDecision {
+        let limit = self.config.rate_limit_per_minute;
+        let now = Instant::now();
+        let epoch_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = || Window {
+            started: now,
+            // Rounded up, so a client that sleeps until this second lands in the next window.
+            reset_epoch: (epoch_now + RATE_WINDOW).as_secs()
+                + u64::from((epoch_now + RATE_WINDOW).subsec_nanos() > 0),
+            used: 0,
+        };
+        let window = windows
+            .entry((key.to_string(), endpoint))
+            .or_insert_with(fresh);
+        if now.duration_since(window.started) >= RATE_WINDOW {
+            *window = fresh();
+        }
+        let allowed = window.used < limit;
+        if allowed {
+            window.used += 1;
+        }
+        RateDecision {
+            allowed,
+            limit,
+            remaining: limit.saturating_sub(window.used),
+            reset_epoch: window.reset_epoch,
+        }
+    }
+}
