@@ -41,6 +41,9 @@ pub struct OAuth2Spec {
 pub struct ApiKeySpec {
     /// Authorization header value with `{key}` in place of the key.
     pub header: String,
+    /// Scopes (permissions) the key must carry, where the vendor can tell.
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -13,6 +13,10 @@ pub enum Error {
     /// The caller sent something we cannot accept (4xx).
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// Well-formed input the vendor or our rules refuse (422), e.g. an API key the
+    /// vendor rejects or one missing required scopes.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// No verified identity (or no org claim) on the request.
     #[error("authentication required: {0}")]
     Unauthorized(String),
@@ -54,6 +58,13 @@ impl Error {
         }
     }
 
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn internal(context: impl Into<String>, source: impl Into<Source>) -> Self {
         Error::Internal {
             context: context.into(),
@@ -84,6 +95,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest { .. } => 400,
+            Error::Unprocessable { .. } => 422,
             Error::Unauthorized(_) => 401,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
@@ -95,7 +107,7 @@ impl Error {
     /// Stable, machine-readable code for API bodies and redirects.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadRequest { code, .. } => code,
+            Error::BadRequest { code, .. } | Error::Unprocessable { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",

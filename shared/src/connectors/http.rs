@@ -29,6 +29,7 @@ enum Attempt {
 
 pub struct VendorHttp {
     provider_id: String,
+    provider_name: String,
     api_base: String,
     accept: Option<String>,
     client: reqwest::Client,
@@ -74,6 +75,7 @@ impl VendorHttp {
     pub fn new(provider: &Provider, client: reqwest::Client, authorization: SecretString) -> Self {
         VendorHttp {
             provider_id: provider.id.clone(),
+            provider_name: provider.name.clone(),
             api_base: provider.api_base.trim_end_matches('/').to_string(),
             accept: provider.accept.clone(),
             client,
@@ -85,6 +87,10 @@ impl VendorHttp {
 
     pub fn provider_id(&self) -> &str {
         &self.provider_id
+    }
+
+    pub fn provider_name(&self) -> &str {
+        &self.provider_name
     }
 
     /// GET `path` (relative to the API base) with `query`, decoded as JSON.
@@ -174,7 +180,9 @@ impl VendorHttp {
         match status {
             s if s.is_success() => Ok(body.to_vec()),
             StatusCode::TOO_MANY_REQUESTS => Err(Attempt::Retry {
-                wait: reset.or(Some(Duration::from_secs(1))),
+                wait: reset
+                    .or_else(|| throttle_hint(&body))
+                    .or(Some(Duration::from_secs(1))),
                 error: Error::vendor(&self.provider_id, format!("rate limited on {path}")),
             }),
             StatusCode::UNAUTHORIZED => Err(Attempt::Fatal(Error::VendorAuth {
@@ -195,6 +203,15 @@ impl VendorHttp {
             })),
         }
     }
+}
+
+/// PandaDoc sends no rate-limit headers; its 429 body may say "Expected available
+/// in N seconds".
+pub fn throttle_hint(body: &[u8]) -> Option<Duration> {
+    let text = vendor_message(body)?;
+    let rest = &text[text.find("available in ")? + "available in ".len()..];
+    let secs: u64 = rest.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_secs(secs.min(120)))
 }
 
 /// The vendor's own error text, from the usual error body shapes, shortened.
@@ -238,6 +255,18 @@ mod tests {
         assert_eq!(
             reset_after(&h, 1_700_000_000),
             Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn pandadoc_throttle_hint_is_read_from_the_body() {
+        assert_eq!(
+            throttle_hint(br#"{"type":"request_error","detail":"Request was throttled. Expected available in 13 seconds."}"#),
+            Some(Duration::from_secs(13))
+        );
+        assert_eq!(
+            throttle_hint(br#"{"type":"throttled","detail":"Request was throttled."}"#),
+            None
         );
     }
 

@@ -5,6 +5,8 @@
 
 pub mod http;
 pub mod pagerduty;
+pub mod pandadoc;
+pub mod sendgrid;
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -33,6 +35,52 @@ pub struct ActivityEvent {
     pub feature: &'static str,
 }
 
+/// One day of account-level usage (vendors without per-seat activity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDay {
+    pub date: time::Date,
+    /// Catalog feature name → count for the day.
+    pub metrics: std::collections::BTreeMap<String, u64>,
+}
+
+/// Plan credits: how much of what the plan includes is used this period.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanUsage {
+    pub total: i64,
+    pub used: i64,
+    pub remain: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_reset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_frequency: Option<String>,
+}
+
+/// What a credentials check learned about the vendor account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verified {
+    /// A label for the account (shown on the card), e.g. the owner's email.
+    pub account_label: Option<String>,
+}
+
+/// A vendor's refusal of credentials being connected, as a 422 naming its reason.
+pub fn refused(vendor_name: &str, e: Error) -> Error {
+    match e {
+        Error::VendorAuth { message, .. } => Error::unprocessable(
+            "credentials_refused",
+            format!("{vendor_name} refused the credentials: {message}"),
+        ),
+        Error::Vendor { message, .. } if message.contains(" 403") => Error::unprocessable(
+            "credentials_refused",
+            format!(
+                "{vendor_name} refused the credentials ({message}); check the key's permissions"
+            ),
+        ),
+        other => other,
+    }
+}
+
 /// The Authorization header value for these credentials at this provider.
 pub fn authorization(provider: &Provider, credentials: &Credentials) -> Result<SecretString> {
     match credentials {
@@ -52,6 +100,8 @@ pub fn authorization(provider: &Provider, credentials: &Credentials) -> Result<S
 /// The connector for a catalog provider.
 pub enum Connector {
     PagerDuty(pagerduty::PagerDutyApi),
+    PandaDoc(pandadoc::PandaDocApi),
+    SendGrid(sendgrid::SendGridApi),
 }
 
 impl Connector {
@@ -71,22 +121,62 @@ impl Connector {
                 provider.page_size,
                 provider.max_offset.unwrap_or(10_000),
             ))),
+            "pandadoc" => Ok(Connector::PandaDoc(pandadoc::PandaDocApi::new(
+                api,
+                provider.page_size,
+            ))),
+            "sendgrid" => Ok(Connector::SendGrid(sendgrid::SendGridApi::new(
+                api,
+                provider.page_size,
+                provider
+                    .api_key
+                    .as_ref()
+                    .map(|k| k.required_scopes.clone())
+                    .unwrap_or_default(),
+            ))),
             other => Err(Error::Config(format!(
                 "no connector for provider '{other}'"
             ))),
         }
     }
 
-    /// A label for the vendor account the credentials belong to (shown on the card).
-    pub async fn account_label(&self) -> Result<Option<String>> {
+    /// Checks freshly supplied credentials with a cheap vendor call (and the key's
+    /// scopes where the vendor exposes them). A refusal is a 422 with the vendor's
+    /// reason (`Error::Unprocessable`); the credentials never appear in it.
+    pub async fn verify(&self) -> Result<Verified> {
         match self {
-            Connector::PagerDuty(api) => api.account_label().await,
+            Connector::PagerDuty(api) => api.verify().await,
+            Connector::PandaDoc(api) => api.verify().await,
+            Connector::SendGrid(api) => api.verify().await,
         }
     }
 
     pub async fn seats(&self) -> Result<Vec<SeatRecord>> {
         match self {
             Connector::PagerDuty(api) => api.seats().await,
+            Connector::PandaDoc(api) => api.seats().await,
+            Connector::SendGrid(api) => api.seats().await,
+        }
+    }
+
+    /// Account-level usage per day in `[since, until)` (vendors without per-seat
+    /// activity); empty for the others.
+    pub async fn account_usage(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<AccountDay>> {
+        match self {
+            Connector::SendGrid(api) => api.account_usage(since, until).await,
+            Connector::PagerDuty(_) | Connector::PandaDoc(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Plan credits used vs included, where the vendor prices by usage.
+    pub async fn plan_usage(&self) -> Result<Option<PlanUsage>> {
+        match self {
+            Connector::SendGrid(api) => api.plan_usage().await.map(Some),
+            Connector::PagerDuty(_) | Connector::PandaDoc(_) => Ok(None),
         }
     }
 
@@ -99,6 +189,9 @@ impl Connector {
     ) -> Result<u64> {
         match self {
             Connector::PagerDuty(api) => api.activity(since, until, sink).await,
+            Connector::PandaDoc(api) => api.activity(since, until, sink).await,
+            // SendGrid has no per-seat activity: nothing is attributed to a seat.
+            Connector::SendGrid(_) => Ok(0),
         }
     }
 }

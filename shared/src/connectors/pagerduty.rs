@@ -104,6 +104,18 @@ impl PagerDutyApi {
         self.http.provider_id()
     }
 
+    /// `GET /users?limit=1` works for OAuth tokens and account API keys alike.
+    pub async fn verify(&self) -> Result<super::Verified> {
+        let _: UsersPage = self
+            .http
+            .get_json("/users", &[("limit", "1".to_string())])
+            .await
+            .map_err(|e| super::refused(self.http.provider_name(), e))?;
+        Ok(super::Verified {
+            account_label: self.account_label().await?,
+        })
+    }
+
     pub async fn account_label(&self) -> Result<Option<String>> {
         match self.http.get_json::<Me>("/users/me", &[]).await {
             Ok(me) => Ok(Some(me.user.email).filter(|e| !e.is_empty())),
