@@ -42,6 +42,7 @@ pub mod keys {
         format!("RUN#{started}#{run_id}")
     }
     pub const RUN_PREFIX: &str = "RUN#";
+    pub const PLAN_SK: &str = "PLAN";
     /// OAuth state is keyed by the SHA-256 of the state value, not the value itself.
     pub fn oauth_state(state_hash: &str) -> String {
         format!("OAUTH_STATE#{state_hash}")
@@ -107,6 +108,10 @@ pub struct Connection {
     pub secret_name: String,
     pub connected_by: String,
     pub connected_at: String,
+    /// The dashboard user who sent the invite link this connection came through;
+    /// `connected_by` is then the vendor account that consented (or "invited admin").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +132,10 @@ pub struct Connection {
     pub lease_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<i64>,
+    /// Held (epoch seconds) while one caller refreshes the OAuth token set, so
+    /// concurrent users of the connection never refresh twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_lock_until: Option<i64>,
     #[serde(default)]
     pub consecutive_failures: u32,
 }
@@ -176,10 +185,25 @@ pub struct DailyRollup {
     pub sk: String,
     pub date: String,
     pub seats: u32,
-    pub dau: u32,
-    pub wau: u32,
-    pub mau: u32,
+    /// Absent where the vendor reports no per-seat activity (nothing is invented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dau: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wau: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mau: Option<u32>,
+    /// Feature totals of the day: summed over seats, or account-level where the
+    /// vendor has no per-seat activity.
     pub features: BTreeMap<String, u64>,
+    pub as_of: String,
+}
+
+/// Plan credits of a usage-priced app (SendGrid), as of the last sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub pk: String,
+    pub sk: String,
+    pub plan: crate::connectors::PlanUsage,
     pub as_of: String,
 }
 
@@ -219,7 +243,32 @@ pub struct OAuthState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce_verifier: Option<String>,
     pub return_to: String,
+    /// Set when the connect started from an invite link (the user who sent it):
+    /// the callback then records who consented and ends on a page, not the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_by: Option<String>,
     pub created_at: String,
     /// TTL attribute (epoch seconds) and the expiry the consume checks.
+    pub expires_at: i64,
+}
+
+/// Invite links: keyed by the SHA-256 of the token, never the token itself.
+pub fn invite_pk(token_hash: &str) -> String {
+    format!("INVITE#{token_hash}")
+}
+pub const INVITE_SK: &str = "INVITE";
+
+/// An invite link for an app's admin (who has no dashboard account) to connect
+/// the app for the org: single use (consumed by a conditional delete), expires
+/// after 7 days (also the TTL attribute).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invite {
+    pub pk: String,
+    pub sk: String,
+    pub org_id: String,
+    pub provider: String,
+    pub created_by: String,
+    pub created_at: String,
+    /// TTL attribute (epoch seconds) and the expiry every use checks.
     pub expires_at: i64,
 }

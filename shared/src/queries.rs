@@ -9,7 +9,7 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::app::App;
 use crate::catalog::Provider;
 use crate::domain::{
-    day, keys, parse_day, Caller, Connection, DailyRollup, Seat, SeatStatus, SyncSummary,
+    day, keys, parse_day, Caller, Connection, DailyRollup, PlanItem, Seat, SeatStatus, SyncSummary,
 };
 use crate::error::{Error, Result};
 use crate::metrics;
@@ -72,6 +72,60 @@ pub struct AppSummary {
     pub utilization_percent: Option<f64>,
     /// False where the vendor reports no per-seat activity.
     pub per_seat_activity: bool,
+    /// Says plainly what cannot be known for this app (None when all can).
+    pub activity_note: Option<String>,
+    /// Plan credits used ÷ included, percent (usage-priced apps only).
+    pub plan_utilization_percent: Option<f64>,
+}
+
+/// Plan credits of a usage-priced app, with their as-of time.
+#[derive(Debug, Serialize)]
+pub struct PlanView {
+    pub total: i64,
+    pub used: i64,
+    pub remain: i64,
+    pub utilization_percent: Option<f64>,
+    pub next_reset: Option<String>,
+    pub reset_frequency: Option<String>,
+    pub as_of: String,
+    pub source: &'static str,
+}
+
+impl PlanView {
+    fn of(item: PlanItem) -> PlanView {
+        let p = item.plan;
+        PlanView {
+            utilization_percent: (p.total > 0)
+                .then(|| (p.used as f64 * 1000.0 / p.total as f64).round() / 10.0),
+            total: p.total,
+            used: p.used,
+            remain: p.remain,
+            next_reset: p.next_reset,
+            reset_frequency: p.reset_frequency,
+            as_of: item.as_of,
+            source: "/v3/user/credits (used vs total of the plan period)",
+        }
+    }
+}
+
+/// What the dashboard must say instead of inventing per-seat numbers.
+pub fn activity_note(provider: &Provider) -> Option<String> {
+    (!provider.per_seat_activity).then(|| {
+        format!(
+            "{} reports no per-seat activity: active users (DAU/WAU/MAU), utilization and \
+             inactive seats cannot be known. Usage shown is account-level ({}).",
+            provider.name,
+            provider.features.join(", ")
+        )
+    })
+}
+
+async fn plan(app: &App, pk: &str) -> Result<Option<PlanView>> {
+    Ok(app
+        .store
+        .get::<PlanItem>(pk, keys::PLAN_SK)
+        .await?
+        .map(PlanView::of))
 }
 
 #[derive(Debug, Serialize)]
@@ -95,18 +149,24 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
             }
             None => None,
         };
+        let plan = match connection {
+            Some(_) => plan(app, &keys::app(&caller.org, &provider.id)).await?,
+            None => None,
+        };
         apps.push(AppSummary {
             provider: provider.id.clone(),
             name: provider.name.clone(),
             connection: ConnectionView::of(connection, now),
             as_of_date: latest.as_ref().map(|r| r.date.clone()),
             seats: latest.as_ref().map(|r| r.seats),
-            dau: latest.as_ref().map(|r| r.dau),
-            mau: latest.as_ref().map(|r| r.mau),
+            dau: latest.as_ref().and_then(|r| r.dau),
+            mau: latest.as_ref().and_then(|r| r.mau),
             utilization_percent: latest
                 .as_ref()
-                .and_then(|r| metrics::utilization_percent(r.mau, r.seats)),
+                .and_then(|r| metrics::utilization_percent(r.mau?, r.seats)),
             per_seat_activity: provider.per_seat_activity,
+            activity_note: activity_note(provider),
+            plan_utilization_percent: plan.and_then(|p| p.utilization_percent),
         });
     }
     Ok(Overview {
@@ -175,9 +235,13 @@ pub fn parse_inactive_days(v: Option<&str>) -> Result<u32> {
 pub struct DailyPoint {
     pub date: String,
     pub seats: u32,
-    pub dau: u32,
-    pub wau: u32,
-    pub mau: u32,
+    /// Absent where the vendor reports no per-seat activity.
+    pub dau: Option<u32>,
+    pub wau: Option<u32>,
+    pub mau: Option<u32>,
+    /// Account-level metrics of the day (apps without per-seat activity).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub account: BTreeMap<String, u64>,
     pub as_of: String,
 }
 
@@ -199,8 +263,9 @@ pub struct SeatView {
     pub status: SeatStatus,
     pub first_seen_at: String,
     pub last_activity_on: Option<String>,
-    /// No activity in the last `inactive_days` days.
-    pub inactive: bool,
+    /// No activity in the last `inactive_days` days; None where the vendor reports
+    /// no per-seat activity (unknown, not "active").
+    pub inactive: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -211,6 +276,9 @@ pub struct AppDetail {
     pub from: String,
     pub to: String,
     pub per_seat_activity: bool,
+    pub activity_note: Option<String>,
+    /// Plan credits (usage-priced apps).
+    pub plan: Option<PlanView>,
     pub daily: Vec<DailyPoint>,
     pub features: Vec<FeatureTotal>,
     pub inactive_days: u32,
@@ -235,6 +303,10 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
         ),
         ("utilization_percent", "MAU ÷ seats × 100"),
         (
+            "plan_utilization_percent",
+            "plan credits used ÷ credits included in the period × 100 (usage-priced apps)",
+        ),
+        (
             "inactive",
             "a seat with no activity in the last N days (never active counts)",
         ),
@@ -245,14 +317,20 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
     ])
 }
 
-fn seat_views(seats: Vec<Seat>, today: Date, inactive_days: u32) -> Vec<SeatView> {
+fn seat_views(
+    seats: Vec<Seat>,
+    today: Date,
+    inactive_days: u32,
+    per_seat_activity: bool,
+) -> Vec<SeatView> {
     seats
         .into_iter()
         .filter(|s| s.status != SeatStatus::Removed)
         .map(|s| {
             let last = s.last_activity_on.as_deref().and_then(parse_day);
             SeatView {
-                inactive: metrics::is_inactive(last, today, inactive_days),
+                inactive: per_seat_activity
+                    .then(|| metrics::is_inactive(last, today, inactive_days)),
                 id: s.seat_id,
                 email: s.email,
                 name: s.name,
@@ -307,8 +385,10 @@ pub async fn app_detail(
             .await?,
         now.date(),
         inactive_days,
+        provider.per_seat_activity,
     );
-    let (inactive_seats, _): (Vec<_>, Vec<_>) = seats.iter().partition(|s| s.inactive);
+    let (inactive_seats, _): (Vec<_>, Vec<_>) =
+        seats.iter().partition(|s| s.inactive == Some(true));
     let inactive_seats = inactive_seats
         .into_iter()
         .map(|s| SeatView {
@@ -320,9 +400,10 @@ pub async fn app_detail(
             status: s.status,
             first_seen_at: s.first_seen_at.clone(),
             last_activity_on: s.last_activity_on.clone(),
-            inactive: true,
+            inactive: Some(true),
         })
         .collect();
+    let plan = plan(app, &pk).await?;
     Ok(AppDetail {
         provider: provider.id.clone(),
         name: provider.name.clone(),
@@ -330,6 +411,8 @@ pub async fn app_detail(
         from: day(range.from),
         to: day(range.to),
         per_seat_activity: provider.per_seat_activity,
+        activity_note: activity_note(provider),
+        plan,
         daily: rollups
             .into_iter()
             .map(|r| DailyPoint {
@@ -338,6 +421,11 @@ pub async fn app_detail(
                 dau: r.dau,
                 wau: r.wau,
                 mau: r.mau,
+                account: if provider.per_seat_activity {
+                    BTreeMap::new()
+                } else {
+                    r.features
+                },
                 as_of: r.as_of,
             })
             .collect(),
@@ -381,9 +469,10 @@ pub async fn seats(
             .await?,
         now.date(),
         inactive_days,
+        provider.per_seat_activity,
     );
     let total = all.len();
-    let inactive = all.iter().filter(|s| s.inactive).count();
+    let inactive = all.iter().filter(|s| s.inactive == Some(true)).count();
     Ok(SeatsList {
         provider: provider.id.clone(),
         inactive_days,
@@ -391,7 +480,7 @@ pub async fn seats(
         inactive,
         seats: all
             .into_iter()
-            .filter(|s| !only_inactive || s.inactive)
+            .filter(|s| !only_inactive || s.inactive == Some(true))
             .collect(),
     })
 }

@@ -12,6 +12,10 @@ use time::OffsetDateTime;
 use crate::domain::{keys, Connection, ConnectionStatus, OAuthState, SyncSummary};
 use crate::error::{Error, Result};
 
+// Connecting, invites, disconnecting and purging (connection management).
+mod management;
+pub use management::ConnectionGrant;
+
 /// DynamoDB's BatchWriteItem limit.
 const BATCH_SIZE: usize = 25;
 
@@ -280,58 +284,6 @@ impl DynamoDbStore {
             .await
     }
 
-    /// Writes a connected connection. An existing record (a Reconnect) keeps its
-    /// sync history and checkpoints; credentials, status and schedule are replaced.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn save_connected(
-        &self,
-        org: &str,
-        provider: &str,
-        auth_mode: crate::catalog::AuthMode,
-        secret_name: &str,
-        connected_by: &str,
-        vendor_account: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        let mode = serde_dynamo::to_attribute_value(auth_mode)
-            .map_err(|e| Error::internal("serializing auth mode", e))?;
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
-            .update_expression(
-                "SET org_id = :org, provider = :p, #st = :st, auth_mode = :mode, \
-                 secret_name = :secret, connected_by = :by, connected_at = :at, \
-                 next_sync_at = :next, due_shard = :shard, consecutive_failures = :zero \
-                 , vendor_account = :acct REMOVE status_reason",
-            )
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":org", s(org))
-            .expression_attribute_values(":p", s(provider))
-            .expression_attribute_values(":st", s("connected"))
-            .expression_attribute_values(":mode", mode)
-            .expression_attribute_values(":secret", s(secret_name))
-            .expression_attribute_values(":by", s(connected_by))
-            .expression_attribute_values(":at", s(crate::domain::rfc3339(now)))
-            .expression_attribute_values(":next", n(now.unix_timestamp()))
-            .expression_attribute_values(
-                ":shard",
-                s(keys::due_shard(org, provider, keys::DUE_SHARDS)),
-            )
-            .expression_attribute_values(":zero", n(0));
-        update = match vendor_account {
-            Some(a) => update.expression_attribute_values(":acct", s(a)),
-            None => update.expression_attribute_values(":acct", AttributeValue::Null(true)),
-        };
-        update
-            .send()
-            .await
-            .map_err(ddb_err("UpdateItem(connection)"))?;
-        Ok(())
-    }
-
     /// Makes a scheduled connection due now ("sync now"). Not found if absent or
     /// not scheduled (disconnected).
     pub async fn make_due(&self, org: &str, provider: &str, now: OffsetDateTime) -> Result<()> {
@@ -432,6 +384,69 @@ impl DynamoDbStore {
                 Ok(false)
             }
             Err(e) => Err(ddb_err("UpdateItem(lease)")(e)),
+        }
+    }
+
+    /// Takes the connection's refresh lock if it is free or expired (one refresher
+    /// at a time, independent of the run lease).
+    pub async fn acquire_refresh_lock(
+        &self,
+        org: &str,
+        provider: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(keys::connection_sk(provider)))
+            .update_expression("SET refresh_lock_owner = :me, refresh_lock_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND \
+                 (attribute_not_exists(refresh_lock_until) OR refresh_lock_until < :now)",
+            )
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":until", n((now + ttl).unix_timestamp()))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ddb_err("UpdateItem(refresh lock)")(e)),
+        }
+    }
+
+    /// Releases the refresh lock if `owner` still holds it.
+    pub async fn release_refresh_lock(&self, org: &str, provider: &str, owner: &str) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(keys::connection_sk(provider)))
+            .update_expression("REMOVE refresh_lock_owner, refresh_lock_until")
+            .condition_expression("refresh_lock_owner = :me")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(ddb_err("UpdateItem(release refresh lock)")(e)),
         }
     }
 

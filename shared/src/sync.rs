@@ -10,16 +10,17 @@ use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::app::App;
 use crate::catalog::Provider;
-use crate::connectors::{Connector, SeatRecord};
+use crate::connectors::{AccountDay, Connector, SeatRecord};
 use crate::domain::{
-    day, keys, parse_day, rfc3339, Connection, ConnectionStatus, DailyRollup, RunStatus, Seat,
-    SeatDay, SeatStatus, SyncRun, SyncSummary,
+    day, keys, parse_day, rfc3339, Connection, ConnectionStatus, DailyRollup, PlanItem, RunStatus,
+    Seat, SeatDay, SeatStatus, SyncRun, SyncSummary,
 };
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::oauth;
 use crate::store::SyncOutcome;
 use crate::vault::Credentials;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Longer than any Lambda run: a crashed run's lease frees itself after this.
 pub const LEASE_TTL: Duration = Duration::minutes(15);
@@ -155,11 +156,14 @@ pub async fn sync_connection(
         .finish_run(org, provider_id, &owner, &outcome)
         .await?
     {
+        // Disconnected, or the lease expired and another run took over: that run
+        // (or nobody) owns the connection's record now.
         tracing::warn!(
             org,
             provider = provider_id,
-            "lease was lost before the run finished"
+            "lease was lost before the run finished; the run is not recorded"
         );
+        return Ok(RunResult::Skipped);
     }
     let run = SyncRun {
         pk: keys::app(org, provider_id),
@@ -191,25 +195,97 @@ pub async fn sync_connection(
     Ok(run_result)
 }
 
-/// Credentials, refreshed first when they are about to expire.
-async fn fresh_credentials(
+/// How long one refresh may hold the connection's refresh lock.
+const REFRESH_LOCK_TTL: Duration = Duration::seconds(30);
+/// How long a caller waits for another caller's refresh before giving up (transient).
+const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+const REFRESH_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The connection's credentials, ready to use: an OAuth token set that expires
+/// within 5 minutes (or whose access token the vendor just refused, `rejected`) is
+/// refreshed first. Exactly one caller refreshes: it takes the connection's refresh
+/// lock, re-reads the secret (someone may have refreshed meanwhile), refreshes and
+/// stores the new set before anyone uses it; every other caller waits until the
+/// stored access token changes and uses the new one. PagerDuty rotates refresh
+/// tokens, so a second refresh with the old one would fail with `invalid_grant`
+/// and lose the connection.
+pub async fn usable_credentials(
     app: &App,
     provider: &Provider,
     connection: &Connection,
-    now: OffsetDateTime,
-    force: bool,
+    rejected: Option<&SecretString>,
 ) -> Result<Credentials> {
     let credentials = app.vault.credentials(&connection.secret_name).await?;
-    match credentials {
-        Credentials::OAuth2(tokens) if force || tokens.expires_within(now, REFRESH_MARGIN) => {
-            let refreshed = oauth::refresh(app, provider, &tokens).await?;
-            let credentials = Credentials::OAuth2(refreshed);
-            // Stored before use: the vendor may already have invalidated the old refresh token.
-            app.vault.put(&connection.secret_name, &credentials).await?;
-            tracing::info!(org = %connection.org_id, provider = %provider.id, "token refreshed");
-            Ok(credentials)
+    let Credentials::OAuth2(tokens) = &credentials else {
+        return Ok(credentials);
+    };
+    let stale: SecretString = match rejected {
+        // Someone already replaced the refused token: use theirs.
+        Some(r) if r.expose_secret() != tokens.access_token.expose_secret() => {
+            return Ok(credentials)
         }
-        other => Ok(other),
+        Some(r) => r.clone(),
+        None if tokens.expires_within(OffsetDateTime::now_utc(), REFRESH_MARGIN) => {
+            tokens.access_token.clone()
+        }
+        None => return Ok(credentials),
+    };
+    let is_stale = |c: &Credentials| match c {
+        Credentials::OAuth2(t) => t.access_token.expose_secret() == stale.expose_secret(),
+        Credentials::ApiKey(_) => false,
+    };
+    let (org, provider_id) = (&connection.org_id, &connection.provider);
+    let owner = run_id();
+    let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
+    loop {
+        let now = OffsetDateTime::now_utc();
+        if app
+            .store
+            .acquire_refresh_lock(org, provider_id, &owner, now, REFRESH_LOCK_TTL)
+            .await?
+        {
+            let refreshed = async {
+                // Re-read under the lock: the previous holder may have refreshed already.
+                let current = app.vault.credentials(&connection.secret_name).await?;
+                match current {
+                    Credentials::OAuth2(tokens)
+                        if tokens.access_token.expose_secret() == stale.expose_secret() =>
+                    {
+                        let fresh =
+                            Credentials::OAuth2(oauth::refresh(app, provider, &tokens).await?);
+                        // Stored before use: the vendor may already have invalidated the
+                        // old refresh token.
+                        // `update` never revives a secret a disconnect deleted meanwhile.
+                        app.vault.update(&connection.secret_name, &fresh).await?;
+                        tracing::info!(org = %org, provider = %provider_id, "token refreshed");
+                        Ok(fresh)
+                    }
+                    other => Ok(other),
+                }
+            }
+            .await;
+            if let Err(e) = app
+                .store
+                .release_refresh_lock(org, provider_id, &owner)
+                .await
+            {
+                // It expires by itself after REFRESH_LOCK_TTL.
+                tracing::warn!(org = %org, provider = %provider_id, error = %e.chain(), "refresh lock not released");
+            }
+            return refreshed;
+        }
+        // Another caller is refreshing: wait for the new set it stores.
+        tokio::time::sleep(REFRESH_POLL).await;
+        let current = app.vault.credentials(&connection.secret_name).await?;
+        if !is_stale(&current) {
+            return Ok(current);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::vendor(
+                provider_id,
+                "the access token is being refreshed by another run that did not finish; retrying later",
+            ));
+        }
     }
 }
 
@@ -219,14 +295,17 @@ async fn run(
     now: OffsetDateTime,
 ) -> Result<(SyncSummary, OffsetDateTime)> {
     let provider = app.config.catalog.get(&connection.provider)?;
-    let credentials = fresh_credentials(app, provider, connection, now, false).await?;
+    let credentials = usable_credentials(app, provider, connection, None).await?;
     match pull(app, provider, connection, &credentials, now).await {
         Err(Error::VendorAuth {
             provider: p,
             message,
-        }) => match credentials {
-            Credentials::OAuth2(ref t) if t.refresh_token.is_some() => {
-                let credentials = fresh_credentials(app, provider, connection, now, true).await?;
+        }) => match &credentials {
+            // Once on a 401: refresh (unless someone already did) and try again.
+            Credentials::OAuth2(t) if t.refresh_token.is_some() => {
+                let rejected = t.access_token.clone();
+                let credentials =
+                    usable_credentials(app, provider, connection, Some(&rejected)).await?;
                 pull(app, provider, connection, &credentials, now)
                     .await
                     .map_err(|e| match e {
@@ -273,16 +352,24 @@ async fn pull(
 
     let since = window_start(connection, app.config.sync_history_days, now);
     let until = now;
+    let touched = metrics::days_between(since.date(), until.date());
     let mut counts: HashMap<(String, Date), BTreeMap<String, u32>> = HashMap::new();
-    let events = connector
-        .activity(since, until, &mut |event| {
-            *counts
-                .entry((event.seat_id, event.at.date()))
-                .or_default()
-                .entry(event.feature.to_string())
-                .or_default() += 1;
-        })
-        .await?;
+    let mut events = 0;
+    let mut account_days = Vec::new();
+    if provider.per_seat_activity {
+        events = connector
+            .activity(since, until, &mut |event| {
+                *counts
+                    .entry((event.seat_id, event.at.date()))
+                    .or_default()
+                    .entry(event.feature.to_string())
+                    .or_default() += 1;
+            })
+            .await?;
+    } else {
+        account_days = connector.account_usage(since, until).await?;
+    }
+    let plan = connector.plan_usage().await?;
 
     let seats = merge_seats(app, &app_pk, records, &counts, now).await?;
     let seat_count = seats
@@ -291,22 +378,34 @@ async fn pull(
         .count() as u32;
     app.store.put_all(&seats).await?;
 
-    let seat_days: Vec<SeatDay> = counts
-        .iter()
-        .map(|((seat, date), features)| SeatDay {
-            pk: app_pk.clone(),
-            sk: keys::seat_day_sk(*date, seat),
-            date: day(*date),
-            seat_id: seat.clone(),
-            total: features.values().sum(),
-            features: features.clone(),
-        })
-        .collect();
-    app.store.put_all(&seat_days).await?;
-
-    let touched = metrics::days_between(since.date(), until.date());
-    let rollups = rebuild_rollups(app, &app_pk, &touched, &seat_days, seat_count, now).await?;
+    let rollups = if provider.per_seat_activity {
+        let seat_days: Vec<SeatDay> = counts
+            .iter()
+            .map(|((seat, date), features)| SeatDay {
+                pk: app_pk.clone(),
+                sk: keys::seat_day_sk(*date, seat),
+                date: day(*date),
+                seat_id: seat.clone(),
+                total: features.values().sum(),
+                features: features.clone(),
+            })
+            .collect();
+        app.store.put_all(&seat_days).await?;
+        rebuild_rollups(app, &app_pk, &touched, &seat_days, seat_count, now).await?
+    } else {
+        account_rollups(&app_pk, &touched, account_days, seat_count, now)
+    };
     app.store.put_all(&rollups).await?;
+    if let Some(plan) = plan {
+        app.store
+            .put(&PlanItem {
+                pk: app_pk.clone(),
+                sk: keys::PLAN_SK.to_string(),
+                plan,
+                as_of: rfc3339(now),
+            })
+            .await?;
+    }
 
     Ok((
         SyncSummary {
@@ -316,6 +415,34 @@ async fn pull(
         },
         until,
     ))
+}
+
+/// Rollups of a vendor without per-seat activity: seats and the account-level
+/// metrics of each day; DAU/WAU/MAU stay absent.
+fn account_rollups(
+    app_pk: &str,
+    touched: &[Date],
+    days: Vec<AccountDay>,
+    seat_count: u32,
+    now: OffsetDateTime,
+) -> Vec<DailyRollup> {
+    let mut by_day: HashMap<Date, BTreeMap<String, u64>> =
+        days.into_iter().map(|d| (d.date, d.metrics)).collect();
+    let as_of = rfc3339(now);
+    touched
+        .iter()
+        .map(|date| DailyRollup {
+            pk: app_pk.to_string(),
+            sk: keys::rollup_sk(*date),
+            date: day(*date),
+            seats: seat_count,
+            dau: None,
+            wau: None,
+            mau: None,
+            features: by_day.remove(date).unwrap_or_default(),
+            as_of: as_of.clone(),
+        })
+        .collect()
 }
 
 /// Seats as reported now, keeping first-seen and last-activity from before; seats
@@ -417,9 +544,9 @@ async fn rebuild_rollups(
             sk: keys::rollup_sk(date),
             date: day(date),
             seats: seat_count,
-            dau: m.dau,
-            wau: m.wau,
-            mau: m.mau,
+            dau: Some(m.dau),
+            wau: Some(m.wau),
+            mau: Some(m.mau),
             features: m.features,
             as_of: as_of.clone(),
         })
@@ -442,6 +569,7 @@ mod tests {
             secret_name: "s".into(),
             connected_by: "u".into(),
             connected_at: "2026-11-01T00:00:00Z".into(),
+            invited_by: None,
             vendor_account: None,
             status_reason: None,
             last_sync_at: None,
@@ -451,6 +579,7 @@ mod tests {
             activity_synced_until: until.map(str::to_string),
             lease_owner: None,
             lease_expires_at: None,
+            refresh_lock_until: None,
             consecutive_failures: 0,
         }
     }
