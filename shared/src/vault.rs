@@ -92,6 +92,9 @@ impl Credentials {
     }
 }
 
+/// Days a disconnected connection's secret stays recoverable by a Reconnect.
+pub const RECOVERY_WINDOW_DAYS: i64 = 7;
+
 #[derive(Clone)]
 pub struct SecretsManagerVault {
     client: Client,
@@ -110,33 +113,140 @@ impl SecretsManagerVault {
         format!("{}/{org}/{provider}", self.prefix)
     }
 
-    /// Stores the credentials as a new secret, or as a new version of the existing one.
+    /// Connection secrets share the prefix with the OAuth client secrets
+    /// (`<prefix>/oauth-clients/<provider>`): an org named "oauth-clients" must never
+    /// write or delete those (IAM denies it in AWS too).
+    fn writable(&self, name: &str) -> Result<()> {
+        if name.starts_with(&format!("{}/oauth-clients/", self.prefix)) {
+            return Err(Error::bad_request(
+                "reserved_org",
+                "this org id is reserved and cannot hold connections",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stores a connect's credentials (OAuth, API key, invite): a new version of
+    /// the existing secret, a new secret if there is none, and a secret scheduled
+    /// for deletion by a disconnect is restored first (Reconnect).
+    ///
+    /// DescribeSecret first rather than PutSecretValue: Secrets Manager refuses
+    /// PutSecretValue on a secret scheduled for deletion, but moto accepts it and
+    /// leaves the secret deleted, so only an explicit check behaves the same on both.
     pub async fn put(&self, name: &str, credentials: &Credentials) -> Result<()> {
-        let value = credentials.to_json()?;
+        self.writable(name)?;
+        let value = SecretString::from(credentials.to_json()?);
+        let described = self.client.describe_secret().secret_id(name).send().await;
+        match described {
+            Ok(d) => {
+                if d.deleted_date().is_some() {
+                    self.restore(name).await?;
+                }
+                self.put_value(name, &value).await
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                self.create(name, &value).await
+            }
+            Err(e) => Err(Error::internal("secretsmanager DescribeSecret failed", e)),
+        }
+    }
+
+    /// Writes a refreshed token set as a new version of the connection's existing
+    /// secret: PutSecretValue only (no CreateSecret on this path), and never
+    /// revives a secret a disconnect scheduled for deletion — that is NotFound.
+    pub async fn update(&self, name: &str, credentials: &Credentials) -> Result<()> {
+        self.writable(name)?;
+        let value = SecretString::from(credentials.to_json()?);
+        self.put_value(name, &value).await
+    }
+
+    /// Schedules the secret's deletion with a 7-day recovery window (a Reconnect
+    /// within it restores the secret). Already gone or already scheduled is fine.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.writable(name)?;
+        let result = self
+            .client
+            .delete_secret()
+            .secret_id(name)
+            .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|e| {
+                    e.is_resource_not_found_exception() || e.is_invalid_request_exception()
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(Error::internal("secretsmanager DeleteSecret failed", e)),
+        }
+    }
+
+    async fn create(&self, name: &str, value: &SecretString) -> Result<()> {
         let created = self
             .client
             .create_secret()
             .name(name)
             .description("Seatscope connection credentials")
-            .secret_string(&value)
+            .secret_string(value.expose_secret())
             .send()
             .await;
         match created {
             Ok(_) => Ok(()),
+            // Created concurrently since the check: a new version instead.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_exists_exception()) =>
             {
-                self.client
-                    .put_secret_value()
-                    .secret_id(name)
-                    .secret_string(value)
-                    .send()
-                    .await
-                    .map_err(|e| Error::internal("secretsmanager PutSecretValue failed", e))?;
-                Ok(())
+                self.put_value(name, value).await
+            }
+            // Scheduled for deletion since the check.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_invalid_request_exception()) =>
+            {
+                self.restore(name).await?;
+                self.put_value(name, value).await
             }
             Err(e) => Err(Error::internal("secretsmanager CreateSecret failed", e)),
+        }
+    }
+
+    async fn restore(&self, name: &str) -> Result<()> {
+        self.client
+            .restore_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| Error::internal("secretsmanager RestoreSecret failed", e))?;
+        Ok(())
+    }
+
+    async fn put_value(&self, name: &str, value: &SecretString) -> Result<()> {
+        let result = self
+            .client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value.expose_secret())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|e| {
+                    e.is_resource_not_found_exception() || e.is_invalid_request_exception()
+                }) =>
+            {
+                Err(Error::NotFound(format!(
+                    "secret {name} (deleted or scheduled for deletion)"
+                )))
+            }
+            Err(e) => Err(Error::internal("secretsmanager PutSecretValue failed", e)),
         }
     }
 
@@ -153,9 +263,10 @@ impl SecretsManagerVault {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception())
-                {
+                // InvalidRequest: scheduled for deletion by a disconnect.
+                if e.as_service_error().is_some_and(|e| {
+                    e.is_resource_not_found_exception() || e.is_invalid_request_exception()
+                }) {
                     Error::NotFound(format!("secret {name}"))
                 } else {
                     Error::internal("secretsmanager GetSecretValue failed", e)

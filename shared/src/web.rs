@@ -5,6 +5,7 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::claims::caller_from_claims;
@@ -23,6 +24,15 @@ pub fn caller(req: &Request, org_claim: &str) -> Result<Caller, Error> {
     let claims = claims
         .ok_or_else(|| Error::Unauthorized("the request carries no verified token".into()))?;
     caller_from_claims(claims, org_claim)
+}
+
+/// API Gateway's route key (`"POST /api/connections/{provider}/connect"`): handlers
+/// route on it, so they match template.yaml exactly.
+pub fn route_key(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
+        _ => None,
+    }
 }
 
 pub fn path_param(req: &Request, name: &str) -> Option<String> {
@@ -73,16 +83,70 @@ pub fn escape_html(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// An HTML response for the browser flows: never cached, never framed (the
+/// invite form takes a key), and no Referer (invite URLs carry their token).
+pub fn html(status: u16, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .header("referrer-policy", "no-referrer")
+        .header("x-frame-options", "DENY")
+        .header(
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// The frame of a page: `title` is escaped here, `main` is HTML the caller built
+/// (escaping everything it interpolates).
+pub fn html_document(title: &str, main: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — Seatscope</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+         <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5\">\
+         <main>{main}</main></body></html>",
+        escape_html(title)
+    )
+}
+
+/// A page for someone without a dashboard account (an invited app admin): no
+/// link back into the dashboard.
+pub fn standalone_page(status: u16, title: &str, message: &str) -> Response<Body> {
+    let main = format!(
+        "<h1>{}</h1><p>{}</p>",
+        escape_html(title),
+        escape_html(message)
+    );
+    html(status, html_document(title, &main))
+}
+
 /// A small page for browser flows (the OAuth callback's failures).
 pub fn page(status: u16, title: &str, message: &str) -> Response<Body> {
-    let (title, message) = (escape_html(title), escape_html(message));
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — Seatscope</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-         <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem\">\
-         <h1>{title}</h1><p>{message}</p><p><a href=\"/connections\">Back to Connections</a></p></body></html>"
+    let main = format!(
+        "<h1>{}</h1><p>{}</p><p><a href=\"/connections\">Back to Connections</a></p>",
+        escape_html(title),
+        escape_html(message)
     );
-    response(status, "text/html; charset=utf-8", body)
+    html(status, html_document(title, &main))
+}
+
+/// The end of an invite connect: the admin who followed the link has no
+/// dashboard account, so there is nowhere to send them but here.
+pub fn invite_connected_page(provider_name: &str, vendor_account: Option<&str>) -> Response<Body> {
+    let account = vendor_account
+        .map(|a| format!(" (account {a})"))
+        .unwrap_or_default();
+    standalone_page(
+        200,
+        &format!("{provider_name} is connected"),
+        &format!(
+            "Seatscope can now read seat and usage data from {provider_name}{account}. \
+             Thank you — you can close this tab."
+        ),
+    )
 }
 
 pub fn redirect(location: &str) -> Response<Body> {
@@ -106,4 +170,36 @@ pub fn json_body<T: serde::de::DeserializeOwned + Default>(req: &Request) -> Res
             format!("the body is not valid JSON for this call: {e}"),
         )
     })
+}
+
+/// The request body as JSON for a call that carries a secret: on a parse error
+/// the message gives only where and what kind of problem, never serde's text
+/// (which can quote the input).
+pub fn secret_json_body<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    expected: &str,
+) -> Result<T, Error> {
+    serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "unexpected or missing fields",
+            serde_json::error::Category::Eof => "the body ends too early",
+            serde_json::error::Category::Syntax | serde_json::error::Category::Io => "not valid JSON",
+        };
+        Error::bad_request(
+            "invalid_body",
+            format!(
+                "the body must be JSON like {expected} with no other fields ({what} at line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+/// One field of an `application/x-www-form-urlencoded` body, straight into a
+/// secret. API Gateway base64-encodes form bodies; lambda_http has decoded them.
+pub fn form_secret(req: &Request, field: &str) -> Option<SecretString> {
+    url::form_urlencoded::parse(req.body().as_ref())
+        .find(|(k, _)| k == field)
+        .map(|(_, v)| SecretString::from(v.into_owned()))
 }

@@ -4,6 +4,11 @@
 
 use std::path::PathBuf;
 
+use seatscope_core::catalog::AuthMode;
+use seatscope_core::connect;
+use seatscope_core::domain::{invite_pk, rfc3339, Invite, INVITE_SK};
+use seatscope_core::store::ConnectionGrant;
+use seatscope_core::vault::Credentials;
 use seatscope_local::stack::{Stack, StackOptions};
 use serde_json::Value;
 
@@ -107,6 +112,135 @@ async fn every_sample_event_is_handled_by_its_function() {
     .await
     .expect("tick");
     assert_eq!(report.due, 0);
+
+    // connect-start, API key: the sandbox refuses the example key → 422 with the
+    // vendor's reason, nothing stored, the key not echoed.
+    let resp = connect_start::handle(app, request("connect-api-key.json"))
+        .await
+        .unwrap();
+    let (status, body) = body_json(resp).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "credentials_refused");
+    assert!(!body.to_string().contains("u+EXAMPLE"));
+    assert!(app
+        .store
+        .connection("org-demo", "pagerduty")
+        .await
+        .unwrap()
+        .is_none());
+
+    // connect-start, invite link: 201 with a link on the API's own origin.
+    let (status, body) = body_json(
+        connect_start::handle(app, request("invite-create.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/connect/invite/", stack.api_url())));
+    assert!(body["expires_at"].is_string());
+
+    // The events' tokens are not ones we issued: store invites under their hashes.
+    let now = time::OffsetDateTime::now_utc();
+    for (token, provider) in [
+        ("sam-local-example-invite-oauth-0123456789ab", "pagerduty"),
+        ("sam-local-example-invite-apikey-123456789ab", "sendgrid"),
+    ] {
+        app.store
+            .put_invite(&Invite {
+                pk: invite_pk(&connect::state_hash(token)),
+                sk: INVITE_SK.to_string(),
+                org_id: "org-demo".into(),
+                provider: provider.into(),
+                created_by: "user-123".into(),
+                created_at: rfc3339(now),
+                expires_at: (now + time::Duration::days(7)).unix_timestamp(),
+            })
+            .await
+            .unwrap();
+    }
+    // invite-open (no authorizer): 302 to the vendor's consent page; then used up.
+    let resp = connect_start::handle(app, request("invite-open.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let to = resp.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with(&stack.sandbox.base_url()), "{to}");
+    let resp = connect_start::handle(app, request("invite-open.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 410);
+    // invite-submit-key (a base64 form body, as HTTP APIs send it): SendGrid refuses
+    // the example key → the form again with the reason; the invite stays usable.
+    let resp = connect_start::handle(app, request("invite-submit-key.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = std::str::from_utf8(resp.body().as_ref())
+        .unwrap()
+        .to_string();
+    assert!(
+        page.contains("not accepted") && page.contains("SendGrid"),
+        "{page}"
+    );
+    assert!(!page.contains("SG.example-key"));
+    assert!(app
+        .store
+        .invite(
+            &connect::state_hash("sam-local-example-invite-apikey-123456789ab"),
+            now
+        )
+        .await
+        .unwrap()
+        .is_some());
+
+    // dashboard-disconnect (?purge=true) of a connection org-demo has: gone, with its item.
+    let secret_name = app.vault.secret_name("org-demo", "pagerduty");
+    app.vault
+        .put(
+            &secret_name,
+            &Credentials::ApiKey("example-key".to_string().into()),
+        )
+        .await
+        .unwrap();
+    app.store
+        .save_connection(&ConnectionGrant {
+            org: "org-demo",
+            provider: "pagerduty",
+            auth_mode: AuthMode::ApiKey,
+            secret_name: &secret_name,
+            connected_by: "user-123",
+            invited_by: None,
+            vendor_account: None,
+            now,
+        })
+        .await
+        .unwrap();
+    let (status, body) = body_json(
+        dashboard_api::handle(app, request("dashboard-disconnect.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"provider": "pagerduty", "status": "not_connected", "purged_items": 1})
+    );
+    let (status, _) = body_json(
+        dashboard_api::handle(app, request("dashboard-disconnect.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
 
     // env.json names every function and the variables the config requires.
     let env: Value = serde_json::from_str(&event("env.json")).unwrap();

@@ -1,9 +1,21 @@
-//! `POST /api/connections/{provider}/connect` → `{"authorize_url": …}`: the
-//! browser goes there for the vendor's consent screen.
+//! Connecting an app. Routing is by API Gateway's route key, so it matches
+//! template.yaml exactly:
+//!
+//! - `POST /api/connections/{provider}/connect` → `{"authorize_url"}`: the browser
+//!   goes there for the vendor's consent screen;
+//! - `POST /api/connections/{provider}/api-key` with `{"api_key"}` → the key is
+//!   checked with the vendor, then kept: `{"provider", "status", "vendor_account"}`;
+//! - `POST /api/connections/{provider}/invites` → `{"url", "expires_at"}`: a
+//!   single-use link for the app's admin;
+//! - `GET /connect/invite/{token}` (no sign-in: the token is the capability) →
+//!   302 to the vendor's consent page, or the API-key form;
+//! - `POST /connect/invite/{token}` with the form's `api_key` → a page.
 
 use lambda_http::{Body, Request, Response};
-use seatscope_core::web;
-use seatscope_core::{connect, App, Error};
+use seatscope_core::connect::{self, InviteKeyOutcome, InviteLanding, KeyForm};
+use seatscope_core::web::{self, escape_html};
+use seatscope_core::{App, Error};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -13,17 +25,159 @@ pub struct ConnectRequest {
     pub return_to: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(route = "connect"))]
-pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(respond(app, &req).await.unwrap_or_else(|e| web::error(&e)))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    pub api_key: SecretString,
 }
 
-async fn respond(app: &App, req: &Request) -> Result<Response<Body>, Error> {
+#[tracing::instrument(skip_all, fields(route))]
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let route = web::route_key(&req).unwrap_or_default();
+    tracing::Span::current().record("route", route.as_str());
+    Ok(match route.as_str() {
+        "GET /connect/invite/{token}" | "POST /connect/invite/{token}" => {
+            invite(app, &req, &route).await
+        }
+        _ => api(app, &req, &route)
+            .await
+            .unwrap_or_else(|e| web::error(&e)),
+    })
+}
+
+fn provider(req: &Request) -> Result<String, Error> {
+    web::path_param(req, "provider")
+        .ok_or_else(|| Error::bad_request("missing_provider", "the path names no provider"))
+}
+
+/// The dashboard's JSON calls (behind the JWT authorizer).
+async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Error> {
     let caller = web::caller(req, &app.config.org_claim)?;
-    let provider = web::path_param(req, "provider")
-        .ok_or_else(|| Error::bad_request("missing_provider", "the path names no provider"))?;
-    let body: ConnectRequest = web::json_body(req)?;
-    let started =
-        connect::start_oauth_connect(app, &caller, &provider, body.return_to.as_deref()).await?;
-    Ok(web::json(200, &started))
+    match route {
+        "POST /api/connections/{provider}/connect" => {
+            let body: ConnectRequest = web::json_body(req)?;
+            let started = connect::start_oauth_connect(
+                app,
+                &caller,
+                &provider(req)?,
+                body.return_to.as_deref(),
+            )
+            .await?;
+            Ok(web::json(200, &started))
+        }
+        "POST /api/connections/{provider}/api-key" => {
+            let body: ApiKeyRequest = web::secret_json_body(req, r#"{"api_key": "…"}"#)?;
+            let connected =
+                connect::connect_api_key(app, &caller, &provider(req)?, body.api_key).await?;
+            Ok(web::json(200, &connected))
+        }
+        "POST /api/connections/{provider}/invites" => {
+            let invite = connect::create_invite(app, &caller, &provider(req)?).await?;
+            Ok(web::json(201, &invite))
+        }
+        other => Err(Error::NotFound(format!("route '{other}'"))),
+    }
+}
+
+/// The invite link, opened by an app admin in a browser: every answer is a page.
+async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
+    let token = web::path_param(req, "token").unwrap_or_default();
+    let result = if route.starts_with("GET ") {
+        connect::open_invite(app, &token)
+            .await
+            .map(|landing| match landing {
+                InviteLanding::Consent { authorize_url } => {
+                    // The vendor never learns the invite URL (it carries the token).
+                    let mut to = web::redirect(&authorize_url);
+                    to.headers_mut().insert(
+                        "referrer-policy",
+                        lambda_http::http::HeaderValue::from_static("no-referrer"),
+                    );
+                    to
+                }
+                InviteLanding::KeyForm(form) => key_form(200, &form),
+            })
+    } else {
+        let key = web::form_secret(req, "api_key").unwrap_or_default();
+        connect::submit_invite_key(app, &token, key)
+            .await
+            .map(|outcome| match outcome {
+                InviteKeyOutcome::Connected {
+                    provider_name,
+                    vendor_account,
+                } => web::invite_connected_page(&provider_name, vendor_account.as_deref()),
+                InviteKeyOutcome::Retry { status, form } => key_form(status, &form),
+            })
+    };
+    result.unwrap_or_else(|e| match e.status() {
+        _ if e.code() == "invite_unusable" => {
+            web::standalone_page(410, "This invite link cannot be used", &e.public_message())
+        }
+        status if status < 500 => web::standalone_page(
+            status,
+            "This invite link cannot be used",
+            &e.public_message(),
+        ),
+        _ => {
+            tracing::error!(code = e.code(), error = %e.chain(), "invite failed");
+            web::standalone_page(
+                500,
+                "Something went wrong",
+                "Something went wrong on our side. Please open the link again in a few minutes.",
+            )
+        }
+    })
+}
+
+/// The API-key form of an invite. It posts back to the link itself (no
+/// `action`), so the token appears nowhere in the page.
+fn key_form(status: u16, form: &KeyForm) -> Response<Body> {
+    let name = escape_html(&form.provider_name);
+    let mut main = format!(
+        "<h1>Connect {name} to Seatscope</h1>\
+         <p>Someone in your organization asked you to connect {name}, so Seatscope can report \
+         how its seats are used. Paste an API key below: it is checked with {name} before it \
+         is kept, and stored only in your organization's AWS Secrets Manager.</p>"
+    );
+    let mut described_by = Vec::new();
+    if let Some(problem) = &form.problem {
+        main.push_str(&format!(
+            "<p id=\"problem\" role=\"alert\" style=\"color:#a40000\"><strong>The key was not \
+             accepted.</strong> {}</p>",
+            escape_html(problem)
+        ));
+        described_by.push("problem");
+    }
+    if !form.required_scopes.is_empty() {
+        let scopes: String = form
+            .required_scopes
+            .iter()
+            .map(|s| format!("<li><code>{}</code></li>", escape_html(s)))
+            .collect();
+        main.push_str(&format!(
+            "<div id=\"scopes\"><p>The key needs these permissions (read access):</p><ul>{scopes}</ul></div>"
+        ));
+        described_by.push("scopes");
+    }
+    let described_by = if described_by.is_empty() {
+        String::new()
+    } else {
+        format!(" aria-describedby=\"{}\"", described_by.join(" "))
+    };
+    let invalid = if form.problem.is_some() {
+        " aria-invalid=\"true\" autofocus"
+    } else {
+        ""
+    };
+    main.push_str(&format!(
+        "<form method=\"post\">\
+         <p><label for=\"api_key\">{name} API key</label><br>\
+         <input id=\"api_key\" name=\"api_key\" type=\"password\" required maxlength=\"512\" \
+         autocomplete=\"off\" spellcheck=\"false\" size=\"50\"{described_by}{invalid}></p>\
+         <p><button type=\"submit\">Connect {name}</button></p></form>"
+    ));
+    web::html(
+        status,
+        web::html_document(&format!("Connect {}", form.provider_name), &main),
+    )
 }

@@ -1,23 +1,16 @@
 //! The dashboard's JSON API: `GET /api/overview`, `GET /api/apps/{provider}`,
-//! `GET /api/apps/{provider}/seats`, `POST /api/connections/{provider}/sync`.
+//! `GET /api/apps/{provider}/seats`, `POST /api/connections/{provider}/sync`,
+//! `DELETE /api/connections/{provider}[?purge=true]` (disconnect).
 //! Routing is by API Gateway's route key, so it matches template.yaml exactly.
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use seatscope_core::queries::{self, Range};
 use seatscope_core::web;
-use seatscope_core::{App, Error};
+use seatscope_core::{connect, App, Error};
 
 #[tracing::instrument(skip_all, fields(route))]
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     Ok(respond(app, &req).await.unwrap_or_else(|e| web::error(&e)))
-}
-
-fn route_key(req: &Request) -> Option<String> {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
-        _ => None,
-    }
 }
 
 fn provider(req: &Request) -> Result<String, Error> {
@@ -27,7 +20,7 @@ fn provider(req: &Request) -> Result<String, Error> {
 
 async fn respond(app: &App, req: &Request) -> Result<Response<Body>, Error> {
     let caller = web::caller(req, &app.config.org_claim)?;
-    let route = route_key(req).unwrap_or_default();
+    let route = web::route_key(req).unwrap_or_default();
     tracing::Span::current().record("route", route.as_str());
     let today = time::OffsetDateTime::now_utc().date();
     match route.as_str() {
@@ -68,6 +61,11 @@ async fn respond(app: &App, req: &Request) -> Result<Response<Body>, Error> {
                 202,
                 &serde_json::json!({"provider": provider, "sync": "requested", "message": "the next scheduled tick syncs this connection"}),
             ))
+        }
+        "DELETE /api/connections/{provider}" => {
+            let purge = connect::parse_purge(web::query_param(req, "purge").as_deref())?;
+            let done = connect::disconnect(app, &caller, &provider(req)?, purge).await?;
+            Ok(web::json(200, &done))
         }
         other => Err(Error::NotFound(format!("route '{other}'"))),
     }

@@ -1,9 +1,11 @@
 //! `GET /oauth/callback?code&state` (or `?error=&state=`): the vendor sends the
-//! browser back here. A valid state ends in a 302 to the card with the outcome;
-//! an unknown, expired or replayed state gets a 400 page and nothing is written.
+//! browser back here. A valid state ends in a 302 to the card with the outcome —
+//! or, when the connect came through an invite link, in a plain page (the admin
+//! who consented has no dashboard account); an unknown, expired or replayed state
+//! gets a 400 page and nothing is written.
 
 use lambda_http::{Body, Request, Response};
-use seatscope_core::connect::{self, CallbackParams};
+use seatscope_core::connect::{self, CallbackOutcome, CallbackParams};
 use seatscope_core::web;
 use seatscope_core::App;
 
@@ -16,6 +18,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
         error_description: web::query_param(&req, "error_description"),
     };
     Ok(match connect::finish_oauth_connect(app, params).await {
+        Ok(outcome) if outcome.invited() => invite_page(app, &outcome),
         Ok(outcome) => web::redirect(&outcome.location()),
         Err(e) if e.status() < 500 => {
             tracing::info!(code = e.code(), "callback refused");
@@ -34,4 +37,24 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
             )
         }
     })
+}
+
+fn invite_page(app: &App, outcome: &CallbackOutcome) -> Response<Body> {
+    let name = app
+        .config
+        .catalog
+        .get(outcome.provider())
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|_| outcome.provider().to_string());
+    match outcome {
+        CallbackOutcome::Connected { .. } => web::invite_connected_page(&name, None),
+        CallbackOutcome::NotConnected { message, .. } => web::standalone_page(
+            400,
+            &format!("{name} was not connected"),
+            &format!(
+                "{message} This invite link has now been used: ask the person who sent it \
+                 for a new one if you want to try again."
+            ),
+        ),
+    }
 }

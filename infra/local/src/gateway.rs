@@ -172,6 +172,42 @@ impl TemplateRoutes {
     }
 }
 
+/// `METHOD /path` of every operation in HttpApi's explicit `DefinitionBody`.
+/// SAM merges each HttpApi event into that body; an event missing from it brings
+/// back the Function → HttpApi → Function cycle (see template.yaml), so the two
+/// lists must be equal.
+pub fn definition_body_routes(template: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(template)
+        .with_context(|| format!("reading {}", template.display()))?;
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", template.display()))?;
+    let paths = doc
+        .get("Resources")
+        .and_then(|r| r.as_mapping())
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| {
+            r.get("Type").and_then(plain).as_deref() == Some("AWS::Serverless::HttpApi")
+        })
+        .filter_map(|(_, r)| {
+            r.get("Properties")?
+                .get("DefinitionBody")?
+                .get("paths")?
+                .as_mapping()
+        })
+        .flatten();
+    let mut routes = Vec::new();
+    for (path, operations) in paths {
+        let path = plain(path).ok_or_else(|| anyhow!("a DefinitionBody path is not a string"))?;
+        for (method, _) in operations.as_mapping().into_iter().flatten() {
+            let method = plain(method).unwrap_or_default().to_uppercase();
+            routes.push(format!("{method} {path}"));
+        }
+    }
+    routes.sort();
+    Ok(routes)
+}
+
 /// Signs and verifies the local run's bearer tokens (HS256 with a per-run key),
 /// checking issuer, audience and expiry as API Gateway's JWT authorizer does.
 #[derive(Clone)]
@@ -387,6 +423,22 @@ async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> 
     Ok(from_lambda(response))
 }
 
+/// Content types HTTP API passes to Lambda as text; it base64-encodes the rest.
+fn is_text(content_type: &str) -> bool {
+    let t = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    t.starts_with("text/")
+        || t == "application/json"
+        || t.ends_with("+json")
+        || t == "application/xml"
+        || t.ends_with("+xml")
+        || t == "application/javascript"
+}
+
 /// The API Gateway HTTP API payload format 2.0 for this request.
 async fn to_event(
     req: Request,
@@ -423,10 +475,13 @@ async fn to_event(
             })
             .or_insert_with(|| v.into_owned());
     }
+    // Like HTTP API: text bodies as they are, anything else (a browser's form post
+    // included) base64-encoded with isBase64Encoded.
+    let text = headers.get("content-type").is_none_or(|t| is_text(t));
     let (body, is_base64) = match std::str::from_utf8(&bytes) {
         _ if bytes.is_empty() => (Value::Null, false),
-        Ok(s) => (Value::String(s.to_string()), false),
-        Err(_) => (
+        Ok(s) if text => (Value::String(s.to_string()), false),
+        _ => (
             Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)),
             true,
         ),
@@ -507,6 +562,45 @@ mod tests {
         assert_eq!(p["provider"], "pagerduty");
         assert!(r.matches("POST", "/api/apps/pagerduty/seats").is_none());
         assert!(r.matches("GET", "/api/apps/pagerduty").is_none());
+    }
+
+    #[test]
+    fn every_http_api_event_is_in_the_definition_body_and_nothing_else_is() {
+        let template = crate::stack::template_path();
+        let mut events: Vec<String> = TemplateRoutes::load(&template)
+            .unwrap()
+            .routes
+            .iter()
+            .map(Route::key)
+            .collect();
+        events.sort();
+        assert_eq!(events, definition_body_routes(&template).unwrap());
+        for public in [
+            "GET /oauth/callback",
+            "GET /connect/invite/{token}",
+            "POST /connect/invite/{token}",
+        ] {
+            let routes = TemplateRoutes::load(&template).unwrap().routes;
+            let r = routes.iter().find(|r| r.key() == public).expect(public);
+            assert!(!r.authorized, "{public} must have no authorizer");
+        }
+        let routes = TemplateRoutes::load(&template).unwrap().routes;
+        assert!(
+            routes
+                .iter()
+                .filter(|r| r.path.starts_with("/api/"))
+                .all(|r| r.authorized),
+            "every /api route is behind the JWT authorizer"
+        );
+    }
+
+    #[test]
+    fn form_posts_are_base64_like_http_api_and_json_is_text() {
+        assert!(is_text("application/json"));
+        assert!(is_text("application/json; charset=utf-8"));
+        assert!(is_text("text/html"));
+        assert!(!is_text("application/x-www-form-urlencoded"));
+        assert!(!is_text("multipart/form-data; boundary=x"));
     }
 
     #[test]

@@ -13,10 +13,12 @@ use seatscope_local::stack::{workspace_root, Stack, StackOptions};
 
 const USAGE: &str = "usage: cargo xtask <dev|test|template> [options]
 
-  dev       run everything locally: DynamoDB Local, moto, the PagerDuty sandbox,
+  dev       run everything locally: DynamoDB Local, moto, the three vendor sandboxes,
             the four handlers behind template.yaml's routes
-              --port N (3000)  --sandbox-port N (4010)  --tick-seconds N (30)
-              --seed N --users N --days N --events-per-day N   (sandbox data)
+              --port N (3000)  --tick-seconds N (30)
+              --sandbox-port N (4010, PagerDuty)  --pandadoc-port N (4011)
+              --sendgrid-port N (4012)
+              --seed N --users N --days N --events-per-day N   (PagerDuty data)
   test      install what is missing into .tools/, then cargo test --workspace
   template  sam validate --lint, cfn-lint, sam build (arm64 bootstrap binaries)";
 
@@ -63,6 +65,8 @@ fn dev(args: &[String]) -> anyhow::Result<()> {
     let mut options = StackOptions {
         api_port: flag(args, "--port", 3000)?,
         sandbox_port: flag(args, "--sandbox-port", 4010)?,
+        pandadoc_port: flag(args, "--pandadoc-port", 4011)?,
+        sendgrid_port: flag(args, "--sendgrid-port", 4012)?,
         ..StackOptions::default()
     };
     options.sandbox.seed = flag(args, "--seed", options.sandbox.seed)?;
@@ -82,6 +86,8 @@ fn dev(args: &[String]) -> anyhow::Result<()> {
             "\nSeatscope is running ({:.1} s)\n\
              \n  API (template.yaml routes)   {api}\
              \n  PagerDuty sandbox            {sandbox}  (ground truth: {sandbox}/_sandbox/ground-truth)\
+             \n  PandaDoc sandbox             {pandadoc}  (ground truth: {pandadoc}/_sandbox/ground-truth)\
+             \n  SendGrid sandbox             {sendgrid}  (ground truth: {sendgrid}/_sandbox/ground-truth)\
              \n  DynamoDB Local               {ddb}  (table {table})\
              \n  moto (Secrets Manager)       {moto}\
              \n  schedule                     every {tick_seconds} s, or POST {api}/_local/tick\
@@ -93,9 +99,15 @@ fn dev(args: &[String]) -> anyhow::Result<()> {
              \n  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {api}/api/connections/pagerduty/sync\
              \n  curl -s -X POST {api}/_local/tick\
              \n  curl -s -H \"Authorization: Bearer $TOKEN\" {api}/api/overview\
+             \n\nSendGrid connects with an API key; the sandbox accepts this one:\
+             \n  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\
+             \n    -d '{{\"api_key\":\"{sendgrid_key}\"}}' {api}/api/connections/sendgrid/api-key\
              \n\nCtrl-C stops everything.",
             started.elapsed().as_secs_f64(),
             sandbox = stack.sandbox.base_url(),
+            pandadoc = stack.pandadoc.base_url(),
+            sendgrid = stack.sendgrid.base_url(),
+            sendgrid_key = seatscope_sandbox::SendGridSandboxKey::full().key,
             ddb = stack.aws.dynamodb.endpoint,
             table = stack.table_name,
             moto = stack.aws.moto.endpoint,

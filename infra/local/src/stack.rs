@@ -1,7 +1,7 @@
 //! The whole local system in one process tree: DynamoDB Local and moto (child
-//! processes), the PagerDuty sandbox and the local API gateway (in-process), the
-//! table created from template.yaml, the OAuth client secret in moto's Secrets
-//! Manager. `cargo xtask dev` runs one; the integration tests start one each.
+//! processes), the PagerDuty, PandaDoc and SendGrid sandboxes and the local API
+//! gateway (in-process), the table created from template.yaml, the OAuth client
+//! secrets in moto's Secrets Manager. `cargo xtask dev` runs one; the integration tests start one each.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,6 +10,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use seatscope_core::config::Config;
 use seatscope_core::App;
+use seatscope_sandbox::pandadoc::{PandaDocConfig, PandaDocSandbox};
+use seatscope_sandbox::sendgrid::{SendGridConfig, SendGridSandbox};
 use seatscope_sandbox::{PagerDutyConfig, PagerDutySandbox};
 
 use crate::gateway::{self, DevAuth, LocalApi, TemplateRoutes};
@@ -23,7 +25,12 @@ pub struct StackOptions {
     pub sandbox_port: u16,
     pub stage: String,
     pub history_days: u32,
+    /// The PagerDuty sandbox.
     pub sandbox: PagerDutyConfig,
+    pub pandadoc: PandaDocConfig,
+    pub pandadoc_port: u16,
+    pub sendgrid: SendGridConfig,
+    pub sendgrid_port: u16,
 }
 
 impl Default for StackOptions {
@@ -34,6 +41,10 @@ impl Default for StackOptions {
             stage: "dev".into(),
             history_days: 90,
             sandbox: PagerDutyConfig::default(),
+            pandadoc: PandaDocConfig::default(),
+            pandadoc_port: 0,
+            sendgrid: SendGridConfig::default(),
+            sendgrid_port: 0,
         }
     }
 }
@@ -41,7 +52,10 @@ impl Default for StackOptions {
 pub struct Stack {
     pub app: Arc<App>,
     pub api: LocalApi,
+    /// The PagerDuty sandbox.
     pub sandbox: PagerDutySandbox,
+    pub pandadoc: PandaDocSandbox,
+    pub sendgrid: SendGridSandbox,
     pub auth: DevAuth,
     pub routes: TemplateRoutes,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -78,14 +92,27 @@ impl Stack {
         let sandbox = PagerDutySandbox::start(sandbox_config.clone(), options.sandbox_port)
             .await
             .context("starting the PagerDuty sandbox")?;
-        let client_secret_name = format!("seatscope/{}/oauth-clients/pagerduty", options.stage);
-        secrets
-            .create_secret()
-            .name(&client_secret_name)
-            .secret_string(&sandbox_config.client_secret)
-            .send()
+        let pandadoc = PandaDocSandbox::start(options.pandadoc.clone(), options.pandadoc_port)
             .await
-            .context("storing the OAuth client secret in moto")?;
+            .context("starting the PandaDoc sandbox")?;
+        let sendgrid = SendGridSandbox::start(options.sendgrid.clone(), options.sendgrid_port)
+            .await
+            .context("starting the SendGrid sandbox")?;
+        // The OAuth client secrets, where the deployed stack keeps them.
+        let client_secret_name =
+            |provider: &str| format!("seatscope/{}/oauth-clients/{provider}", options.stage);
+        for (provider, secret) in [
+            ("pagerduty", &sandbox_config.client_secret),
+            ("pandadoc", &options.pandadoc.client_secret),
+        ] {
+            secrets
+                .create_secret()
+                .name(client_secret_name(provider))
+                .secret_string(secret)
+                .send()
+                .await
+                .with_context(|| format!("storing the {provider} OAuth client secret in moto"))?;
+        }
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port))
             .await
@@ -101,13 +128,31 @@ impl Stack {
             ("SYNC_INTERVAL_MINUTES", "60".into()),
             ("SYNC_HISTORY_DAYS", options.history_days.to_string()),
             ("PAGERDUTY_CLIENT_ID", sandbox_config.client_id.clone()),
-            ("PAGERDUTY_CLIENT_SECRET_NAME", client_secret_name),
+            (
+                "PAGERDUTY_CLIENT_SECRET_NAME",
+                client_secret_name("pagerduty"),
+            ),
             ("PAGERDUTY_API_BASE", sandbox_base.clone()),
             (
                 "PAGERDUTY_AUTHORIZE_URL",
                 format!("{sandbox_base}/oauth/authorize"),
             ),
             ("PAGERDUTY_TOKEN_URL", format!("{sandbox_base}/oauth/token")),
+            ("PANDADOC_CLIENT_ID", options.pandadoc.client_id.clone()),
+            (
+                "PANDADOC_CLIENT_SECRET_NAME",
+                client_secret_name("pandadoc"),
+            ),
+            ("PANDADOC_API_BASE", pandadoc.base_url()),
+            (
+                "PANDADOC_AUTHORIZE_URL",
+                format!("{}/oauth2/authorize", pandadoc.base_url()),
+            ),
+            (
+                "PANDADOC_TOKEN_URL",
+                format!("{}/oauth2/access_token", pandadoc.base_url()),
+            ),
+            ("SENDGRID_API_BASE", sendgrid.base_url()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -130,6 +175,8 @@ impl Stack {
             app,
             api,
             sandbox,
+            pandadoc,
+            sendgrid,
             auth,
             routes,
             dynamodb,

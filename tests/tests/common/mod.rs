@@ -84,11 +84,21 @@ pub struct Consent {
 
 /// POST /api/connections/pagerduty/connect, open the consent page, press a button.
 pub async fn consent(stack: &Stack, org: &str, decision: &str) -> anyhow::Result<Consent> {
+    consent_to(stack, org, "pagerduty", decision).await
+}
+
+/// POST /api/connections/{provider}/connect, open the sandbox's consent page, press a button.
+pub async fn consent_to(
+    stack: &Stack,
+    org: &str,
+    provider: &str,
+    decision: &str,
+) -> anyhow::Result<Consent> {
     let client = http();
     let token = stack.token(org, &format!("admin@{org}.example"));
     let resp = client
         .post(format!(
-            "{}/api/connections/pagerduty/connect",
+            "{}/api/connections/{provider}/connect",
             stack.api_url()
         ))
         .bearer_auth(&token)
@@ -125,7 +135,12 @@ pub async fn consent(stack: &Stack, org: &str, decision: &str) -> anyhow::Result
 
 /// The whole connect: consent approved, callback followed once.
 pub async fn connect(stack: &Stack, org: &str) -> anyhow::Result<Consent> {
-    let consent = consent(stack, org, "approve").await?;
+    connect_to(stack, org, "pagerduty").await
+}
+
+/// The whole OAuth connect of `provider`: consent approved, callback followed once.
+pub async fn connect_to(stack: &Stack, org: &str, provider: &str) -> anyhow::Result<Consent> {
+    let consent = consent_to(stack, org, provider, "approve").await?;
     let resp = http().get(&consent.callback_url).send().await?;
     let to = location(&resp).context("the callback did not redirect")?;
     if !to.contains("result=connected") {
