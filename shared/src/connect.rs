@@ -552,8 +552,14 @@ impl KeyForm {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InviteLanding {
-    /// OAuth: the invite is used up; the browser goes to the vendor's consent page.
-    Consent { authorize_url: String },
+    /// OAuth: a page with a "Continue to <vendor>" button that posts back to the
+    /// link. Opening the link uses nothing up, so link previews (chat apps, mail
+    /// scanners fetch links with GET) cannot burn it.
+    Continue {
+        provider_name: String,
+        /// Origin of the vendor's consent page (the form's redirect goes there).
+        vendor_origin: String,
+    },
     /// API key: a form posting the key back to the same link.
     KeyForm(KeyForm),
 }
@@ -571,27 +577,57 @@ pub async fn open_invite(app: &App, token: &str) -> Result<InviteLanding> {
     let provider = app.config.catalog.get(&invite.provider)?;
     match invite_mode(app, provider)? {
         AuthMode::ApiKey => Ok(InviteLanding::KeyForm(KeyForm::of(provider, None))),
-        AuthMode::Oauth2 => {
-            // Single use: consumed (with the expiry in the condition) before the
-            // state is created; a concurrent open loses here.
-            let invite = app
-                .store
-                .consume_invite(&hash, now)
-                .await?
-                .ok_or_else(invite_unusable)?;
-            let authorize_url = begin_oauth(
-                app,
-                provider,
-                &invite.org_id,
-                &invite.created_by,
-                DEFAULT_RETURN_TO.to_string(),
-                Some(invite.created_by.clone()),
-            )
-            .await?;
-            tracing::info!(org = %invite.org_id, provider = %provider.id, "invite opened: oauth connect started");
-            Ok(InviteLanding::Consent { authorize_url })
-        }
+        AuthMode::Oauth2 => Ok(InviteLanding::Continue {
+            provider_name: provider.name.clone(),
+            vendor_origin: provider
+                .oauth2
+                .as_ref()
+                .and_then(|o| url::Url::parse(&o.authorize_url).ok())
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
+        }),
     }
+}
+
+/// `POST /connect/invite/{token}` without a key (the "Continue" button of an
+/// OAuth invite): the invite is used up, the OAuth state created, and the
+/// browser goes on to the vendor's consent page (the returned URL).
+pub async fn continue_invite(app: &App, token: &str) -> Result<String> {
+    let hash = invite_hash(token)?;
+    let now = OffsetDateTime::now_utc();
+    let pending = app
+        .store
+        .invite(&hash, now)
+        .await?
+        .ok_or_else(invite_unusable)?;
+    let provider = app.config.catalog.get(&pending.provider)?;
+    if invite_mode(app, provider)? != AuthMode::Oauth2 {
+        return Err(Error::bad_request(
+            "api_key_required",
+            format!(
+                "{} connects with an API key: paste it in the form.",
+                provider.name
+            ),
+        ));
+    }
+    // Single use: consumed (with the expiry in the condition) before the state is
+    // created; a concurrent use loses here.
+    let invite = app
+        .store
+        .consume_invite(&hash, now)
+        .await?
+        .ok_or_else(invite_unusable)?;
+    let authorize_url = begin_oauth(
+        app,
+        provider,
+        &invite.org_id,
+        &invite.created_by,
+        DEFAULT_RETURN_TO.to_string(),
+        Some(invite.created_by.clone()),
+    )
+    .await?;
+    tracing::info!(org = %invite.org_id, provider = %provider.id, "invite used: oauth connect started");
+    Ok(authorize_url)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

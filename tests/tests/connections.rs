@@ -328,16 +328,42 @@ async fn invite_link_connects_through_the_vendors_consent_once_and_records_who()
         expires.unix_timestamp()
     );
 
-    // Opened without any sign-in: 302 to the vendor's consent page.
-    let opened = http().get(&url).send().await.unwrap();
-    assert_eq!(opened.status(), 302);
-    let authorize_url = location(&opened).unwrap();
+    // Opened without any sign-in: a page with one button. Opening (as a chat
+    // app's link preview would) uses nothing up.
+    for _ in 0..2 {
+        let opened = http().get(&url).send().await.unwrap();
+        assert_eq!(opened.status(), 200);
+        let csp = opened.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            csp.contains(&format!("form-action 'self' {}", stack.sandbox.base_url())),
+            "{csp}"
+        );
+        let page = opened.text().await.unwrap();
+        assert!(page.contains("Continue to PagerDuty"), "{page}");
+    }
+    assert!(all_items(&stack)
+        .await
+        .unwrap()
+        .iter()
+        .any(|i| i["pk"].as_str().unwrap().starts_with("INVITE#")));
+    // "Continue" → 302 to the vendor's consent page.
+    let continued = http()
+        .post(&url)
+        .form(&[("continue", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(continued.status(), 302);
+    let authorize_url = location(&continued).unwrap();
     assert!(
         authorize_url.starts_with(&stack.sandbox.base_url()),
         "{authorize_url}"
     );
     assert!(authorize_url.contains("code_challenge_method=S256"));
-    // The invite is used up the moment it is opened.
+    // The invite is used up by "Continue".
     let items = all_items(&stack).await.unwrap();
     assert!(!items
         .iter()
@@ -371,7 +397,7 @@ async fn invite_link_connects_through_the_vendors_consent_once_and_records_who()
     assert!(secret(&stack, org, "pagerduty").await.is_some());
     assert_eq!(overview_status(&stack, org, "pagerduty").await, "connected");
 
-    // The same link again: a clear refusal, nothing changes.
+    // The same link again (opened or continued): a clear refusal, nothing changes.
     let items_before = all_items(&stack).await.unwrap();
     let again = http().get(&url).send().await.unwrap();
     assert_eq!(again.status(), 410);
@@ -380,14 +406,26 @@ async fn invite_link_connects_through_the_vendors_consent_once_and_records_who()
         page.contains("cannot be used") && page.contains("new link"),
         "{page}"
     );
+    let replayed = http()
+        .post(&url)
+        .form(&[("continue", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 410);
     let items_after = all_items(&stack).await.unwrap();
     assert_eq!(items_after, items_before);
 
     // A denied consent through another invite: a page saying so, nothing connected.
     let other = "umbrella-eu";
     let (url, _) = create_invite(&stack, other, requester, "pagerduty").await;
-    let opened = http().get(&url).send().await.unwrap();
-    let callback = decide(&location(&opened).unwrap(), "deny").await;
+    let continued = http()
+        .post(&url)
+        .form(&[("continue", "1")])
+        .send()
+        .await
+        .unwrap();
+    let callback = decide(&location(&continued).unwrap(), "deny").await;
     let denied = http().get(&callback).send().await.unwrap();
     assert_eq!(denied.status(), 400);
     let page = denied.text().await.unwrap();

@@ -162,14 +162,25 @@ async fn every_sample_event_is_handled_by_its_function() {
             .await
             .unwrap();
     }
-    // invite-open (no authorizer): 302 to the vendor's consent page; then used up.
-    let resp = connect_start::handle(app, request("invite-open.json"))
+    // invite-open (no authorizer): a page with a "Continue" button; opening uses
+    // nothing up (link previews), invite-continue → 302 to the consent page; then used up.
+    for _ in 0..2 {
+        let resp = connect_start::handle(app, request("invite-open.json"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let page = std::str::from_utf8(resp.body().as_ref())
+            .unwrap()
+            .to_string();
+        assert!(page.contains("Continue to PagerDuty"), "{page}");
+    }
+    let resp = connect_start::handle(app, request("invite-continue.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 302);
     let to = resp.headers()["location"].to_str().unwrap();
     assert!(to.starts_with(&stack.sandbox.base_url()), "{to}");
-    let resp = connect_start::handle(app, request("invite-open.json"))
+    let resp = connect_start::handle(app, request("invite-continue.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 410);

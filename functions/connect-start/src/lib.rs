@@ -86,7 +86,27 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
         connect::open_invite(app, &token)
             .await
             .map(|landing| match landing {
-                InviteLanding::Consent { authorize_url } => {
+                InviteLanding::Continue {
+                    provider_name,
+                    vendor_origin,
+                } => continue_page(&provider_name, &vendor_origin),
+                InviteLanding::KeyForm(form) => key_form(200, &form),
+            })
+    } else {
+        match web::form_secret(req, "api_key") {
+            Some(key) => connect::submit_invite_key(app, &token, key)
+                .await
+                .map(|outcome| match outcome {
+                    InviteKeyOutcome::Connected {
+                        provider_name,
+                        vendor_account,
+                    } => web::invite_connected_page(&provider_name, vendor_account.as_deref()),
+                    InviteKeyOutcome::Retry { status, form } => key_form(status, &form),
+                }),
+            // The "Continue" button of an OAuth invite.
+            None => connect::continue_invite(app, &token)
+                .await
+                .map(|authorize_url| {
                     // The vendor never learns the invite URL (it carries the token).
                     let mut to = web::redirect(&authorize_url);
                     to.headers_mut().insert(
@@ -94,20 +114,8 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
                         lambda_http::http::HeaderValue::from_static("no-referrer"),
                     );
                     to
-                }
-                InviteLanding::KeyForm(form) => key_form(200, &form),
-            })
-    } else {
-        let key = web::form_secret(req, "api_key").unwrap_or_default();
-        connect::submit_invite_key(app, &token, key)
-            .await
-            .map(|outcome| match outcome {
-                InviteKeyOutcome::Connected {
-                    provider_name,
-                    vendor_account,
-                } => web::invite_connected_page(&provider_name, vendor_account.as_deref()),
-                InviteKeyOutcome::Retry { status, form } => key_form(status, &form),
-            })
+                }),
+        }
     };
     result.unwrap_or_else(|e| match e.status() {
         _ if e.code() == "invite_unusable" => {
@@ -127,6 +135,40 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
             )
         }
     })
+}
+
+/// The landing page of an OAuth invite: one button that posts back to the link
+/// (GET uses nothing up, so link previews cannot burn the invite). The form's
+/// redirect goes to the vendor's consent page, so CSP `form-action` allows its origin.
+fn continue_page(provider_name: &str, vendor_origin: &str) -> Response<Body> {
+    let name = escape_html(provider_name);
+    let main = format!(
+        "<h1>Connect {name} to Seatscope</h1>\
+         <p>Someone in your organization asked you to connect {name}, so Seatscope can report \
+         how its seats are used. You will sign in at {name} and approve read access there; the \
+         access is stored only in your organization's AWS Secrets Manager.</p>\
+         <form method=\"post\"><input type=\"hidden\" name=\"continue\" value=\"1\">\
+         <p><button type=\"submit\">Continue to {name}</button></p></form>\
+         <p>This link works once and expires 7 days after it was created.</p>"
+    );
+    let mut page = web::html(
+        200,
+        web::html_document(&format!("Connect {provider_name}"), &main),
+    );
+    let origin_ok = !vendor_origin.is_empty()
+        && vendor_origin
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":/.-[]".contains(c));
+    if origin_ok {
+        let csp = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {vendor_origin}; \
+             frame-ancestors 'none'; base-uri 'none'"
+        );
+        if let Ok(v) = lambda_http::http::HeaderValue::from_str(&csp) {
+            page.headers_mut().insert("content-security-policy", v);
+        }
+    }
+    page
 }
 
 /// The API-key form of an invite. It posts back to the link itself (no
