@@ -253,7 +253,7 @@ pub struct FeatureTotal {
     pub source: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SeatView {
     pub id: String,
     pub email: String,
@@ -387,21 +387,10 @@ pub async fn app_detail(
         inactive_days,
         provider.per_seat_activity,
     );
-    let (inactive_seats, _): (Vec<_>, Vec<_>) =
-        seats.iter().partition(|s| s.inactive == Some(true));
-    let inactive_seats = inactive_seats
-        .into_iter()
-        .map(|s| SeatView {
-            id: s.id.clone(),
-            email: s.email.clone(),
-            name: s.name.clone(),
-            role: s.role.clone(),
-            license: s.license.clone(),
-            status: s.status,
-            first_seen_at: s.first_seen_at.clone(),
-            last_activity_on: s.last_activity_on.clone(),
-            inactive: Some(true),
-        })
+    let inactive_seats = seats
+        .iter()
+        .filter(|s| s.inactive == Some(true))
+        .cloned()
         .collect();
     let plan = plan(app, &pk).await?;
     Ok(AppDetail {
