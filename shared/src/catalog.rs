@@ -46,6 +46,43 @@ pub struct ApiKeySpec {
     pub required_scopes: Vec<String>,
 }
 
+fn one() -> u32 {
+    1
+}
+
+/// A budget for a class of endpoints (e.g. PandaDoc's "details" operations).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateClass {
+    pub name: String,
+    /// Path patterns relative to the API base; `*` stands for one path segment
+    /// (`/public/v1/documents/*/details`).
+    pub paths: Vec<String>,
+    pub per_minute: u32,
+    #[serde(default = "one")]
+    pub burst: u32,
+}
+
+impl RateClass {
+    pub fn matches(&self, path: &str) -> bool {
+        self.paths.iter().any(|p| path_matches(p, path))
+    }
+}
+
+/// `pattern` and `path` have the same segments, `*` matching any one segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    let mut pat = pattern.trim_end_matches('/').split('/');
+    let mut got = path.trim_end_matches('/').split('/');
+    loop {
+        match (pat.next(), got.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(p), Some(seg)) if p == seg => {}
+            _ => return false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Provider {
     pub id: String,
@@ -57,7 +94,19 @@ pub struct Provider {
     pub page_size: u32,
     #[serde(default)]
     pub max_offset: Option<u32>,
+    /// The client-side request budget of one connection (vendors limit per token or
+    /// user, which is what one connection is): requests per minute for every path no
+    /// `rate_classes` entry names.
     pub rate_limit_per_minute: u32,
+    /// How many requests may go out back to back before pacing starts (the GCRA
+    /// burst). The vendor's whole window where it counts fixed windows and says when
+    /// one is spent (headers); 1, evenly paced, where it gives no such signal.
+    #[serde(default = "one")]
+    pub rate_burst: u32,
+    /// Endpoint classes the vendor limits differently; the first whose pattern
+    /// matches a path wins.
+    #[serde(default)]
+    pub rate_classes: Vec<RateClass>,
     pub features: Vec<String>,
     #[serde(default)]
     pub feature_sources: BTreeMap<String, String>,
@@ -73,6 +122,11 @@ pub struct Provider {
 impl Provider {
     pub fn supports(&self, mode: AuthMode) -> bool {
         self.auth_modes.contains(&mode)
+    }
+
+    /// The rate class a request path falls in, if any (else the provider's budget).
+    pub fn rate_class(&self, path: &str) -> Option<&RateClass> {
+        self.rate_classes.iter().find(|c| c.matches(path))
     }
 
     /// Upper-case id used as the prefix of this provider's environment variables.
@@ -171,6 +225,31 @@ mod tests {
             .unwrap()
             .authorize_url
             .starts_with("https://identity"));
+    }
+
+    #[test]
+    fn rate_budgets_follow_each_vendors_limits() {
+        let c = Catalog::load(|_| None).unwrap();
+        let pd = c.get("pagerduty").unwrap();
+        assert_eq!((pd.rate_limit_per_minute, pd.rate_burst), (960, 960));
+        assert!(pd.rate_class("/log_entries").is_none());
+        let doc = c.get("pandadoc").unwrap();
+        assert_eq!((doc.rate_limit_per_minute, doc.rate_burst), (2000, 1));
+        let details = doc
+            .rate_class("/public/v1/documents/abc123/details")
+            .expect("details class");
+        assert_eq!(
+            (details.name.as_str(), details.per_minute),
+            ("details", 600)
+        );
+        assert!(doc.rate_class("/public/v1/templates/t1/details").is_some());
+        assert!(doc.rate_class("/public/v1/documents").is_none());
+        assert!(doc.rate_class("/public/v1/documents//details").is_none());
+        assert!(doc.rate_class("/public/v1/documents/a/b/details").is_none());
+        for p in c.providers() {
+            assert!(p.rate_limit_per_minute > 0 && p.rate_burst > 0, "{}", p.id);
+            assert!(p.rate_burst <= p.rate_limit_per_minute, "{}", p.id);
+        }
     }
 
     #[test]

@@ -1,11 +1,25 @@
 //! The request loop every connector uses: sends with the provider's auth and Accept
-//! headers, honors rate-limit headers before the budget runs out, and retries 429,
-//! 5xx and timeouts with exponential backoff and jitter (backon), waiting at least
-//! as long as the vendor's reset header says.
+//! headers, keeps to the provider's rate budget, honors rate-limit headers before the
+//! vendor's window runs out, and retries 429, 5xx, timeouts and truncated JSON with
+//! exponential backoff and jitter (backon), waiting at least as long as the vendor's
+//! reset header (or PandaDoc's body hint) says.
+//!
+//! **Rate budgets** (governor's GCRA, from the catalog): one per `VendorHttp`, that is
+//! per connection's sync, because vendors limit per token or user, which is what one
+//! connection is. A provider has a default budget and may name endpoint classes with
+//! their own (PandaDoc's details calls). Pacing runs [`PACING_MARGIN`] under the
+//! vendor's number so request latency jitter never tips a window over; the burst is
+//! the vendor's whole window where it counts fixed windows and says when one is spent
+//! (PagerDuty's `ratelimit-*`, SendGrid's `X-RateLimit-*`: `remaining 0` makes every
+//! request wait for the reset), and 1 where it says nothing (PandaDoc's sliding window).
 
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,18 +27,67 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::catalog::Provider;
+use crate::catalog::{Provider, RateClass};
 use crate::error::{Error, Result};
+
+/// Budgets pace this much slower than the vendor's number (1 %): a request that
+/// reaches the vendor a little late or early then never lands in a full window.
+pub const PACING_MARGIN: f64 = 1.01;
+/// A 200 whose body is not JSON (cut off by a proxy, a vendor hiccup) is asked for
+/// again this many times before the call fails as a vendor error.
+pub const MALFORMED_RETRIES: usize = 3;
 
 /// One failed attempt, classified for the retry policy.
 #[derive(Debug)]
 enum Attempt {
-    /// 429 / 5xx / timeout: retry, after `wait` if the vendor said.
+    /// 429 / 5xx / timeout / truncated body: retry, after `wait` if the vendor said.
     Retry {
         wait: Option<Duration>,
         error: Error,
     },
     Fatal(Error),
+}
+
+/// A GCRA budget: `per_minute` requests a minute, `burst` of them back to back.
+struct Budget {
+    class: Option<RateClass>,
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl Budget {
+    fn new(class: Option<RateClass>, per_minute: u32, burst: u32) -> Budget {
+        let per_minute = per_minute.max(1);
+        let period = Duration::from_secs_f64(60.0 * PACING_MARGIN / f64::from(per_minute));
+        let burst = NonZeroU32::new(burst.clamp(1, per_minute)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        Budget {
+            class,
+            limiter: DefaultDirectRateLimiter::direct(quota),
+        }
+    }
+}
+
+/// What one `VendorHttp` did, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    /// Requests sent (retries included).
+    pub requests: u64,
+    /// Attempts that were retried (429, 5xx, timeouts, truncated bodies).
+    pub retries: u64,
+    /// Responses that were 429.
+    pub rate_limited: u64,
+    /// Time spent waiting for the budget or a vendor's reset before sending.
+    pub waited_ms: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    waited_ms: AtomicU64,
 }
 
 pub struct VendorHttp {
@@ -36,6 +99,10 @@ pub struct VendorHttp {
     authorization: SecretString,
     /// Set when the vendor said the budget is spent: no request before this instant.
     not_before: Mutex<Option<Instant>>,
+    /// The classes' budgets first, the provider's default budget last.
+    budgets: Vec<Budget>,
+    clock: DefaultClock,
+    counters: Counters,
     max_retries: usize,
 }
 
@@ -71,8 +138,27 @@ fn remaining(headers: &HeaderMap) -> Option<i64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// A body that is not JSON at all (cut off, HTML from a proxy), as opposed to JSON
+/// of an unexpected shape, which asking again would not change.
+fn is_malformed(e: &serde_json::Error) -> bool {
+    matches!(
+        e.classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    )
+}
+
 impl VendorHttp {
     pub fn new(provider: &Provider, client: reqwest::Client, authorization: SecretString) -> Self {
+        let mut budgets: Vec<Budget> = provider
+            .rate_classes
+            .iter()
+            .map(|c| Budget::new(Some(c.clone()), c.per_minute, c.burst))
+            .collect();
+        budgets.push(Budget::new(
+            None,
+            provider.rate_limit_per_minute,
+            provider.rate_burst,
+        ));
         VendorHttp {
             provider_id: provider.id.clone(),
             provider_name: provider.name.clone(),
@@ -81,6 +167,9 @@ impl VendorHttp {
             client,
             authorization,
             not_before: Mutex::new(None),
+            budgets,
+            clock: DefaultClock::default(),
+            counters: Counters::default(),
             max_retries: 8,
         }
     }
@@ -93,13 +182,65 @@ impl VendorHttp {
         &self.provider_name
     }
 
+    pub fn stats(&self) -> HttpStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let c = &self.counters;
+        HttpStats {
+            requests: get(&c.requests),
+            retries: get(&c.retries),
+            rate_limited: get(&c.rate_limited),
+            waited_ms: get(&c.waited_ms),
+        }
+    }
+
+    /// Waits until `path`'s budget allows one more request, and takes it.
+    async fn take_budget(&self, path: &str) {
+        // The default budget (no class) comes last and takes every path.
+        let Some(budget) = self
+            .budgets
+            .iter()
+            .find(|b| b.class.as_ref().is_none_or(|c| c.matches(path)))
+        else {
+            return;
+        };
+        while let Err(not_until) = budget.limiter.check() {
+            let wait = not_until.wait_time_from(self.clock.now());
+            self.counters
+                .waited_ms
+                .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// GET `path` (relative to the API base) with `query`, decoded as JSON.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T> {
-        let attempt = || async { self.attempt(path, query).await };
+        let malformed = AtomicUsize::new(0);
+        let attempt = || async {
+            let body = self.attempt(path, query).await?;
+            serde_json::from_slice::<T>(&body).map_err(|e| {
+                if is_malformed(&e) && malformed.fetch_add(1, Ordering::Relaxed) < MALFORMED_RETRIES
+                {
+                    Attempt::Retry {
+                        wait: None,
+                        error: Error::vendor_source(
+                            &self.provider_id,
+                            format!("a malformed response from {path}"),
+                            e,
+                        ),
+                    }
+                } else {
+                    Attempt::Fatal(Error::vendor_source(
+                        &self.provider_id,
+                        format!("unexpected response shape from {path}"),
+                        e,
+                    ))
+                }
+            })
+        };
         let result = attempt
             .retry(
                 ExponentialBuilder::default()
@@ -115,26 +256,27 @@ impl VendorHttp {
             })
             .notify(|a, dur| {
                 if let Attempt::Retry { error, .. } = a {
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(provider = %self.provider_id, path, wait_ms = dur.as_millis() as u64, error = %error, "vendor call failed, retrying");
                 }
             })
             .await;
-        let body = match result {
-            Ok(body) => body,
-            Err(Attempt::Retry { error, .. }) | Err(Attempt::Fatal(error)) => return Err(error),
-        };
-        serde_json::from_slice(&body).map_err(|e| {
-            Error::vendor_source(
-                &self.provider_id,
-                format!("unexpected response shape from {path}"),
-                e,
-            )
-        })
+        match result {
+            Ok(value) => Ok(value),
+            Err(Attempt::Retry { error, .. }) | Err(Attempt::Fatal(error)) => Err(error),
+        }
     }
 
     async fn attempt(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<u8>, Attempt> {
+        self.take_budget(path).await;
         let wait_until = *self.not_before.lock().await;
         if let Some(at) = wait_until {
+            let now = Instant::now();
+            if at > now {
+                self.counters
+                    .waited_ms
+                    .fetch_add((at - now).as_millis() as u64, Ordering::Relaxed);
+            }
             tokio::time::sleep_until(at).await;
         }
         let mut req = self
@@ -145,6 +287,7 @@ impl VendorHttp {
         if let Some(accept) = &self.accept {
             req = req.header(ACCEPT, accept);
         }
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let response = match req.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -177,6 +320,9 @@ impl VendorHttp {
                 e.without_url(),
             ),
         })?;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
         match status {
             s if s.is_success() => Ok(body.to_vec()),
             StatusCode::TOO_MANY_REQUESTS => Err(Attempt::Retry {
@@ -256,6 +402,47 @@ mod tests {
             reset_after(&h, 1_700_000_000),
             Some(Duration::from_secs(30))
         );
+    }
+
+    #[test]
+    fn a_budget_lets_its_burst_through_then_paces_a_little_under_the_vendors_rate() {
+        let clock = DefaultClock::default();
+        let paced = Budget::new(None, 60, 1);
+        assert!(paced.limiter.check().is_ok());
+        let wait = paced
+            .limiter
+            .check()
+            .unwrap_err()
+            .wait_time_from(clock.now());
+        assert!(
+            wait > Duration::from_millis(1_000) && wait <= Duration::from_millis(1_010),
+            "{wait:?}"
+        );
+
+        let window = Budget::new(None, 120, 120);
+        for _ in 0..120 {
+            assert!(window.limiter.check().is_ok());
+        }
+        assert!(window.limiter.check().is_err());
+        // A burst above the rate is capped at one minute's worth.
+        let capped = Budget::new(None, 2, 50);
+        assert!(capped.limiter.check().is_ok() && capped.limiter.check().is_ok());
+        assert!(capped.limiter.check().is_err());
+    }
+
+    #[test]
+    fn a_cut_body_is_malformed_but_a_wrong_shape_is_not() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Page {
+            users: Vec<String>,
+        }
+        let cut = serde_json::from_slice::<Page>(br#"{"users":["a","#).unwrap_err();
+        assert!(is_malformed(&cut));
+        let html = serde_json::from_slice::<Page>(b"<html>502</html>").unwrap_err();
+        assert!(is_malformed(&html));
+        let shape = serde_json::from_slice::<Page>(br#"{"people":[]}"#).unwrap_err();
+        assert!(!is_malformed(&shape));
     }
 
     #[test]

@@ -140,6 +140,15 @@ impl Connector {
         }
     }
 
+    /// What the request loop did so far (requests, retries, 429s, time waited).
+    pub fn http_stats(&self) -> http::HttpStats {
+        match self {
+            Connector::PagerDuty(api) => api.http().stats(),
+            Connector::PandaDoc(api) => api.http().stats(),
+            Connector::SendGrid(api) => api.http().stats(),
+        }
+    }
+
     /// Checks freshly supplied credentials with a cheap vendor call (and the key's
     /// scopes where the vendor exposes them). A refusal is a 422 with the vendor's
     /// reason (`Error::Unprocessable`); the credentials never appear in it.
@@ -178,6 +187,14 @@ impl Connector {
             Connector::SendGrid(api) => api.plan_usage().await.map(Some),
             Connector::PagerDuty(_) | Connector::PandaDoc(_) => Ok(None),
         }
+    }
+
+    /// Whether asking for activity window by window costs about the same as asking
+    /// once: PagerDuty filters log entries by time (`since`/`until`). PandaDoc lists
+    /// what was *modified* since a time, in no time order, and every listed document
+    /// costs a details call, so its activity is read in one pass over the range.
+    pub fn activity_by_window(&self) -> bool {
+        matches!(self, Connector::PagerDuty(_))
     }
 
     /// Streams every activity event in `[since, until)` into `sink`; returns how many.

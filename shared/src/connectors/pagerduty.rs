@@ -104,6 +104,11 @@ impl PagerDutyApi {
         self.http.provider_id()
     }
 
+    /// The request loop, for its counters.
+    pub fn http(&self) -> &VendorHttp {
+        &self.http
+    }
+
     /// `GET /users?limit=1` works for OAuth tokens and account API keys alike.
     pub async fn verify(&self) -> Result<super::Verified> {
         let _: UsersPage = self

@@ -122,6 +122,11 @@ impl PandaDocApi {
         self.http.provider_id()
     }
 
+    /// The request loop, for its counters.
+    pub fn http(&self) -> &VendorHttp {
+        &self.http
+    }
+
     fn parse_time(&self, what: &str, value: &str) -> Result<OffsetDateTime> {
         OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
             Error::vendor_source(self.provider(), format!("unreadable {what} '{value}'"), e)

@@ -132,6 +132,11 @@ impl SendGridApi {
         self.http.provider_id()
     }
 
+    /// The request loop, for its counters.
+    pub fn http(&self) -> &VendorHttp {
+        &self.http
+    }
+
     /// `GET /v3/scopes`: the key is valid and carries every scope the sync needs.
     pub async fn verify(&self) -> Result<Verified> {
         let granted: Scopes = self

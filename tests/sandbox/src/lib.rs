@@ -5,10 +5,12 @@
 //! compute (the ground truth). Integration tests and the local dev stack run the same code
 //! against a sandbox that they would run against the vendor.
 
+pub mod faults;
 pub mod pagerduty;
 pub mod pandadoc;
 pub mod sendgrid;
 
+pub use faults::{Fault, FaultKind, FaultStats};
 pub use pagerduty::{DayCount, GroundTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth};
 pub use pandadoc::{
     PandaDocConfig, PandaDocGroundTruth, PandaDocSandbox, PandaDocSeatTruth, PandaDocStats,

@@ -650,6 +650,7 @@ async fn the_fourth_request_in_a_minute_is_429_with_epoch_reset_headers_per_key_
         json!({
             "api_requests": 6,
             "rate_limited": 1,
+            "faults_injected": 0,
             "by_path": { "/v3/scopes": 5, "/v3/user/username": 1 },
         })
     );

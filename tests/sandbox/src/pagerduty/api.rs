@@ -47,6 +47,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::data::{Agent, Channel, EntryKind, LogEntry, NotificationKind, User};
 use super::state::{App, Window, RATE_WINDOW};
+use crate::faults::{FaultSwitch, FaultTarget};
 
 /// PagerDuty refuses `offset + limit` beyond this.
 const MAX_PAGINATION_WINDOW: u64 = 10_000;
@@ -340,6 +341,7 @@ fn begin(app: &App, headers: &HeaderMap) -> Result<(Caller, RateInfo), Rejection
         (allowed, info)
     };
     if !allowed {
+        app.rate_limited.fetch_add(1, Ordering::Relaxed);
         return Err(Rejection {
             error: ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
@@ -824,6 +826,8 @@ pub(crate) async fn sandbox_stats(State(app): State<Arc<App>>) -> Response {
         &json!({
             "token_requests": app.token_requests.load(Ordering::Relaxed),
             "api_requests": app.api_requests.load(Ordering::Relaxed),
+            "rate_limited": app.rate_limited.load(Ordering::Relaxed),
+            "faults_injected": app.faults.injected(),
         }),
     )
 }
@@ -836,6 +840,54 @@ pub(crate) async fn sandbox_revoke_refresh_tokens(State(app): State<Arc<App>>) -
 pub(crate) async fn sandbox_expire_access_tokens(State(app): State<Arc<App>>) -> StatusCode {
     app.expire_access_tokens();
     StatusCode::NO_CONTENT
+}
+
+impl FaultTarget for App {
+    fn faults(&self) -> &FaultSwitch {
+        &self.faults
+    }
+
+    fn count_answered(&self, _path: &str, status: StatusCode) {
+        self.api_requests.fetch_add(1, Ordering::Relaxed);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn too_many_requests(&self, reset_secs: u64) -> Response {
+        if reset_secs == 0 {
+            // "A 429 may occasionally arrive without headers/body."
+            return StatusCode::TOO_MANY_REQUESTS.into_response();
+        }
+        let rate = RateInfo {
+            limit: self.config.rate_limit_per_minute,
+            remaining: 0,
+            reset_secs,
+        };
+        rate.apply(pd_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate Limit Exceeded",
+            2020,
+            &[],
+        ))
+    }
+
+    fn internal_error(&self) -> Response {
+        pd_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            2000,
+            &[],
+        )
+    }
+
+    fn unauthorized(&self) -> Response {
+        unauthorized().into_response()
+    }
+
+    fn expire_access_tokens(&self) {
+        App::expire_access_tokens(self);
+    }
 }
 
 pub(crate) async fn not_found() -> Response {

@@ -10,6 +10,7 @@
 //! | `GET /users`, `GET /users/me`, `GET /log_entries` | the REST API, PagerDuty's shapes |
 //! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | sandbox-only introspection |
 //! | `POST /_sandbox/revoke-refresh-tokens`, `POST /_sandbox/expire-access-tokens` | sandbox-only controls |
+//! | `POST`/`DELETE`/`GET /_sandbox/faults` | fault switches on the REST API ([`crate::faults`]) |
 //!
 //! The data (users, incidents, log entries) is a pure function of
 //! `(seed, users, days, events_per_day, end_date)`, so a test can assert exact equality
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::faults::{self, Fault, FaultStats};
 use state::App;
 
 /// How a sandbox account is generated and which credentials it accepts.
@@ -163,6 +165,26 @@ impl PagerDutySandbox {
         self.app.api_requests.load(Ordering::Relaxed)
     }
 
+    /// API requests answered 429, by the rate limit or a fault.
+    pub fn rate_limited(&self) -> u64 {
+        self.app.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Arms `fault` on the REST API (replacing any armed one), like `POST /_sandbox/faults`.
+    pub fn set_fault(&self, fault: Fault) -> anyhow::Result<()> {
+        self.app.faults.arm(fault).map_err(anyhow::Error::msg)
+    }
+
+    /// Disarms the fault switch, like `DELETE /_sandbox/faults`.
+    pub fn clear_faults(&self) {
+        self.app.faults.clear();
+    }
+
+    /// The armed fault and what faults injected so far, like `GET /_sandbox/faults`.
+    pub fn fault_stats(&self) -> FaultStats {
+        self.app.faults.stats()
+    }
+
     /// Makes every refresh token issued so far invalid (like PagerDuty's "Revoke All Tokens"
     /// for refresh purposes); tokens issued afterwards work.
     pub fn revoke_refresh_tokens(&self) {
@@ -223,13 +245,25 @@ fn check(config: &PagerDutyConfig) -> anyhow::Result<()> {
 }
 
 fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/users", get(api::list_users))
+        .route("/users/me", get(api::current_user))
+        .route("/log_entries", get(api::list_log_entries))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            faults::inject::<App>,
+        ));
     Router::new()
         .route("/oauth/authorize", get(oauth::authorize_page))
         .route("/oauth/authorize/decision", post(oauth::authorize_decision))
         .route("/oauth/token", post(oauth::token))
-        .route("/users", get(api::list_users))
-        .route("/users/me", get(api::current_user))
-        .route("/log_entries", get(api::list_log_entries))
+        .merge(api)
+        .route(
+            "/_sandbox/faults",
+            post(faults::arm::<App>)
+                .delete(faults::clear::<App>)
+                .get(faults::show::<App>),
+        )
         .route("/_sandbox/ground-truth", get(api::sandbox_ground_truth))
         .route("/_sandbox/stats", get(api::sandbox_stats))
         .route(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::data::Dataset;
 use super::{GroundTruth, PagerDutyConfig};
+use crate::faults::FaultSwitch;
 
 pub(crate) struct App {
     pub config: PagerDutyConfig,
@@ -19,6 +20,9 @@ pub(crate) struct App {
     pub truth: GroundTruth,
     pub token_requests: AtomicU64,
     pub api_requests: AtomicU64,
+    /// API requests answered 429 (by the rate limit or a fault).
+    pub rate_limited: AtomicU64,
+    pub faults: FaultSwitch,
     pub grants: Mutex<Grants>,
     pub windows: Mutex<HashMap<String, Window>>,
 }
@@ -72,6 +76,8 @@ impl App {
             truth,
             token_requests: AtomicU64::new(0),
             api_requests: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            faults: FaultSwitch::default(),
             grants: Mutex::new(Grants::default()),
             windows: Mutex::new(HashMap::new()),
         }

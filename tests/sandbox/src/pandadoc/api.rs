@@ -53,6 +53,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::data::{Document, Recipient, Template, User, OWNER};
 use super::state::{App, RATE_WINDOW};
+use crate::faults::{FaultSwitch, FaultTarget};
 
 const USERS_MAX_COUNT: i64 = 50;
 const MAX_COUNT: i64 = 100;
@@ -911,6 +912,60 @@ pub(crate) async fn sandbox_revoke_refresh_tokens(State(app): State<Arc<App>>) -
 pub(crate) async fn sandbox_expire_access_tokens(State(app): State<Arc<App>>) -> StatusCode {
     app.expire_access_tokens();
     StatusCode::NO_CONTENT
+}
+
+impl FaultTarget for App {
+    fn faults(&self) -> &FaultSwitch {
+        &self.faults
+    }
+
+    fn count_answered(&self, path: &str, status: StatusCode) {
+        let c = &self.counters;
+        c.api.fetch_add(1, Ordering::Relaxed);
+        if path.ends_with("/details") {
+            c.api_details.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c.api_list.fetch_add(1, Ordering::Relaxed);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            c.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn too_many_requests(&self, reset_secs: u64) -> Response {
+        if reset_secs == 0 {
+            // The spec's 429 body: no hint, no header.
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                json!("Request was throttled."),
+            )
+            .into_response();
+        }
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "request_error",
+            json!(throttled_detail(reset_secs)),
+        )
+        .into_response()
+    }
+
+    fn internal_error(&self) -> Response {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            json!("A server error occurred."),
+        )
+        .into_response()
+    }
+
+    fn unauthorized(&self) -> Response {
+        unauthorized(INCORRECT).into_response()
+    }
+
+    fn expire_access_tokens(&self) {
+        App::expire_access_tokens(self);
+    }
 }
 
 pub(crate) async fn not_found() -> Response {

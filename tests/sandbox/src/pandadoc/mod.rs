@@ -15,6 +15,7 @@
 //! | `GET /public/v1/templates`, `GET /public/v1/templates/{id}/details` | templates |
 //! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | sandbox-only introspection |
 //! | `POST /_sandbox/revoke-refresh-tokens`, `POST /_sandbox/expire-access-tokens` | sandbox-only controls |
+//! | `POST`/`DELETE`/`GET /_sandbox/faults` | fault switches on `/public/v1` ([`crate::faults`]) |
 //!
 //! The account (one organization, one workspace, its users, templates and documents) is a
 //! pure function of `(seed, users, days, events_per_day, end_date)`, so a test can assert
@@ -38,6 +39,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::pagerduty::DayCount;
 
+use crate::faults::{self, Fault, FaultStats};
 use state::App;
 
 /// How a sandbox account is generated and which credentials it accepts.
@@ -137,8 +139,10 @@ pub struct PandaDocStats {
     pub api_requests_list: u64,
     /// Of those, in the Details class (document details, template details).
     pub api_requests_details: u64,
-    /// API requests answered 429.
+    /// API requests answered 429 (by the rate limit or a fault).
     pub rate_limited: u64,
+    /// API requests hit by a fault ([`crate::faults`]).
+    pub faults_injected: u64,
 }
 
 /// A running PandaDoc sandbox. Dropping it stops the server.
@@ -210,6 +214,21 @@ impl PandaDocSandbox {
         self.app.counters.rate_limited.load(Ordering::Relaxed)
     }
 
+    /// Arms `fault` on `/public/v1` (replacing any armed one), like `POST /_sandbox/faults`.
+    pub fn set_fault(&self, fault: Fault) -> anyhow::Result<()> {
+        self.app.faults.arm(fault).map_err(anyhow::Error::msg)
+    }
+
+    /// Disarms the fault switch, like `DELETE /_sandbox/faults`.
+    pub fn clear_faults(&self) {
+        self.app.faults.clear();
+    }
+
+    /// The armed fault and what faults injected so far, like `GET /_sandbox/faults`.
+    pub fn fault_stats(&self) -> FaultStats {
+        self.app.faults.stats()
+    }
+
     /// Makes every refresh token issued so far invalid (as if the user had revoked the app's
     /// access); tokens issued afterwards work.
     pub fn revoke_refresh_tokens(&self) {
@@ -278,13 +297,7 @@ fn check(config: &PandaDocConfig) -> anyhow::Result<()> {
 }
 
 fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/oauth2/authorize", get(oauth::authorize_page))
-        .route(
-            "/oauth2/authorize/decision",
-            post(oauth::authorize_decision),
-        )
-        .route("/oauth2/access_token", post(oauth::access_token))
+    let api = Router::new()
         .route("/public/v1/users", get(api::list_users))
         .route("/public/v1/members", get(api::list_members))
         .route("/public/v1/members/current", get(api::current_member))
@@ -298,6 +311,18 @@ fn router(app: Arc<App>) -> Router {
             "/public/v1/templates/{id}/details",
             get(api::template_details),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            faults::inject::<App>,
+        ));
+    Router::new()
+        .route("/oauth2/authorize", get(oauth::authorize_page))
+        .route(
+            "/oauth2/authorize/decision",
+            post(oauth::authorize_decision),
+        )
+        .route("/oauth2/access_token", post(oauth::access_token))
+        .merge(api)
         .route("/_sandbox/ground-truth", get(api::sandbox_ground_truth))
         .route("/_sandbox/stats", get(api::sandbox_stats))
         .route(
@@ -307,6 +332,12 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/_sandbox/expire-access-tokens",
             post(api::sandbox_expire_access_tokens),
+        )
+        .route(
+            "/_sandbox/faults",
+            post(faults::arm::<App>)
+                .delete(faults::clear::<App>)
+                .get(faults::show::<App>),
         )
         .fallback(api::not_found)
         .with_state(app)

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::data::Dataset;
 use super::{PandaDocConfig, PandaDocGroundTruth, PandaDocStats};
+use crate::faults::FaultSwitch;
 
 pub(crate) struct App {
     pub config: PandaDocConfig,
@@ -18,6 +19,7 @@ pub(crate) struct App {
     pub data: Dataset,
     pub truth: PandaDocGroundTruth,
     pub counters: Counters,
+    pub faults: FaultSwitch,
     pub grants: Mutex<Grants>,
     /// Sliding windows: the instants of the admitted requests of the last 60 s, per
     /// (user index, operation).
@@ -76,6 +78,7 @@ impl App {
             data,
             truth,
             counters: Counters::default(),
+            faults: FaultSwitch::default(),
             grants: Mutex::new(Grants::default()),
             windows: Mutex::new(HashMap::new()),
         }
@@ -112,6 +115,7 @@ impl App {
             api_requests_list: get(&c.api_list),
             api_requests_details: get(&c.api_details),
             rate_limited: get(&c.rate_limited),
+            faults_injected: self.faults.injected(),
         }
     }
 }

@@ -55,6 +55,7 @@ use super::{
     SendGridMetrics, SCOPE_STATS_READ, SCOPE_TEAMMATES_READ, SCOPE_USER_CREDITS_READ,
     SCOPE_USER_USERNAME_READ,
 };
+use crate::faults::{FaultSwitch, FaultTarget};
 
 const TEAMMATES_DEFAULT_LIMIT: u64 = 500;
 const TEAMMATES_MAX_LIMIT: u64 = 500;
@@ -521,6 +522,7 @@ pub(crate) async fn sandbox_stats(State(app): State<Arc<App>>) -> Response {
         &json!({
             "api_requests": app.api_requests.load(Ordering::Relaxed),
             "rate_limited": app.rate_limited.load(Ordering::Relaxed),
+            "faults_injected": app.faults.injected(),
             "by_path": by_path,
         }),
     )
@@ -543,6 +545,51 @@ pub(crate) async fn sandbox_revoke_key(State(app): State<Arc<App>>, body: Bytes)
             &json!({ "error": "the sandbox does not know that key" }),
         ),
     }
+}
+
+impl FaultTarget for App {
+    fn faults(&self) -> &FaultSwitch {
+        &self.faults
+    }
+
+    fn count_answered(&self, path: &str, status: StatusCode) {
+        count(self, path);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn too_many_requests(&self, reset_secs: u64) -> Response {
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let rate = RateHeaders(RateDecision {
+            allowed: false,
+            limit: self.config.rate_limit_per_minute,
+            remaining: 0,
+            // Rounded up, like the window's own reset.
+            reset_epoch: epoch.as_secs() + u64::from(epoch.subsec_nanos() > 0) + reset_secs,
+        });
+        rate.apply(
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, None, "too many requests").into_response(),
+        )
+    }
+
+    fn internal_error(&self) -> Response {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "internal server error",
+        )
+        .into_response()
+    }
+
+    fn unauthorized(&self) -> Response {
+        unauthorized().into_response()
+    }
+
+    /// SendGrid has no OAuth: API keys keep working after a hit.
+    fn expire_access_tokens(&self) {}
 }
 
 pub(crate) async fn not_found(State(app): State<Arc<App>>, uri: Uri) -> Response {

@@ -13,6 +13,7 @@
 //! | `GET /v3/user/username` | `user.username.read` | the account (owner) username and user id |
 //! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | — | sandbox-only introspection |
 //! | `POST /_sandbox/revoke-key` `{"key":..}` | — | sandbox-only: the key answers 401 afterwards |
+//! | `POST`/`DELETE`/`GET /_sandbox/faults` | — | fault switches on `/v3` ([`crate::faults`]) |
 //!
 //! The `api` module documents each endpoint's behaviour and where it departs from SendGrid.
 //! The data (teammates, invitations, daily stats, credits) is a pure function of
@@ -39,6 +40,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::faults::{self, Fault, FaultStats};
 use state::App;
 
 /// Scope of `GET /v3/teammates` and `GET /v3/teammates/pending`.
@@ -315,6 +317,21 @@ impl SendGridSandbox {
         self.app.by_path().clone()
     }
 
+    /// Arms `fault` on `/v3` (replacing any armed one), like `POST /_sandbox/faults`.
+    pub fn set_fault(&self, fault: Fault) -> anyhow::Result<()> {
+        self.app.faults.arm(fault).map_err(anyhow::Error::msg)
+    }
+
+    /// Disarms the fault switch, like `DELETE /_sandbox/faults`.
+    pub fn clear_faults(&self) {
+        self.app.faults.clear();
+    }
+
+    /// The armed fault and what faults injected so far, like `GET /_sandbox/faults`.
+    pub fn fault_stats(&self) -> FaultStats {
+        self.app.faults.stats()
+    }
+
     /// Makes `key` invalid (401 from then on). False if the sandbox never accepted it.
     pub fn revoke_key(&self, key: &str) -> bool {
         self.app.revoke_key(key)
@@ -403,13 +420,25 @@ fn check(config: &SendGridConfig) -> anyhow::Result<()> {
 }
 
 fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v3/scopes", get(api::scopes))
         .route("/v3/teammates", get(api::teammates))
         .route("/v3/teammates/pending", get(api::pending_teammates))
         .route("/v3/stats", get(api::stats))
         .route("/v3/user/credits", get(api::credits))
         .route("/v3/user/username", get(api::username))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            faults::inject::<App>,
+        ));
+    Router::new()
+        .merge(api)
+        .route(
+            "/_sandbox/faults",
+            post(faults::arm::<App>)
+                .delete(faults::clear::<App>)
+                .get(faults::show::<App>),
+        )
         .route("/_sandbox/ground-truth", get(api::sandbox_ground_truth))
         .route("/_sandbox/stats", get(api::sandbox_stats))
         .route("/_sandbox/revoke-key", post(api::sandbox_revoke_key))

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::data::Dataset;
 use super::{SendGridConfig, SendGridGroundTruth};
+use crate::faults::FaultSwitch;
 
 pub(crate) struct App {
     pub config: SendGridConfig,
@@ -19,6 +20,7 @@ pub(crate) struct App {
     pub truth: SendGridGroundTruth,
     pub api_requests: AtomicU64,
     pub rate_limited: AtomicU64,
+    pub faults: FaultSwitch,
     by_path: Mutex<BTreeMap<String, u64>>,
     revoked: Mutex<HashSet<String>>,
     windows: Mutex<HashMap<(String, &'static str), Window>>,
@@ -53,6 +55,7 @@ impl App {
             truth,
             api_requests: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            faults: FaultSwitch::default(),
             by_path: Mutex::new(BTreeMap::new()),
             revoked: Mutex::new(HashSet::new()),
             windows: Mutex::new(HashMap::new()),
