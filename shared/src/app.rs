@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::queue::SqsSyncQueue;
 use crate::store::DynamoDbStore;
 use crate::vault::SecretsManagerVault;
 
@@ -13,6 +14,8 @@ pub struct App {
     pub vault: SecretsManagerVault,
     /// For vendor APIs and token endpoints: no redirects, explicit timeouts.
     pub http: reqwest::Client,
+    /// The sync fan-out queue, where SYNC_QUEUE_URL is configured.
+    pub queue: Option<SqsSyncQueue>,
 }
 
 impl App {
@@ -25,11 +28,29 @@ impl App {
     }
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App> {
-        App::from_clients(
+        Ok(App::from_clients(
             config,
             aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_secretsmanager::Client::new(sdk),
-        )
+        )?
+        .with_queue(aws_sdk_sqs::Client::new(sdk)))
+    }
+
+    /// Attaches the sync queue named by SYNC_QUEUE_URL (nothing if it is not set).
+    pub fn with_queue(mut self, sqs: aws_sdk_sqs::Client) -> App {
+        self.queue = self
+            .config
+            .sync_queue_url
+            .as_ref()
+            .map(|url| SqsSyncQueue::new(sqs, url));
+        self
+    }
+
+    /// The sync queue; a configuration error where SYNC_QUEUE_URL is not set.
+    pub fn sync_queue(&self) -> Result<&SqsSyncQueue> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| Error::Config("environment variable SYNC_QUEUE_URL is required".into()))
     }
 
     /// With clients built elsewhere (the local runner points each at its emulator).
@@ -42,6 +63,7 @@ impl App {
             store: DynamoDbStore::new(dynamodb, &config.table_name),
             vault: SecretsManagerVault::new(secrets, &config.secret_prefix),
             http: http_client()?,
+            queue: None,
             config,
         })
     }

@@ -27,6 +27,18 @@ pub struct Config {
     pub oauth_redirect_uri: Url,
     pub sync_interval_minutes: u32,
     pub sync_history_days: u32,
+    /// The fan-out queue (SYNC_QUEUE_URL): the tick sends one message per due
+    /// connection to it. Only the sync function needs it (`App::sync_queue`).
+    pub sync_queue_url: Option<String>,
+    /// How long a run's lease holds (SYNC_LEASE_SECONDS, default 900 = the sync
+    /// function's timeout): a crashed run's lease frees itself after this.
+    pub sync_lease_seconds: u32,
+    /// Activity is fetched and written in windows of this many days
+    /// (SYNC_WINDOW_DAYS, default 7); the checkpoint advances after each.
+    pub sync_window_days: u32,
+    /// A run stops this long before the Lambda deadline, saves its checkpoint and
+    /// re-enqueues the rest (SYNC_DEADLINE_MARGIN_SECONDS, default 30).
+    pub sync_deadline_margin_seconds: u32,
     /// OAuth clients by provider id (only those configured).
     pub oauth_clients: BTreeMap<String, OAuthClient>,
     pub catalog: Catalog,
@@ -84,6 +96,10 @@ impl Config {
             oauth_redirect_uri,
             sync_interval_minutes: number("SYNC_INTERVAL_MINUTES", 60)?.max(1),
             sync_history_days: number("SYNC_HISTORY_DAYS", 90)?.clamp(1, 3650),
+            sync_queue_url: lookup("SYNC_QUEUE_URL"),
+            sync_lease_seconds: number("SYNC_LEASE_SECONDS", 900)?.max(1),
+            sync_window_days: number("SYNC_WINDOW_DAYS", 7)?.clamp(1, 366),
+            sync_deadline_margin_seconds: number("SYNC_DEADLINE_MARGIN_SECONDS", 30)?,
             oauth_clients,
             catalog,
         })
@@ -130,6 +146,10 @@ mod tests {
         let c = Config::from_lookup(base).unwrap();
         assert_eq!(c.sync_interval_minutes, 60);
         assert_eq!(c.sync_history_days, 90);
+        assert_eq!(c.sync_lease_seconds, 900);
+        assert_eq!(c.sync_window_days, 7);
+        assert_eq!(c.sync_deadline_margin_seconds, 30);
+        assert!(c.sync_queue_url.is_none());
         assert!(c.oauth_clients.is_empty());
     }
 }

@@ -128,6 +128,10 @@ pub struct Connection {
     /// Checkpoint of the activity stream: events before this instant are stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity_synced_until: Option<String>,
+    /// Checkpoint of the seats stream: when seats were last written. Later than
+    /// `last_sync_at` while a sync is under way (paused at a deadline, or crashed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats_synced_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,8 @@
 //! Seatscope's core: everything the four Lambda functions share.
 //!
 //! Dependencies point inward: `domain`, `metrics` and `catalog` know nothing of AWS
-//! or HTTP; the adapters (`store` for DynamoDB, `vault` for Secrets Manager,
+//! or HTTP; the adapters (`store` for DynamoDB, `vault` for Secrets Manager, `queue`
+//! for SQS,
 //! `connectors` for the vendors' APIs) sit at the edge; `connect`, `sync` and
 //! `queries` are the operations a handler calls.
 
@@ -16,6 +17,7 @@ pub mod error;
 pub mod metrics;
 pub mod oauth;
 pub mod queries;
+pub mod queue;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 // Connecting, invites, disconnecting and purging (connection management).
 mod management;
 pub use management::ConnectionGrant;
+// The tick's claims, checkpoints and paused runs (sync scheduling).
+mod scheduling;
+pub use scheduling::Checkpoint;
 
 /// DynamoDB's BatchWriteItem limit.
 const BATCH_SIZE: usize = 25;

@@ -1,11 +1,18 @@
-//! Syncing one connection (DESIGN §5): lease → credentials (refreshed when about
-//! to expire, or once on a 401) → seats → activity since the checkpoint, counted
-//! per seat per UTC day → absolute day counts → rollups of the touched days →
-//! the run recorded, the lease released, the next sync scheduled.
+//! Syncing (DESIGN §5). The EventBridge tick claims every due connection and sends
+//! one SQS message each (`enqueue_due`); the worker syncs one connection per
+//! message (`work`): lease → credentials (refreshed when about to expire, or once
+//! on a 401) → the seats stream → the activity stream window by window from its
+//! checkpoint, each window's absolute day counts, seats' last activity and the
+//! rollups of its days written before the checkpoint moves past it → the run
+//! recorded, the lease released, the next sync scheduled. A run that nears the
+//! Lambda deadline stops between windows (or abandons the window in flight),
+//! releases the lease and re-enqueues itself; the next part resumes from the
+//! checkpoints, as does a run that takes over a crashed run's expired lease.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::app::App;
@@ -18,12 +25,10 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::oauth;
-use crate::store::SyncOutcome;
+use crate::store::{Checkpoint, SyncOutcome};
 use crate::vault::Credentials;
 use secrecy::{ExposeSecret, SecretString};
 
-/// Longer than any Lambda run: a crashed run's lease frees itself after this.
-pub const LEASE_TTL: Duration = Duration::minutes(15);
 /// Refresh an OAuth token this long before it expires.
 pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
 /// Sync runs are kept as a short history.
@@ -31,9 +36,22 @@ const RUN_HISTORY: Duration = Duration::days(90);
 /// A failed run is retried sooner than the normal interval, but not at once.
 const RETRY_AFTER_FAILURE: Duration = Duration::minutes(15);
 
+/// One SQS message: sync this connection. Only names, never a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub org: String,
+    pub provider: String,
+    /// 0 from the tick; n for the n-th continuation after a deadline.
+    #[serde(default)]
+    pub continuation: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunResult {
     Synced(SyncSummary),
+    /// The deadline came first: what was fetched is written and checkpointed, the
+    /// lease released; the rest needs another run (`work` re-enqueues it).
+    Paused(SyncSummary),
     /// Another run holds the lease (or the connection is not scheduled).
     Skipped,
     Failed {
@@ -42,12 +60,41 @@ pub enum RunResult {
     },
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+/// What a tick (and, locally, the worker draining the queue after it) did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TickReport {
+    /// Due connections found in DueIndex.
     pub due: usize,
+    /// Claimed and sent to the queue.
+    pub enqueued: usize,
     pub synced: usize,
+    /// Claimed by an earlier tick, or (worker) another run held the lease.
     pub skipped: usize,
+    /// Messages not sent (tick), runs that failed (worker).
     pub failed: usize,
+    /// Runs paused at the deadline and re-enqueued.
+    #[serde(default)]
+    pub continued: usize,
+}
+
+impl TickReport {
+    pub fn count(&mut self, result: &RunResult) {
+        match result {
+            RunResult::Synced(_) => self.synced += 1,
+            RunResult::Paused(_) => self.continued += 1,
+            RunResult::Skipped => self.skipped += 1,
+            RunResult::Failed { .. } => self.failed += 1,
+        }
+    }
+
+    pub fn add(&mut self, other: &TickReport) {
+        self.due += other.due;
+        self.enqueued += other.enqueued;
+        self.synced += other.synced;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.continued += other.continued;
+    }
 }
 
 fn run_id() -> String {
@@ -60,39 +107,120 @@ fn start_of_day(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_time(Time::MIDNIGHT)
 }
 
-/// The EventBridge tick: every due connection, one after another. (The SQS
-/// fan-out replaces the loop with one message per connection; `sync_connection`
-/// is the unit of work either way.)
-pub async fn run_due(app: &App, now: OffsetDateTime) -> Result<TickReport> {
+fn parse_instant(s: Option<&str>) -> Option<OffsetDateTime> {
+    s.and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+}
+
+fn lease_ttl(app: &App) -> Duration {
+    Duration::seconds(i64::from(app.config.sync_lease_seconds))
+}
+
+/// The EventBridge tick: every due connection (DueIndex, never a scan) is claimed
+/// — its `next_sync_at` moved one lease time ahead, so a second tick before the
+/// worker runs does not send it again — and sent to the queue, one message each.
+pub async fn enqueue_due(app: &App, now: OffsetDateTime) -> Result<TickReport> {
+    let queue = app.sync_queue()?;
+    let hold = lease_ttl(app);
     let due = app.store.due_connections(now).await?;
     let mut report = TickReport {
         due: due.len(),
         ..TickReport::default()
     };
+    let mut claimed = Vec::with_capacity(due.len());
     for (org, provider) in due {
-        match sync_connection(app, &org, &provider, now).await {
-            Ok(RunResult::Synced(_)) => report.synced += 1,
-            Ok(RunResult::Skipped) => report.skipped += 1,
-            Ok(RunResult::Failed { .. }) => report.failed += 1,
-            Err(e) => {
-                report.failed += 1;
-                tracing::error!(org = %org, provider = %provider, error = %e.chain(), "sync could not run");
-            }
+        if app.store.claim_due(&org, &provider, now, hold).await? {
+            claimed.push(SyncRequest {
+                org,
+                provider,
+                continuation: 0,
+            });
+        } else {
+            report.skipped += 1;
         }
     }
+    let unsent = queue.send_all(&claimed).await?;
+    for request in &unsent {
+        tracing::error!(org = %request.org, provider = %request.provider, "sync request not enqueued; due again");
+        app.store
+            .release_claim(&request.org, &request.provider, now, hold)
+            .await?;
+    }
+    report.enqueued = claimed.len() - unsent.len();
+    report.failed = unsent.len();
     Ok(report)
 }
 
+/// One SQS message: syncs the connection until done or until shortly before
+/// `deadline` (the Lambda context's), and re-enqueues the rest if the deadline came
+/// first. An `Err` means the message should be delivered again (after N receives it
+/// goes to the DLQ); a failed run is recorded on the connection and is not an `Err`.
+pub async fn work(
+    app: &App,
+    request: &SyncRequest,
+    deadline: Option<OffsetDateTime>,
+) -> Result<RunResult> {
+    let now = OffsetDateTime::now_utc();
+    let result =
+        sync_connection_within(app, &request.org, &request.provider, now, deadline).await?;
+    if let RunResult::Paused(summary) = &result {
+        if request.continuation > 0 && summary.days_written == 0 {
+            // Not even one window fits between the start and the deadline margin:
+            // re-enqueuing would loop. Delivered again, and after N receives in the DLQ.
+            return Err(Error::Internal {
+                context: "a continuation wrote nothing before the deadline".into(),
+                source: None,
+            });
+        }
+        let next = SyncRequest {
+            continuation: request.continuation + 1,
+            ..request.clone()
+        };
+        let unsent = app
+            .sync_queue()?
+            .send_all(std::slice::from_ref(&next))
+            .await?;
+        if !unsent.is_empty() {
+            // The message is delivered again and resumes from the checkpoints.
+            return Err(Error::Internal {
+                context: "the continuation of a paused sync could not be enqueued".into(),
+                source: None,
+            });
+        }
+        tracing::info!(
+            org = %request.org,
+            provider = %request.provider,
+            continuation = next.continuation,
+            events = summary.activity_events,
+            "sync paused before the deadline; continuation enqueued"
+        );
+    }
+    Ok(result)
+}
+
+/// Syncs without a deadline (tests, tools).
 pub async fn sync_connection(
     app: &App,
     org: &str,
     provider_id: &str,
     now: OffsetDateTime,
 ) -> Result<RunResult> {
+    sync_connection_within(app, org, provider_id, now, None).await
+}
+
+/// Syncs one connection under its lease, stopping `SYNC_DEADLINE_MARGIN_SECONDS`
+/// before `deadline` if there is one.
+pub async fn sync_connection_within(
+    app: &App,
+    org: &str,
+    provider_id: &str,
+    now: OffsetDateTime,
+    deadline: Option<OffsetDateTime>,
+) -> Result<RunResult> {
     let owner = run_id();
+    let ttl = lease_ttl(app);
     if !app
         .store
-        .acquire_lease(org, provider_id, &owner, now, LEASE_TTL)
+        .acquire_lease(org, provider_id, &owner, now, ttl)
         .await?
     {
         tracing::info!(
@@ -107,26 +235,58 @@ pub async fn sync_connection(
         .connection(org, provider_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("connection to {provider_id}")))?;
+    let margin = Duration::seconds(i64::from(app.config.sync_deadline_margin_seconds));
+    let run = Run {
+        owner: owner.clone(),
+        now,
+        stop_at: deadline.map(|d| d - margin),
+        lease_ttl: ttl,
+    };
     let started = OffsetDateTime::now_utc();
-    let result = run(app, &connection, now).await;
+    let result = sync_streams(app, &connection, &run).await;
     let finished = OffsetDateTime::now_utc();
     let interval = Duration::minutes(i64::from(app.config.sync_interval_minutes));
-    let (outcome, run_result, error) = match &result {
-        Ok((summary, until)) => (
+    let (outcome, run_result, error) = match result {
+        Ok(Pulled::Paused(summary)) => {
+            if !app
+                .store
+                .pause_run(org, provider_id, &owner, finished + ttl)
+                .await?
+            {
+                tracing::warn!(
+                    org,
+                    provider = provider_id,
+                    "lease was lost before the run paused"
+                );
+                return Ok(RunResult::Skipped);
+            }
+            return Ok(RunResult::Paused(summary));
+        }
+        Err(Error::Conflict(reason)) => {
+            tracing::warn!(
+                org,
+                provider = provider_id,
+                reason,
+                "the run stopped: its lease was lost"
+            );
+            return Ok(RunResult::Skipped);
+        }
+        Ok(Pulled::Done(summary)) => (
             SyncOutcome {
                 status: ConnectionStatus::Connected,
                 status_reason: None,
                 summary: Some(summary.clone()),
                 finished_at: finished,
                 next_sync_at: now + interval,
-                activity_synced_until: Some(rfc3339(*until)),
+                // Saved window by window already.
+                activity_synced_until: None,
                 consecutive_failures: 0,
             },
-            RunResult::Synced(summary.clone()),
+            RunResult::Synced(summary),
             None,
         ),
         Err(e) => {
-            let status = match e {
+            let status = match &e {
                 Error::NeedsReconnect { .. } => ConnectionStatus::NeedsReconnect,
                 // Transient trouble keeps the connection connected; it retries later.
                 e if e.is_transient() => ConnectionStatus::Connected,
@@ -289,24 +449,74 @@ pub async fn usable_credentials(
     }
 }
 
-async fn run(
-    app: &App,
-    connection: &Connection,
+/// One run's identity and limits.
+struct Run {
+    owner: String,
+    /// The tick's (or the message's) time: the activity stream runs up to it.
     now: OffsetDateTime,
-) -> Result<(SyncSummary, OffsetDateTime)> {
+    /// Stop fetching at this instant (the deadline minus the margin).
+    stop_at: Option<OffsetDateTime>,
+    lease_ttl: Duration,
+}
+
+impl Run {
+    fn out_of_time(&self) -> bool {
+        self.stop_at
+            .is_some_and(|stop| OffsetDateTime::now_utc() >= stop)
+    }
+}
+
+enum Pulled {
+    Done(SyncSummary),
+    Paused(SyncSummary),
+}
+
+/// What this run has written so far; survives the retry after a 401.
+struct Progress {
+    /// The app's seats after the seats stream (or as stored, when resuming).
+    seats: Option<Vec<Seat>>,
+    /// Activity before this instant is written.
+    activity_from: OffsetDateTime,
+    events: u64,
+    days_written: u32,
+}
+
+impl Progress {
+    fn summary(&self) -> SyncSummary {
+        SyncSummary {
+            seats: self
+                .seats
+                .iter()
+                .flatten()
+                .filter(|s| s.status != SeatStatus::Removed)
+                .count() as u32,
+            activity_events: self.events,
+            days_written: self.days_written,
+        }
+    }
+}
+
+async fn sync_streams(app: &App, connection: &Connection, run: &Run) -> Result<Pulled> {
     let provider = app.config.catalog.get(&connection.provider)?;
+    let mut progress = Progress {
+        seats: None,
+        activity_from: window_start(connection, app.config.sync_history_days, run.now),
+        events: 0,
+        days_written: 0,
+    };
     let credentials = usable_credentials(app, provider, connection, None).await?;
-    match pull(app, provider, connection, &credentials, now).await {
+    match pull(app, provider, connection, &credentials, run, &mut progress).await {
         Err(Error::VendorAuth {
             provider: p,
             message,
         }) => match &credentials {
-            // Once on a 401: refresh (unless someone already did) and try again.
+            // Once on a 401: refresh (unless someone already did) and go on from
+            // what is written.
             Credentials::OAuth2(t) if t.refresh_token.is_some() => {
                 let rejected = t.access_token.clone();
                 let credentials =
                     usable_credentials(app, provider, connection, Some(&rejected)).await?;
-                pull(app, provider, connection, &credentials, now)
+                pull(app, provider, connection, &credentials, run, &mut progress)
                     .await
                     .map_err(|e| match e {
                         Error::VendorAuth { provider, message } => Error::NeedsReconnect {
@@ -329,12 +539,126 @@ async fn run(
 /// (whole days are recounted, so day counts stay absolute), or the history horizon.
 fn window_start(connection: &Connection, history_days: u32, now: OffsetDateTime) -> OffsetDateTime {
     let horizon = start_of_day(now - Duration::days(i64::from(history_days)));
-    connection
-        .activity_synced_until
-        .as_deref()
-        .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+    parse_instant(connection.activity_synced_until.as_deref())
         .map(|t| start_of_day(t).max(horizon))
         .unwrap_or(horizon)
+}
+
+/// Whether the seats stream was already written by this sync: its checkpoint is
+/// later than the last finished run (a run paused at a deadline, or one that
+/// crashed after writing seats).
+fn seats_written_this_sync(connection: &Connection) -> bool {
+    match (
+        parse_instant(connection.seats_synced_at.as_deref()),
+        parse_instant(connection.last_sync_at.as_deref()),
+    ) {
+        (Some(seats), Some(finished)) => seats > finished,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// The activity windows `[from, to)` from `from` to `until`: `days` long, aligned
+/// to UTC days; the last one ends at `until`.
+fn next_window(
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+    days: Option<u32>,
+) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    if from >= until {
+        return None;
+    }
+    let to = match days {
+        Some(d) => (start_of_day(from) + Duration::days(i64::from(d.max(1)))).min(until),
+        None => until,
+    };
+    Some((from, to))
+}
+
+/// The UTC days a window `[from, to)` covers.
+fn window_days(from: OffsetDateTime, to: OffsetDateTime) -> Vec<Date> {
+    if to <= from {
+        return Vec::new();
+    }
+    metrics::days_between(from.date(), (to - Duration::NANOSECOND).date())
+}
+
+/// One window's counts: (seat, day) → feature → count. Bounded by seats × days
+/// of the window × features, whatever the number of events.
+type WindowCounts = HashMap<(String, Date), BTreeMap<String, u32>>;
+
+enum Fetched {
+    Window {
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        counts: WindowCounts,
+        events: u64,
+    },
+    /// The deadline came while fetching: the partial window is dropped.
+    OutOfTime,
+    /// Nothing left to fetch.
+    Nothing,
+}
+
+async fn fetch_window(
+    connector: &Connector,
+    window: Option<(OffsetDateTime, OffsetDateTime)>,
+    stop_at: Option<OffsetDateTime>,
+) -> Result<Fetched> {
+    let Some((from, to)) = window else {
+        return Ok(Fetched::Nothing);
+    };
+    let mut counts = WindowCounts::new();
+    let mut count = |event: crate::connectors::ActivityEvent| {
+        *counts
+            .entry((event.seat_id, event.at.date()))
+            .or_default()
+            .entry(event.feature.to_string())
+            .or_default() += 1;
+    };
+    let fetch = connector.activity(from, to, &mut count);
+    let events = match stop_at {
+        None => fetch.await?,
+        Some(stop) => {
+            let left = (stop - OffsetDateTime::now_utc()).max(Duration::ZERO);
+            let left = std::time::Duration::try_from(left).unwrap_or_default();
+            match tokio::time::timeout(left, fetch).await {
+                Ok(events) => events?,
+                Err(_) => return Ok(Fetched::OutOfTime),
+            }
+        }
+    };
+    Ok(Fetched::Window {
+        from,
+        to,
+        counts,
+        events,
+    })
+}
+
+async fn save_checkpoint(
+    app: &App,
+    connection: &Connection,
+    run: &Run,
+    checkpoint: Checkpoint,
+) -> Result<()> {
+    let saved = app
+        .store
+        .save_checkpoint(
+            &connection.org_id,
+            &connection.provider,
+            &run.owner,
+            checkpoint,
+            OffsetDateTime::now_utc() + run.lease_ttl,
+        )
+        .await?;
+    if saved {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "the lease was taken over or the connection disconnected".into(),
+        ))
+    }
 }
 
 async fn pull(
@@ -342,61 +666,96 @@ async fn pull(
     provider: &Provider,
     connection: &Connection,
     credentials: &Credentials,
-    now: OffsetDateTime,
-) -> Result<(SyncSummary, OffsetDateTime)> {
+    run: &Run,
+    progress: &mut Progress,
+) -> Result<Pulled> {
     let org = &connection.org_id;
     let app_pk = keys::app(org, &provider.id);
     let connector = Connector::new(provider, &app.http, credentials)?;
+    let now = run.now;
 
-    let records = connector.seats().await?;
-
-    let since = window_start(connection, app.config.sync_history_days, now);
-    let until = now;
-    let touched = metrics::days_between(since.date(), until.date());
-    let mut counts: HashMap<(String, Date), BTreeMap<String, u32>> = HashMap::new();
-    let mut events = 0;
-    let mut account_days = Vec::new();
-    if provider.per_seat_activity {
-        events = connector
-            .activity(since, until, &mut |event| {
-                *counts
-                    .entry((event.seat_id, event.at.date()))
-                    .or_default()
-                    .entry(event.feature.to_string())
-                    .or_default() += 1;
-            })
+    // Seats stream: fetched once per sync; a resumed sync uses what it stored.
+    if progress.seats.is_none() {
+        let stored: Vec<Seat> = app
+            .store
+            .query_prefix::<Seat>(&app_pk, keys::SEAT_PREFIX)
             .await?;
-    } else {
-        account_days = connector.account_usage(since, until).await?;
+        let seats = if seats_written_this_sync(connection) && !stored.is_empty() {
+            stored
+        } else {
+            let records = connector.seats().await?;
+            let seats = merge_seats(&app_pk, stored, records, now);
+            app.store.put_all(&seats).await?;
+            save_checkpoint(app, connection, run, Checkpoint::Seats(now)).await?;
+            seats
+        };
+        progress.seats = Some(seats);
     }
-    let plan = connector.plan_usage().await?;
+    let seat_count = progress.summary().seats;
 
-    let seats = merge_seats(app, &app_pk, records, &counts, now).await?;
-    let seat_count = seats
-        .iter()
-        .filter(|s| s.status != SeatStatus::Removed)
-        .count() as u32;
-    app.store.put_all(&seats).await?;
-
-    let rollups = if provider.per_seat_activity {
-        let seat_days: Vec<SeatDay> = counts
-            .iter()
-            .map(|((seat, date), features)| SeatDay {
-                pk: app_pk.clone(),
-                sk: keys::seat_day_sk(*date, seat),
-                date: day(*date),
-                seat_id: seat.clone(),
-                total: features.values().sum(),
-                features: features.clone(),
-            })
-            .collect();
-        app.store.put_all(&seat_days).await?;
-        rebuild_rollups(app, &app_pk, &touched, &seat_days, seat_count, now).await?
+    if !provider.per_seat_activity {
+        // Account-level usage: a number per day, read in one pass.
+        let (since, until) = (progress.activity_from, now);
+        if since < until {
+            let days = connector.account_usage(since, until).await?;
+            let rollups =
+                account_rollups(&app_pk, &window_days(since, until), days, seat_count, now);
+            app.store.put_all(&rollups).await?;
+            progress.days_written += rollups.len() as u32;
+            save_checkpoint(app, connection, run, Checkpoint::ActivityUntil(until)).await?;
+            progress.activity_from = until;
+        }
     } else {
-        account_rollups(&app_pk, &touched, account_days, seat_count, now)
-    };
-    app.store.put_all(&rollups).await?;
-    if let Some(plan) = plan {
+        let window_len = connector
+            .activity_by_window()
+            .then_some(app.config.sync_window_days);
+        // Pipelined: the next window is fetched while the last one is written; the
+        // checkpoint moves only after a window is written.
+        let mut fetching_from = progress.activity_from;
+        let mut to_write: Option<(OffsetDateTime, OffsetDateTime, WindowCounts)> = None;
+        loop {
+            let window = if run.out_of_time() {
+                None
+            } else {
+                next_window(fetching_from, now, window_len)
+            };
+            let out_of_time = window.is_none() && fetching_from < now;
+            let seats = progress.seats.as_mut().expect("seats stream ran");
+            let write = async {
+                match to_write.take() {
+                    Some((from, to, counts)) => {
+                        write_window(app, connection, run, &app_pk, (from, to), counts, seats)
+                            .await
+                            .map(|days| Some((to, days)))
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (fetched, written) =
+                tokio::join!(fetch_window(&connector, window, run.stop_at), write);
+            if let Some((to, days)) = written? {
+                progress.activity_from = to;
+                progress.days_written += days;
+            }
+            match fetched? {
+                Fetched::Window {
+                    from,
+                    to,
+                    counts,
+                    events,
+                } => {
+                    progress.events += events;
+                    fetching_from = to;
+                    to_write = Some((from, to, counts));
+                }
+                Fetched::OutOfTime => return Ok(Pulled::Paused(progress.summary())),
+                Fetched::Nothing if out_of_time => return Ok(Pulled::Paused(progress.summary())),
+                Fetched::Nothing => break,
+            }
+        }
+    }
+
+    if let Some(plan) = connector.plan_usage().await? {
         app.store
             .put(&PlanItem {
                 pk: app_pk.clone(),
@@ -406,15 +765,70 @@ async fn pull(
             })
             .await?;
     }
+    Ok(Pulled::Done(progress.summary()))
+}
 
-    Ok((
-        SyncSummary {
-            seats: seat_count,
-            activity_events: events,
-            days_written: rollups.len() as u32,
-        },
-        until,
-    ))
+/// Writes one fetched window: the absolute day counts, the seats whose last
+/// activity moved, the rollups of the window's days; then the checkpoint. Returns
+/// how many rollups were written.
+async fn write_window(
+    app: &App,
+    connection: &Connection,
+    run: &Run,
+    app_pk: &str,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    counts: WindowCounts,
+    seats: &mut [Seat],
+) -> Result<u32> {
+    let seat_days: Vec<SeatDay> = counts
+        .into_iter()
+        .map(|((seat, date), features)| SeatDay {
+            pk: app_pk.to_string(),
+            sk: keys::seat_day_sk(date, &seat),
+            date: day(date),
+            seat_id: seat,
+            total: features.values().sum(),
+            features,
+        })
+        .collect();
+    app.store.put_all(&seat_days).await?;
+
+    let mut latest: HashMap<&str, Date> = HashMap::new();
+    for d in seat_days.iter().filter(|d| d.total > 0) {
+        if let Some(date) = parse_day(&d.date) {
+            let e = latest.entry(d.seat_id.as_str()).or_insert(date);
+            *e = (*e).max(date);
+        }
+    }
+    let mut moved = Vec::new();
+    for seat in seats.iter_mut() {
+        let Some(&date) = latest.get(seat.seat_id.as_str()) else {
+            continue;
+        };
+        let before = seat.last_activity_on.as_deref().and_then(parse_day);
+        if before.is_none_or(|b| b < date) {
+            seat.last_activity_on = Some(day(date));
+            moved.push(seat.clone());
+        }
+    }
+    app.store.put_all(&moved).await?;
+
+    let seat_count = seats
+        .iter()
+        .filter(|s| s.status != SeatStatus::Removed)
+        .count() as u32;
+    let rollups = rebuild_rollups(
+        app,
+        app_pk,
+        &window_days(from, to),
+        &seat_days,
+        seat_count,
+        run.now,
+    )
+    .await?;
+    app.store.put_all(&rollups).await?;
+    save_checkpoint(app, connection, run, Checkpoint::ActivityUntil(to)).await?;
+    Ok(rollups.len() as u32)
 }
 
 /// Rollups of a vendor without per-seat activity: seats and the account-level
@@ -446,48 +860,29 @@ fn account_rollups(
 }
 
 /// Seats as reported now, keeping first-seen and last-activity from before; seats
-/// the vendor no longer reports are kept as removed.
-async fn merge_seats(
-    app: &App,
+/// the vendor no longer reports are kept as removed. (Last activity moves as the
+/// activity windows are written.)
+fn merge_seats(
     app_pk: &str,
+    stored: Vec<Seat>,
     records: Vec<SeatRecord>,
-    counts: &HashMap<(String, Date), BTreeMap<String, u32>>,
     now: OffsetDateTime,
-) -> Result<Vec<Seat>> {
-    let mut existing: HashMap<String, Seat> = app
-        .store
-        .query_prefix::<Seat>(app_pk, keys::SEAT_PREFIX)
-        .await?
-        .into_iter()
-        .map(|s| (s.seat_id.clone(), s))
-        .collect();
-    let mut last_activity: HashMap<&str, Date> = HashMap::new();
-    for ((seat, date), features) in counts {
-        if features.values().any(|c| *c > 0) {
-            let e = last_activity.entry(seat.as_str()).or_insert(*date);
-            *e = (*e).max(*date);
-        }
-    }
+) -> Vec<Seat> {
+    let mut existing: HashMap<String, Seat> =
+        stored.into_iter().map(|s| (s.seat_id.clone(), s)).collect();
     let now_s = rfc3339(now);
     let mut seats = Vec::with_capacity(records.len());
     for r in records {
         let before = existing.remove(&r.id);
-        let previous_activity = before
-            .as_ref()
-            .and_then(|s| s.last_activity_on.as_deref())
-            .and_then(parse_day);
-        let latest = match (previous_activity, last_activity.get(r.id.as_str()).copied()) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
         seats.push(Seat {
             pk: app_pk.to_string(),
             sk: keys::seat_sk(&r.id),
             first_seen_at: before
-                .map(|s| s.first_seen_at)
+                .as_ref()
+                .map(|s| s.first_seen_at.clone())
                 .unwrap_or_else(|| now_s.clone()),
             last_seen_at: now_s.clone(),
-            last_activity_on: latest.map(day),
+            last_activity_on: before.and_then(|s| s.last_activity_on),
             status: if r.invited {
                 SeatStatus::Invited
             } else {
@@ -506,11 +901,11 @@ async fn merge_seats(
             seats.push(gone);
         }
     }
-    Ok(seats)
+    seats
 }
 
-/// Rollups for the touched days, from this run's day counts plus the stored ones
-/// of the 29 days before (for WAU/MAU).
+/// Rollups for the touched days, from this window's day counts plus the stored
+/// ones of the 29 days before (for WAU/MAU).
 async fn rebuild_rollups(
     app: &App,
     app_pk: &str,
@@ -577,6 +972,7 @@ mod tests {
             next_sync_at: 0,
             due_shard: None,
             activity_synced_until: until.map(str::to_string),
+            seats_synced_at: None,
             lease_owner: None,
             lease_expires_at: None,
             refresh_lock_until: None,
@@ -595,5 +991,66 @@ mod tests {
             window_start(&connection(Some("2026-11-22T17:05:00Z")), 90, now),
             time::macros::datetime!(2026-11-22 00:00 UTC)
         );
+    }
+
+    #[test]
+    fn windows_are_whole_utc_days_and_the_last_one_ends_now() {
+        use time::macros::datetime;
+        let now = datetime!(2026-11-23 10:30 UTC);
+        let from = datetime!(2026-11-10 00:00 UTC);
+        assert_eq!(
+            next_window(from, now, Some(7)),
+            Some((from, datetime!(2026-11-17 00:00 UTC)))
+        );
+        assert_eq!(
+            next_window(datetime!(2026-11-17 00:00 UTC), now, Some(7)),
+            Some((datetime!(2026-11-17 00:00 UTC), now))
+        );
+        assert_eq!(next_window(now, now, Some(7)), None);
+        // One pass where the vendor cannot be asked window by window.
+        assert_eq!(next_window(from, now, None), Some((from, now)));
+        // A window ending at midnight does not touch the next day.
+        assert_eq!(
+            window_days(from, datetime!(2026-11-12 00:00 UTC)),
+            vec![
+                time::macros::date!(2026 - 11 - 10),
+                time::macros::date!(2026 - 11 - 11)
+            ]
+        );
+        assert_eq!(window_days(datetime!(2026-11-23 00:00 UTC), now).len(), 1);
+    }
+
+    #[test]
+    fn seats_are_reused_only_while_a_sync_is_under_way() {
+        let mut c = connection(None);
+        assert!(!seats_written_this_sync(&c));
+        c.seats_synced_at = Some("2026-11-23T10:00:00.5Z".into());
+        assert!(seats_written_this_sync(&c), "written, no run finished yet");
+        c.last_sync_at = Some("2026-11-23T10:00:01Z".into());
+        assert!(
+            !seats_written_this_sync(&c),
+            "the last sync finished after it"
+        );
+        c.last_sync_at = Some("2026-11-23T10:00:00Z".into());
+        assert!(
+            seats_written_this_sync(&c),
+            "compared as instants, not strings"
+        );
+    }
+
+    #[test]
+    fn sync_requests_carry_names_only() {
+        let r = SyncRequest {
+            org: "acme".into(),
+            provider: "pagerduty".into(),
+            continuation: 2,
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"org": "acme", "provider": "pagerduty", "continuation": 2})
+        );
+        let from_tick: SyncRequest =
+            serde_json::from_str(r#"{"org":"acme","provider":"pagerduty"}"#).unwrap();
+        assert_eq!(from_tick.continuation, 0);
     }
 }

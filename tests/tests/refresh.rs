@@ -125,6 +125,7 @@ async fn fifty_concurrent_sync_runs_of_one_connection_run_once_and_refresh_once(
             RunResult::Synced(_) => synced += 1,
             RunResult::Skipped => skipped += 1,
             RunResult::Failed { code, message } => panic!("a run failed: {code}: {message}"),
+            RunResult::Paused(_) => panic!("a run without a deadline paused"),
         }
     }
     assert_eq!((synced, skipped), (1, 49), "the lease lets exactly one run");

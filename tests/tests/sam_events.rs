@@ -111,7 +111,29 @@ async fn every_sample_event_is_handled_by_its_function() {
     )
     .await
     .expect("tick");
+    let scheduled_sync::SyncResponse::Tick(report) = report else {
+        panic!("the scheduled event was handled as an SQS batch");
+    };
     assert_eq!(report.due, 0);
+
+    // scheduled-sync: the SQS event (one sync request) is a worker batch; the org has
+    // no connection, so nothing runs and no message is reported as failed.
+    let payload: Value = serde_json::from_str(&event("scheduled-sync-sqs.json")).unwrap();
+    let response = scheduled_sync::handle(
+        app,
+        lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+    )
+    .await
+    .expect("sqs batch");
+    let scheduled_sync::SyncResponse::Batch(batch) = &response else {
+        panic!("the SQS event was handled as a tick");
+    };
+    assert_eq!(batch.report.skipped, 1, "{:?}", batch.report);
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({"batchItemFailures": []}),
+        "exactly the partial-batch response Lambda reads"
+    );
 
     // connect-start, API key: the sandbox refuses the example key → 422 with the
     // vendor's reason, nothing stored, the key not echoed.

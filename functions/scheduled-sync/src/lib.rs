@@ -1,10 +1,16 @@
-//! The EventBridge schedule's target: every due connection is synced. Returns the
-//! tick's report; a failure to read the due list is an error (EventBridge retries).
+//! The sync function, two event sources (DESIGN §5): the EventBridge schedule's
+//! tick enqueues every due connection; an SQS batch syncs one connection per
+//! message, until shortly before the invocation's deadline. Failed messages are
+//! reported in `batchItemFailures` so only they are delivered again (and after N
+//! receives land in the DLQ).
 
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use seatscope_core::sync::{self, TickReport};
+use seatscope_core::sync::{self, SyncRequest, TickReport};
 use seatscope_core::App;
+use serde::Serialize;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 #[derive(Debug)]
 pub struct TickFailed(pub seatscope_core::Error);
@@ -23,15 +29,55 @@ impl From<TickFailed> for Diagnostic {
     }
 }
 
+/// What the function returns: the tick's report, or for an SQS batch exactly the
+/// partial-batch response Lambda's event source mapping reads.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SyncResponse {
+    Tick(TickReport),
+    Batch(BatchOutcome),
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchOutcome {
+    #[serde(flatten)]
+    pub response: SqsBatchResponse,
+    /// For logs and in-process callers (the local worker); not part of the response.
+    #[serde(skip)]
+    pub report: TickReport,
+}
+
+/// An SQS event is an object whose `Records` come from `aws:sqs`; anything else
+/// (the scheduled event, a manual invoke) is a tick.
+fn is_sqs(payload: &Value) -> bool {
+    payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
-pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<TickReport, TickFailed> {
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SyncResponse, TickFailed> {
+    if is_sqs(&event.payload) {
+        let deadline = deadline(&event.context);
+        let batch: SqsEvent = serde_json::from_value(event.payload).map_err(|e| {
+            TickFailed(seatscope_core::Error::internal(
+                "an unreadable SQS event",
+                e,
+            ))
+        })?;
+        return Ok(SyncResponse::Batch(work(app, batch, deadline).await));
+    }
     let source = event
         .payload
         .get("source")
         .and_then(Value::as_str)
         .unwrap_or("direct");
     tracing::info!(source, "sync tick");
-    let report = sync::run_due(app, time::OffsetDateTime::now_utc())
+    let report = sync::enqueue_due(app, OffsetDateTime::now_utc())
         .await
         .map_err(|e| {
             tracing::error!(error = %e.chain(), "tick failed");
@@ -39,10 +85,70 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<TickReport, 
         })?;
     tracing::info!(
         due = report.due,
-        synced = report.synced,
+        enqueued = report.enqueued,
         skipped = report.skipped,
         failed = report.failed,
         "tick finished"
     );
-    Ok(report)
+    Ok(SyncResponse::Tick(report))
+}
+
+/// The invocation's deadline (epoch milliseconds in the context; 0 = none given).
+fn deadline(context: &lambda_runtime::Context) -> Option<OffsetDateTime> {
+    (context.deadline > 0)
+        .then(|| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(context.deadline) * 1_000_000).ok()
+        })
+        .flatten()
+}
+
+/// One connection per message, in order; a message that could not be worked on
+/// is a batch item failure, every other one is done (a failed run is recorded on
+/// the connection and retried by the schedule, not by redelivery).
+async fn work(app: &App, batch: SqsEvent, deadline: Option<OffsetDateTime>) -> BatchOutcome {
+    let mut report = TickReport::default();
+    let mut failures = Vec::new();
+    for message in batch.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let request: SyncRequest = match message
+            .body
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+        {
+            Ok(Some(r)) => r,
+            // Unreadable: redelivery cannot fix it; it goes to the DLQ after N receives.
+            _ => {
+                tracing::error!(message_id = %id, "an unreadable sync request");
+                report.failed += 1;
+                failures.push(id);
+                continue;
+            }
+        };
+        match sync::work(app, &request, deadline).await {
+            Ok(result) => report.count(&result),
+            Err(e) => {
+                tracing::error!(org = %request.org, provider = %request.provider, error = %e.chain(), "sync could not run; the message is delivered again");
+                report.failed += 1;
+                failures.push(id);
+            }
+        }
+    }
+    tracing::info!(
+        synced = report.synced,
+        skipped = report.skipped,
+        failed = report.failed,
+        continued = report.continued,
+        "sync batch finished"
+    );
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|item_identifier| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = item_identifier;
+            failure
+        })
+        .collect();
+    BatchOutcome { response, report }
 }

@@ -16,9 +16,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::Body;
+use seatscope_core::sync::TickReport;
 use seatscope_core::App;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
+
+use crate::worker::LocalSyncWorker;
 
 /// The function a route or schedule invokes, by its binary name in template.yaml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +282,7 @@ struct Gateway {
     app: Arc<App>,
     routes: Vec<Route>,
     auth: DevAuth,
+    worker: LocalSyncWorker,
 }
 
 /// A running local API.
@@ -300,15 +304,21 @@ impl Drop for LocalApi {
 }
 
 /// Serves the template's routes on `listener`, plus `POST /_local/tick` (fires the
-/// schedule now and returns the tick's report).
+/// schedule now, lets the worker drain the queue and returns the combined report).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     routes: Vec<Route>,
     auth: DevAuth,
+    worker: LocalSyncWorker,
 ) -> anyhow::Result<LocalApi> {
     let addr = listener.local_addr()?;
-    let gateway = Arc::new(Gateway { app, routes, auth });
+    let gateway = Arc::new(Gateway {
+        app,
+        routes,
+        auth,
+        worker,
+    });
     let router = axum::Router::new()
         .route("/_local/tick", axum::routing::post(tick_route))
         .fallback(dispatch)
@@ -322,20 +332,34 @@ pub async fn serve(
 }
 
 async fn tick_route(State(gw): State<Arc<Gateway>>) -> Response {
-    match tick(&gw.app).await {
+    match tick(&gw.app, &gw.worker).await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
-/// One EventBridge tick: the scheduled event JSON handed to scheduled-sync.
-pub async fn tick(app: &App) -> anyhow::Result<Value> {
+/// One EventBridge tick (the scheduled event JSON handed to scheduled-sync, which
+/// enqueues the due connections), then the queue drained through the worker until
+/// it is empty, as Lambda's event source mapping would: the combined report.
+pub async fn tick(app: &Arc<App>, worker: &LocalSyncWorker) -> anyhow::Result<Value> {
+    let mut report = enqueue_tick(app).await?;
+    report.add(&worker.drain(app).await?);
+    Ok(serde_json::to_value(report)?)
+}
+
+/// Only the EventBridge tick: claims and enqueues the due connections.
+pub async fn enqueue_tick(app: &App) -> anyhow::Result<TickReport> {
     let event = scheduled_event();
     let lambda_event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
-    let report = scheduled_sync::handle(app, lambda_event)
+    match scheduled_sync::handle(app, lambda_event)
         .await
-        .map_err(|e| anyhow!("scheduled-sync failed: {}", e.0))?;
-    Ok(serde_json::to_value(report)?)
+        .map_err(|e| anyhow!("scheduled-sync failed: {}", e.0))?
+    {
+        scheduled_sync::SyncResponse::Tick(report) => Ok(report),
+        scheduled_sync::SyncResponse::Batch(_) => {
+            bail!("scheduled-sync answered the scheduled event like an SQS batch")
+        }
+    }
 }
 
 pub fn scheduled_event() -> Value {

@@ -1,7 +1,9 @@
 //! The local system: installs and starts the AWS emulators (`services`), serves
 //! template.yaml's routes to the four handlers (`gateway`) and composes the whole
-//! stack (`stack`) for `cargo xtask dev` and the integration tests.
+//! stack (`stack`), with a local SQS event source for the sync worker (`worker`),
+//! for `cargo xtask dev` and the integration tests.
 
 pub mod gateway;
 pub mod services;
 pub mod stack;
+pub mod worker;

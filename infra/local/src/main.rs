@@ -89,7 +89,7 @@ fn dev(args: &[String]) -> anyhow::Result<()> {
              \n  PandaDoc sandbox             {pandadoc}  (ground truth: {pandadoc}/_sandbox/ground-truth)\
              \n  SendGrid sandbox             {sendgrid}  (ground truth: {sendgrid}/_sandbox/ground-truth)\
              \n  DynamoDB Local               {ddb}  (table {table})\
-             \n  moto (Secrets Manager)       {moto}\
+             \n  moto (Secrets Manager, SQS)  {moto}\
              \n  schedule                     every {tick_seconds} s, or POST {api}/_local/tick\
              \n\nDemo org 'demo', user 'admin@demo.example'. Bearer token (12 h):\
              \n\n  export TOKEN={token}\

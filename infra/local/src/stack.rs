@@ -1,7 +1,7 @@
 //! The whole local system in one process tree: DynamoDB Local and moto (child
 //! processes), the PagerDuty, PandaDoc and SendGrid sandboxes and the local API
 //! gateway (in-process), the table created from template.yaml, the OAuth client
-//! secrets in moto's Secrets Manager. `cargo xtask dev` runs one; the integration tests start one each.
+//! secrets in moto's Secrets Manager, the sync queue and its DLQ in moto's SQS. `cargo xtask dev` runs one; the integration tests start one each.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use seatscope_sandbox::{PagerDutyConfig, PagerDutySandbox};
 
 use crate::gateway::{self, DevAuth, LocalApi, TemplateRoutes};
 use crate::services::{create_table_from_template, local_sdk_config, LocalAws};
+use crate::worker::LocalSyncWorker;
 
 pub const TABLE_LOGICAL_ID: &str = "AppTable";
 
@@ -31,6 +32,8 @@ pub struct StackOptions {
     pub pandadoc_port: u16,
     pub sendgrid: SendGridConfig,
     pub sendgrid_port: u16,
+    /// More environment for the functions, over the defaults (e.g. SYNC_WINDOW_DAYS).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -45,6 +48,7 @@ impl Default for StackOptions {
             pandadoc_port: 0,
             sendgrid: SendGridConfig::default(),
             sendgrid_port: 0,
+            extra_env: Vec::new(),
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct Stack {
     pub routes: TemplateRoutes,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The sync queue in moto and the poller that feeds scheduled-sync from it.
+    pub worker: LocalSyncWorker,
     pub table_name: String,
     pub env: HashMap<String, String>,
     // Last: the emulators outlive everything that talks to them.
@@ -83,7 +89,12 @@ impl Stack {
             aws_sdk_dynamodb::Client::new(&local_sdk_config(&aws.dynamodb.endpoint).await);
         let secrets =
             aws_sdk_secretsmanager::Client::new(&local_sdk_config(&aws.moto.endpoint).await);
+        let sqs = aws_sdk_sqs::Client::new(&local_sdk_config(&aws.moto.endpoint).await);
         let table_name = format!("seatscope-{}", options.stage);
+        let worker =
+            LocalSyncWorker::create(sqs.clone(), &template_path(), &format!("{table_name}-sync"))
+                .await
+                .context("creating the sync queue and its DLQ in moto from template.yaml")?;
         create_table_from_template(&dynamodb, &template_path(), TABLE_LOGICAL_ID, &table_name)
             .await
             .context("creating the table from template.yaml")?;
@@ -153,9 +164,11 @@ impl Stack {
                 format!("{}/oauth2/access_token", pandadoc.base_url()),
             ),
             ("SENDGRID_API_BASE", sendgrid.base_url()),
+            ("SYNC_QUEUE_URL", worker.queue_url.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(options.extra_env.iter().cloned())
         .collect();
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
         let auth = DevAuth::new(
@@ -163,14 +176,17 @@ impl Stack {
             "seatscope-local",
             &config.org_claim,
         );
-        let app = Arc::new(App::from_clients(
-            config,
-            dynamodb.clone(),
-            secrets.clone(),
-        )?);
+        let app =
+            Arc::new(App::from_clients(config, dynamodb.clone(), secrets.clone())?.with_queue(sqs));
         let routes = TemplateRoutes::load(&template_path())?;
-        let api =
-            gateway::serve(listener, app.clone(), routes.routes.clone(), auth.clone()).await?;
+        let api = gateway::serve(
+            listener,
+            app.clone(),
+            routes.routes.clone(),
+            auth.clone(),
+            worker.clone(),
+        )
+        .await?;
         Ok(Stack {
             app,
             api,
@@ -181,6 +197,7 @@ impl Stack {
             routes,
             dynamodb,
             secrets,
+            worker,
             table_name,
             env,
             aws,
@@ -196,8 +213,19 @@ impl Stack {
         self.auth.token(org, user, 12)
     }
 
-    /// Fires the schedule once, as EventBridge would.
+    /// Fires the schedule once, as EventBridge would, then drains the queue through
+    /// the worker: the combined report (due, enqueued, synced, skipped, failed, continued).
     pub async fn tick(&self) -> anyhow::Result<serde_json::Value> {
-        gateway::tick(&self.app).await
+        gateway::tick(&self.app, &self.worker).await
+    }
+
+    /// Only the EventBridge tick: enqueues the due connections, syncs nothing.
+    pub async fn enqueue_tick(&self) -> anyhow::Result<seatscope_core::sync::TickReport> {
+        gateway::enqueue_tick(&self.app).await
+    }
+
+    /// Feeds the queue to scheduled-sync until it is empty.
+    pub async fn drain_queue(&self) -> anyhow::Result<seatscope_core::sync::TickReport> {
+        self.worker.drain(&self.app).await
     }
 }
