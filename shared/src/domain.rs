@@ -90,6 +90,18 @@ pub enum ConnectionStatus {
     Disconnected,
 }
 
+impl ConnectionStatus {
+    /// The stored (serde) name, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Connected => "connected",
+            ConnectionStatus::NeedsReconnect => "needs_reconnect",
+            ConnectionStatus::Error => "error",
+            ConnectionStatus::Disconnected => "disconnected",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncSummary {
     pub seats: u32,

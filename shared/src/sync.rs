@@ -341,6 +341,23 @@ pub async fn sync_connection_within(
         expires_at: (finished + RUN_HISTORY).unix_timestamp(),
     };
     app.store.put(&run).await?;
+    if needs_attention(
+        connection.status,
+        outcome.status,
+        outcome.consecutive_failures,
+    ) {
+        // The template's metric filter on the sync log group matches `alert` and alarms
+        // to the ops topic. Only public fields: the reason is the user-facing message.
+        tracing::error!(
+            alert = "connection_needs_attention",
+            org,
+            provider = provider_id,
+            status = outcome.status.as_str(),
+            consecutive_failures = outcome.consecutive_failures,
+            reason = outcome.status_reason.as_deref().unwrap_or(""),
+            "connection needs attention"
+        );
+    }
     if let RunResult::Synced(s) = &run_result {
         tracing::info!(
             org,
@@ -353,6 +370,19 @@ pub async fn sync_connection_within(
         );
     }
     Ok(run_result)
+}
+
+/// Whether a finished run calls for an operator alert: the connection has just turned
+/// `needs_reconnect` (someone must reconnect it), or it has just failed a second time in
+/// a row. Transitions only, so a connection that stays broken alerts once, not every run.
+pub fn needs_attention(
+    before: ConnectionStatus,
+    after: ConnectionStatus,
+    consecutive_failures: u32,
+) -> bool {
+    let turned_needs_reconnect =
+        after == ConnectionStatus::NeedsReconnect && before != ConnectionStatus::NeedsReconnect;
+    turned_needs_reconnect || consecutive_failures == 2
 }
 
 /// How long one refresh may hold the connection's refresh lock.
@@ -952,6 +982,24 @@ async fn rebuild_rollups(
 mod tests {
     use super::*;
     use crate::catalog::AuthMode;
+
+    #[test]
+    fn turning_needs_reconnect_or_failing_twice_alerts_once() {
+        use ConnectionStatus::{Connected, Error as Failed, NeedsReconnect};
+        // Turns needs_reconnect: alert, even on the first failure.
+        assert!(needs_attention(Connected, NeedsReconnect, 1));
+        // Already needed reconnecting: no new alert.
+        assert!(!needs_attention(NeedsReconnect, NeedsReconnect, 3));
+        // A first (transient or permanent) failure is not yet worth a page.
+        assert!(!needs_attention(Connected, Connected, 1));
+        assert!(!needs_attention(Connected, Failed, 1));
+        // The second failure in a row alerts; the third and later do not repeat it.
+        assert!(needs_attention(Connected, Connected, 2));
+        assert!(needs_attention(Failed, Failed, 2));
+        assert!(!needs_attention(Failed, Failed, 3));
+        // A success resets the count and never alerts.
+        assert!(!needs_attention(Failed, Connected, 0));
+    }
 
     fn connection(until: Option<&str>) -> Connection {
         Connection {

@@ -1,5 +1,9 @@
 //! JSON logs for CloudWatch. The level comes from Lambda's `AWS_LAMBDA_LOG_LEVEL`
 //! (set by the template's LoggingConfig), else `RUST_LOG`, else info.
+//!
+//! Every line carries the invocation's request id: lambda_runtime wraps each invocation in
+//! a `Lambda runtime invoke` span with `requestId` (and `xrayTraceId`), which the JSON
+//! formatter writes in the line's `spans` list (the span list is on by default).
 
 use tracing_subscriber::EnvFilter;
 
