@@ -2,7 +2,11 @@
 //!
 //! - `dev`: the whole system locally (see `stack`), with the schedule as a timer.
 //! - `test`: installs the local services if missing, then `cargo test --workspace`.
-//! - `template`: `sam validate --lint`, `cfn-lint` and `sam build` (arm64, cargo-lambda).
+//! - `template`: `sam validate --lint`, `cfn-lint`, `checkov` (template.yaml and
+//!   infra/vpc.yaml) and `sam build` (arm64, cargo-lambda).
+//! - `bench`: sync figures (rate-limit bound, throughput, peak RSS), printed, not asserted.
+
+mod bench;
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -11,7 +15,7 @@ use anyhow::{bail, Context as _};
 use seatscope_local::services::Tools;
 use seatscope_local::stack::{workspace_root, Stack, StackOptions};
 
-const USAGE: &str = "usage: cargo xtask <dev|test|template> [options]
+const USAGE: &str = "usage: cargo xtask <dev|test|template|bench> [options]
 
   dev       run everything locally: DynamoDB Local, moto, the three vendor sandboxes,
             the four handlers behind template.yaml's routes
@@ -20,7 +24,12 @@ const USAGE: &str = "usage: cargo xtask <dev|test|template> [options]
               --sendgrid-port N (4012)
               --seed N --users N --days N --events-per-day N   (PagerDuty data)
   test      install what is missing into .tools/, then cargo test --workspace
-  template  sam validate --lint, cfn-lint, sam build (arm64 bootstrap binaries)";
+  template  sam validate --lint, cfn-lint, checkov (template.yaml, infra/vpc.yaml),
+            sam build (arm64 bootstrap binaries)
+  bench     sync wall time vs the rate-limit bound; events/s, DynamoDB items and peak
+            RSS at 10k/100k/1M events (release builds; prints, asserts nothing)
+              --sizes 10000,100000,1000000  --no-rate-limit-run  --no-build
+              (cargo xtask bench --help)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +37,7 @@ fn main() -> ExitCode {
         Some("dev") => dev(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("template") => template(),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -151,6 +161,22 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     run(&mut cmd)
 }
 
+/// Installs checkov into its own venv, .tools/checkov, if missing: it pins boto3,
+/// botocore and packaging to versions that would downgrade what sam, cfn-lint and moto
+/// use in .tools/venv.
+fn checkov_tool(tools: &Tools) -> anyhow::Result<std::path::PathBuf> {
+    let venv = tools.root.join("checkov");
+    let checkov = venv.join("bin").join("checkov");
+    if checkov.exists() {
+        return Ok(checkov);
+    }
+    if !venv.join("bin").join("pip").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin").join("pip")).args(["install", "--quiet", "checkov"]))?;
+    Ok(checkov)
+}
+
 /// Installs sam, cfn-lint, cargo-lambda and zig into .tools/venv if missing.
 fn deploy_tools(tools: &Tools) -> anyhow::Result<std::path::PathBuf> {
     let venv = tools.root.join("venv");
@@ -192,10 +218,30 @@ fn template() -> anyhow::Result<()> {
     validate.args(["validate", "--lint", "--template", "template.yaml"]);
     with_env(&mut validate);
     run(&mut validate)?;
+    let mut validate_vpc = Command::new(bin.join("sam"));
+    validate_vpc.args(["validate", "--lint", "--template", "infra/vpc.yaml"]);
+    with_env(&mut validate_vpc);
+    run(&mut validate_vpc)?;
     let mut lint = Command::new(bin.join("cfn-lint"));
-    lint.arg("template.yaml");
+    lint.args(["template.yaml", "infra/vpc.yaml"]);
     with_env(&mut lint);
     run(&mut lint)?;
+    // 0 failed checks; every skip is justified in the resource's Metadata.checkov.skip.
+    // --skip-download: no call to Prisma Cloud for guidelines (works offline, no API key).
+    let mut checkov = Command::new(checkov_tool(&tools)?);
+    checkov.args([
+        "--framework",
+        "cloudformation",
+        "-f",
+        "template.yaml",
+        "-f",
+        "infra/vpc.yaml",
+        "--compact",
+        "--quiet",
+        "--skip-download",
+    ]);
+    with_env(&mut checkov);
+    run(&mut checkov)?;
     let mut build = Command::new(bin.join("sam"));
     build.args(["build", "--beta-features", "--template", "template.yaml"]);
     with_env(&mut build);

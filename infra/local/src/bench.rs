@@ -1,0 +1,614 @@
+//! `cargo xtask bench`: sync figures, printed, never asserted (DESIGN §7).
+//!
+//! 1. **Rate-limit bound.** The PagerDuty sandbox enforces its default 960 requests
+//!    per fixed 60 s window; a data set that needs a few windows' worth of requests is
+//!    synced with the production budget; wall time is compared with the least time
+//!    the vendor's limit allows (see [`rate_bound_secs`]).
+//! 2. **Throughput and memory.** The sandbox's limit and the client's budget off;
+//!    10k, 100k and 1M activity events (`--sizes`); wall time, events/s, DynamoDB
+//!    items written and time share, and the sync process's peak RSS.
+//!
+//! The measured sync runs in its own process (`bench-sync`, a release build, as in
+//! Lambda), against a release build of the sandbox (its own process too) and
+//! DynamoDB Local and moto (child processes of this one). Peak RSS and CPU time come
+//! from `wait4`'s rusage of the sync process; the sandbox's and DynamoDB Local's CPU
+//! time from `/proc/<pid>/stat`, so the table shows where the time goes.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use seatscope_core::domain::Caller;
+use seatscope_local::services::Tools;
+use seatscope_local::stack::{workspace_root, Stack, StackOptions};
+use seatscope_sandbox::PagerDutyConfig;
+
+const USAGE: &str = "usage: cargo xtask bench [--sizes 10000,100000,1000000] [--no-rate-limit-run]
+                         [--rate-events-per-day N (3000)] [--no-build]
+
+  Builds bench-sync and the sandbox (release), then prints, as Markdown tables:
+  1. sync wall time vs the rate-limit bound, the sandbox enforcing PagerDuty's 960/min
+     (200 users, 30 days, N counted events a day);
+  2. with every limit off, for each size (activity events; 500 users, 100 days):
+     wall time, events/s, DynamoDB items written and time share, peak RSS.
+  --sizes none skips 2; --no-rate-limit-run skips 1. Asserts nothing.";
+
+/// The sandbox's API key for the bench connection (an account key: one rate subject).
+const API_KEY: &str = "seatscope-bench-account-key";
+/// PagerDuty's documented limit, the sandbox's default.
+const VENDOR_PER_MINUTE: u64 = 960;
+/// "Off": far above anything a single sync can send.
+const UNLIMITED: u32 = 1_000_000_000;
+const DEFAULT_SIZES: &[u64] = &[10_000, 100_000, 1_000_000];
+
+struct Options {
+    sizes: Vec<u64>,
+    rate_limit_run: bool,
+    rate_events_per_day: u32,
+    build: bool,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let mut options = Options {
+        sizes: DEFAULT_SIZES.to_vec(),
+        rate_limit_run: true,
+        rate_events_per_day: 3_000,
+        build: true,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--sizes" => {
+                let v = it.next().context("--sizes needs a value")?;
+                options.sizes = if v == "none" {
+                    Vec::new()
+                } else {
+                    v.split(',')
+                        .map(|s| s.trim().replace('_', "").parse::<u64>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| anyhow::anyhow!("--sizes: '{v}' is not a list of numbers"))?
+                };
+            }
+            "--rate-events-per-day" => {
+                let v = it.next().context("--rate-events-per-day needs a value")?;
+                options.rate_events_per_day = v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--rate-events-per-day: '{v}' is not valid"))?;
+            }
+            "--no-rate-limit-run" => options.rate_limit_run = false,
+            "--no-build" => options.build = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other}\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+/// The least wall time in which `requests` requests can be sent to a vendor that
+/// admits `per_minute` of them per fixed 60 s window: the first window opens with the
+/// first request and lets a whole window's worth through at once, so the k-th window
+/// (k = ⌈requests ÷ per_minute⌉) opens (k − 1) × 60 s later and the last request
+/// goes out then: bound = (⌈requests ÷ per_minute⌉ − 1) × 60 s. The naive
+/// requests ÷ rate (× 60 s) would be beaten by any client that bursts.
+pub fn rate_bound_secs(requests: u64, per_minute: u64) -> u64 {
+    requests.div_ceil(per_minute.max(1)).saturating_sub(1) * 60
+}
+
+struct Scenario {
+    label: String,
+    users: u32,
+    days: u32,
+    events_per_day: u32,
+    /// The sandbox's requests per 60 s window.
+    sandbox_limit: u32,
+    /// The client's budget, replacing the catalog's (None: production's 960/min).
+    client_limit: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    events: u64,
+    api_requests: u64,
+    rate_limited: u64,
+    sync: Duration,
+    process: Duration,
+    ddb_busy: Duration,
+    ddb_items_written: u64,
+    ddb_write: Duration,
+    peak_rss_kb: u64,
+    cpu_sync: Duration,
+    cpu_sandbox: Duration,
+    cpu_dynamodb: Duration,
+}
+
+struct Bins {
+    bench_sync: PathBuf,
+    sandbox: PathBuf,
+}
+
+fn build(root: &Path, build: bool) -> anyhow::Result<Bins> {
+    let release = root.join("target/release");
+    let bins = Bins {
+        bench_sync: release.join("bench-sync"),
+        sandbox: release.join("sandbox"),
+    };
+    if build {
+        eprintln!(
+            "bench: building bench-sync and the sandbox in release mode (the measured sync \
+             runs as Lambda would; a first release build takes many minutes on 2 cores)…"
+        );
+        let started = Instant::now();
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(root).args([
+            "build",
+            "--release",
+            "-p",
+            "seatscope-tests",
+            "--bin",
+            "bench-sync",
+            "-p",
+            "seatscope-sandbox",
+            "--bin",
+            "sandbox",
+        ]);
+        crate::run(&mut cmd)?;
+        eprintln!(
+            "bench: release build done in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    for bin in [&bins.bench_sync, &bins.sandbox] {
+        anyhow::ensure!(
+            bin.exists(),
+            "{} is missing (drop --no-build)",
+            bin.display()
+        );
+    }
+    Ok(bins)
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let options = parse(args)?;
+    let root = workspace_root();
+    let bins = build(&root, options.build)?;
+    let tools = Tools::locate()?;
+    let runtime = crate::runtime()?;
+    runtime.block_on(tools.ensure())?;
+
+    let mut scenarios = Vec::new();
+    if options.rate_limit_run {
+        scenarios.push(Scenario {
+            label: "rate-limited".into(),
+            users: 200,
+            days: 30,
+            events_per_day: options.rate_events_per_day,
+            sandbox_limit: VENDOR_PER_MINUTE as u32,
+            client_limit: None,
+        });
+    }
+    for &size in &options.sizes {
+        let days = 100u32;
+        scenarios.push(Scenario {
+            label: human(size),
+            users: 500,
+            days,
+            events_per_day: u32::try_from(size.div_ceil(u64::from(days)))
+                .context("size too large")?,
+            sandbox_limit: UNLIMITED,
+            client_limit: Some(UNLIMITED),
+        });
+    }
+
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for (i, scenario) in scenarios.iter().enumerate() {
+        eprintln!(
+            "\nbench [{}/{}] {}: {} users, {} days, {} counted events a day; sandbox limit {}, client budget {}",
+            i + 1,
+            scenarios.len(),
+            scenario.label,
+            scenario.users,
+            scenario.days,
+            scenario.events_per_day,
+            limit_label(u64::from(scenario.sandbox_limit)),
+            scenario
+                .client_limit
+                .map_or("960/min (production)".to_string(), |l| limit_label(u64::from(l))),
+        );
+        let figures = runtime.block_on(run_scenario(&bins, scenario, i))?;
+        eprintln!(
+            "bench [{}/{}] done: {} events, {} API requests, sync {:.1} s (process {:.1} s), peak RSS {:.1} MB",
+            i + 1,
+            scenarios.len(),
+            figures.events,
+            figures.api_requests,
+            figures.sync.as_secs_f64(),
+            figures.process.as_secs_f64(),
+            figures.peak_rss_kb as f64 / 1024.0
+        );
+        results.push(figures);
+    }
+    eprintln!(
+        "\nbench: finished in {:.0} s\n",
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", tables(&scenarios, &results));
+    Ok(())
+}
+
+fn limit_label(l: u64) -> String {
+    if l >= u64::from(UNLIMITED) {
+        "off".into()
+    } else {
+        format!("{l}/min")
+    }
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// A child process that is killed (and reaped) when dropped, and on Linux also when
+/// this process dies.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: between fork and exec; prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
+/// utime + stime of a live process.
+fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may contain spaces), 1-based 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+}
+
+/// Waits for `pid` with wait4: its exit status and its own rusage (not the sum over
+/// every child this process ever waited for, as RUSAGE_CHILDREN would be).
+fn wait4(pid: u32) -> anyhow::Result<(i32, libc::rusage)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to locals; pid is our own child.
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        if r == pid as libc::pid_t {
+            return Ok((status, usage));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).context("wait4 on bench-sync");
+        }
+    }
+}
+
+async fn sandbox_stats(base: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(reqwest::get(format!("{base}/_sandbox/stats"))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow::Result<Figures> {
+    // The sandbox the sync talks to: its own process, a release build.
+    let end_date = time::OffsetDateTime::now_utc()
+        .date()
+        .previous_day()
+        .unwrap();
+    let mut cmd = Command::new(&bins.sandbox);
+    cmd.arg("pagerduty")
+        .args(["--port", "0", "--seed", "42"])
+        .args(["--users", &scenario.users.to_string()])
+        .args(["--days", &scenario.days.to_string()])
+        .args(["--events-per-day", &scenario.events_per_day.to_string()])
+        .args(["--end-date", &end_date.to_string()])
+        .args(["--api-token", API_KEY])
+        .args(["--rate-limit", &scenario.sandbox_limit.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    die_with_parent(&mut cmd);
+    let generating = Instant::now();
+    eprintln!("  generating the sandbox's data set…");
+    let mut sandbox = Guard(cmd.spawn().context("starting the sandbox")?);
+    let stdout = sandbox.0.stdout.take().context("sandbox stdout")?;
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    let sandbox_url = line
+        .split_whitespace()
+        .last()
+        .filter(|u| u.starts_with("http://"))
+        .with_context(|| format!("the sandbox printed {line:?}"))?
+        .to_string();
+    let sandbox_pid = sandbox.0.id();
+    eprintln!(
+        "  sandbox ready at {sandbox_url} ({:.1} s); starting DynamoDB Local and moto…",
+        generating.elapsed().as_secs_f64()
+    );
+
+    // The rest of the local system. Its own (in-process, tiny) PagerDuty sandbox only
+    // verifies the key at connect time, so the measured sandbox's rate window opens
+    // with the sync's first request.
+    let stack = Stack::start(StackOptions {
+        sandbox: PagerDutyConfig {
+            api_token: Some(API_KEY.into()),
+            users: 3,
+            days: 1,
+            events_per_day: 1,
+            ..PagerDutyConfig::default()
+        },
+        history_days: scenario.days,
+        ..StackOptions::default()
+    })
+    .await?;
+    let org = format!("bench-{index}");
+    seatscope_core::connect::connect_api_key(
+        &stack.app,
+        &Caller {
+            org: org.clone(),
+            user: format!("admin@{org}.example"),
+        },
+        "pagerduty",
+        API_KEY.to_string().into(),
+    )
+    .await
+    .context("connecting the bench org")?;
+
+    let before = sandbox_stats(&sandbox_url).await?;
+    let ddb_pid = stack.aws.dynamodb.pid();
+    let (sandbox_cpu0, ddb_cpu0) = (cpu_time(sandbox_pid), cpu_time(ddb_pid));
+    let mut cmd = Command::new(&bins.bench_sync);
+    cmd.args([org.as_str(), "pagerduty"]);
+    if let Some(limit) = scenario.client_limit {
+        cmd.args(["--client-rate-limit", &limit.to_string()]);
+    }
+    cmd.envs(&stack.env)
+        .env("PAGERDUTY_API_BASE", &sandbox_url)
+        .env("SEATSCOPE_LOCAL_DYNAMODB", &stack.aws.dynamodb.endpoint)
+        .env("SEATSCOPE_LOCAL_MOTO", &stack.aws.moto.endpoint)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    die_with_parent(&mut cmd);
+    eprintln!("  syncing (bench-sync, its own process)…");
+    let started = Instant::now();
+    let mut child = cmd.spawn().context("starting bench-sync")?;
+    let pid = child.id();
+    let stdout = child.stdout.take().context("bench-sync stdout")?;
+    let mut waiting = tokio::task::spawn_blocking(move || wait4(pid));
+    let mut progress = tokio::time::interval(Duration::from_secs(15));
+    progress.tick().await;
+    let (status, usage) = loop {
+        tokio::select! {
+            done = &mut waiting => break done??,
+            _ = progress.tick() => {
+                let sent = sandbox_stats(&sandbox_url).await.ok()
+                    .and_then(|s| s["api_requests"].as_u64())
+                    .unwrap_or(0)
+                    .saturating_sub(before["api_requests"].as_u64().unwrap_or(0));
+                eprintln!("  … {:.0} s, {sent} API requests so far", started.elapsed().as_secs_f64());
+            }
+        }
+    };
+    let process = started.elapsed();
+    let after = sandbox_stats(&sandbox_url).await?;
+    let (sandbox_cpu1, ddb_cpu1) = (cpu_time(sandbox_pid), cpu_time(ddb_pid));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut out)?;
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("bench-sync failed (wait status {status}): {out}");
+    }
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("bench "))
+        .with_context(|| format!("bench-sync printed {out:?}"))?;
+    let field = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    if !line.contains("result=synced") {
+        bail!("bench-sync did not finish the sync: {line}");
+    }
+    let delta = |k: &str| {
+        after[k]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(before[k].as_u64().unwrap_or(0))
+    };
+    let figures = Figures {
+        events: field("events"),
+        api_requests: delta("api_requests"),
+        rate_limited: delta("rate_limited"),
+        sync: Duration::from_millis(field("sync_ms")),
+        process,
+        ddb_busy: Duration::from_millis(field("ddb_busy_ms")),
+        ddb_items_written: field("ddb_items_written"),
+        ddb_write: Duration::from_millis(field("ddb_write_ms")),
+        // Linux reports ru_maxrss in KiB.
+        peak_rss_kb: usage.ru_maxrss.max(0) as u64,
+        cpu_sync: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        cpu_sandbox: sandbox_cpu1.saturating_sub(sandbox_cpu0),
+        cpu_dynamodb: ddb_cpu1.saturating_sub(ddb_cpu0),
+    };
+    drop(child);
+    drop(stack);
+    drop(sandbox);
+    Ok(figures)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+fn share(part: Duration, whole: Duration) -> String {
+    if whole.is_zero() {
+        return "–".into();
+    }
+    format!("{:.0} %", 100.0 * part.as_secs_f64() / whole.as_secs_f64())
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn tables(scenarios: &[Scenario], results: &[Figures]) -> String {
+    let mut rate = String::new();
+    let mut throughput = String::new();
+    for (s, f) in scenarios.iter().zip(results) {
+        let data = format!(
+            "{} users × {} days, {} events",
+            s.users,
+            s.days,
+            thousands(f.events)
+        );
+        let cpu = format!(
+            "{:.0} / {:.0} / {:.0} s",
+            f.cpu_sync.as_secs_f64(),
+            f.cpu_sandbox.as_secs_f64(),
+            f.cpu_dynamodb.as_secs_f64()
+        );
+        if s.client_limit.is_none() {
+            let bound = rate_bound_secs(f.api_requests, u64::from(s.sandbox_limit));
+            let naive = f.api_requests as f64 * 60.0 / f64::from(s.sandbox_limit);
+            let ratio = if bound == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.2}×", f.sync.as_secs_f64() / bound as f64)
+            };
+            rate.push_str(&format!(
+                "| {data} | {} | {} | {} | {bound} s | {naive:.0} s | **{ratio}** | {} | {cpu} |\n",
+                thousands(f.api_requests),
+                f.rate_limited,
+                secs(f.sync),
+                secs(f.ddb_busy),
+            ));
+        } else {
+            let per_sec = f.events as f64 / f.sync.as_secs_f64().max(1e-3);
+            throughput.push_str(&format!(
+                "| {} | {data} | {} | {} | {} | {} | {} ({}) | **{:.1} MB** | {cpu} |\n",
+                s.label,
+                thousands(f.api_requests),
+                secs(f.sync),
+                thousands(per_sec.round() as u64),
+                thousands(f.ddb_items_written),
+                share(f.ddb_busy, f.sync),
+                share(f.ddb_write, f.sync),
+                f.peak_rss_kb as f64 / 1024.0,
+            ));
+        }
+    }
+    let mut out = String::new();
+    if !rate.is_empty() {
+        out.push_str(
+            "Sync wall time vs the rate-limit bound (sandbox: 960 requests per fixed 60 s window; \
+             bound = (⌈requests ÷ 960⌉ − 1) × 60 s, since the first window lets 960 through at \
+             once; naive = requests ÷ 960/min)\n\n\
+             | data set | API requests | 429s | sync wall | bound | naive | wall ÷ bound | DynamoDB busy | CPU sync / sandbox / DynamoDB Local |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+        );
+        out.push_str(&rate);
+        out.push('\n');
+    }
+    if !throughput.is_empty() {
+        out.push_str(
+            "Throughput and memory, every limit off (DynamoDB share: time with a DynamoDB call in \
+             flight ÷ sync wall; in parentheses, write calls only)\n\n\
+             | events | data set | API requests | sync wall | events/s | DynamoDB items written | DynamoDB share | peak RSS (sync process) | CPU sync / sandbox / DynamoDB Local |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+        );
+        out.push_str(&throughput);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_bound_counts_whole_windows_after_the_first_burst() {
+        // One window's worth goes at once.
+        assert_eq!(rate_bound_secs(0, 960), 0);
+        assert_eq!(rate_bound_secs(960, 960), 0);
+        // One more request waits for the second window.
+        assert_eq!(rate_bound_secs(961, 960), 60);
+        assert_eq!(rate_bound_secs(1_920, 960), 60);
+        assert_eq!(rate_bound_secs(2_500, 960), 120);
+        assert_eq!(rate_bound_secs(2_881, 960), 180);
+    }
+
+    #[test]
+    fn sizes_and_labels() {
+        let o = parse(&["--sizes".into(), "10_000,1000000".into()]).unwrap();
+        assert_eq!(o.sizes, vec![10_000, 1_000_000]);
+        assert!(parse(&["--sizes".into(), "none".into()])
+            .unwrap()
+            .sizes
+            .is_empty());
+        assert_eq!(human(100_000), "100k");
+        assert_eq!(human(1_000_000), "1M");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}
