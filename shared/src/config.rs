@@ -36,6 +36,10 @@ pub struct Config {
     /// Activity is fetched and written in windows of this many days
     /// (SYNC_WINDOW_DAYS, default 7); the checkpoint advances after each.
     pub sync_window_days: u32,
+    /// How many activity windows are fetched at once (SYNC_PARALLEL_WINDOWS,
+    /// default 3). They share the connection's rate budget; they are written, and
+    /// the checkpoint moved, strictly in order.
+    pub sync_parallel_windows: u32,
     /// A run stops this long before the Lambda deadline, saves its checkpoint and
     /// re-enqueues the rest (SYNC_DEADLINE_MARGIN_SECONDS, default 30).
     pub sync_deadline_margin_seconds: u32,
@@ -99,6 +103,7 @@ impl Config {
             sync_queue_url: lookup("SYNC_QUEUE_URL"),
             sync_lease_seconds: number("SYNC_LEASE_SECONDS", 900)?.max(1),
             sync_window_days: number("SYNC_WINDOW_DAYS", 7)?.clamp(1, 366),
+            sync_parallel_windows: number("SYNC_PARALLEL_WINDOWS", 3)?.clamp(1, 16),
             sync_deadline_margin_seconds: number("SYNC_DEADLINE_MARGIN_SECONDS", 30)?,
             oauth_clients,
             catalog,

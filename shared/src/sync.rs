@@ -9,7 +9,7 @@
 //! releases the lease and re-enqueues itself; the next part resumes from the
 //! checkpoints, as does a run that takes over a crashed run's expired lease.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -739,48 +739,74 @@ async fn pull(
         let window_len = connector
             .activity_by_window()
             .then_some(app.config.sync_window_days);
-        // Pipelined: the next window is fetched while the last one is written; the
-        // checkpoint moves only after a window is written.
+        // Pipelined: the next windows are fetched (up to `parallel` at once, sharing
+        // the connection's rate budget) while the last ones are written, in order;
+        // the checkpoint moves only after a window is written.
+        let parallel = if window_len.is_some() {
+            app.config.sync_parallel_windows.max(1) as usize
+        } else {
+            1
+        };
         let mut fetching_from = progress.activity_from;
-        let mut to_write: Option<(OffsetDateTime, OffsetDateTime, WindowCounts)> = None;
+        let mut to_write: VecDeque<(OffsetDateTime, OffsetDateTime, WindowCounts)> =
+            VecDeque::new();
         loop {
-            let window = if run.out_of_time() {
-                None
-            } else {
-                next_window(fetching_from, now, window_len)
-            };
-            let out_of_time = window.is_none() && fetching_from < now;
+            let mut windows = Vec::with_capacity(parallel);
+            if !run.out_of_time() {
+                let mut from = fetching_from;
+                while windows.len() < parallel {
+                    let Some(w) = next_window(from, now, window_len) else {
+                        break;
+                    };
+                    from = w.1;
+                    windows.push(w);
+                }
+            }
+            let out_of_time = windows.is_empty() && fetching_from < now;
             let seats = progress.seats.as_mut().expect("seats stream ran");
             let write = async {
-                match to_write.take() {
-                    Some((from, to, counts)) => {
+                let mut written = Vec::new();
+                while let Some((from, to, counts)) = to_write.pop_front() {
+                    let days =
                         write_window(app, connection, run, &app_pk, (from, to), counts, seats)
-                            .await
-                            .map(|days| Some((to, days)))
-                    }
-                    None => Ok(None),
+                            .await?;
+                    written.push((to, days));
                 }
+                Ok::<_, Error>(written)
             };
-            let (fetched, written) =
-                tokio::join!(fetch_window(&connector, window, run.stop_at), write);
-            if let Some((to, days)) = written? {
+            let fetch = futures::future::join_all(
+                windows
+                    .iter()
+                    .map(|w| fetch_window(&connector, Some(*w), run.stop_at)),
+            );
+            let (fetched, written) = tokio::join!(fetch, write);
+            for (to, days) in written? {
                 progress.activity_from = to;
                 progress.days_written += days;
             }
-            match fetched? {
-                Fetched::Window {
-                    from,
-                    to,
-                    counts,
-                    events,
-                } => {
-                    progress.events += events;
-                    fetching_from = to;
-                    to_write = Some((from, to, counts));
+            if windows.is_empty() {
+                if out_of_time {
+                    return Ok(Pulled::Paused(progress.summary()));
                 }
-                Fetched::OutOfTime => return Ok(Pulled::Paused(progress.summary())),
-                Fetched::Nothing if out_of_time => return Ok(Pulled::Paused(progress.summary())),
-                Fetched::Nothing => break,
+                break;
+            }
+            for fetched in fetched {
+                match fetched? {
+                    Fetched::Window {
+                        from,
+                        to,
+                        counts,
+                        events,
+                    } => {
+                        progress.events += events;
+                        fetching_from = to;
+                        to_write.push_back((from, to, counts));
+                    }
+                    // Windows fetched but not written are fetched again by the next
+                    // run: the checkpoint has not moved past them.
+                    Fetched::OutOfTime => return Ok(Pulled::Paused(progress.summary())),
+                    Fetched::Nothing => {}
+                }
             }
         }
     }
