@@ -489,9 +489,14 @@ async fn pagerduty_at_120_a_minute_syncs_three_windows_of_requests_near_the_boun
         requests >= 2 * u64::from(limit),
         "the data set must need several windows ({requests} requests)"
     );
+    // Windows are fetched SYNC_PARALLEL_WINDOWS (3) at once: when a vendor window
+    // runs out, the other requests already in flight can still draw a 429 each
+    // (honored and retried), so a few per exhausted window are expected.
+    let windows = requests.div_ceil(u64::from(limit));
+    let allowed = 2 + 2 * windows;
     assert!(
-        after.rate_limited - before.rate_limited <= 2,
-        "the budget and the headers keep the sync (nearly) free of 429s"
+        after.rate_limited - before.rate_limited <= allowed,
+        "the budget and the headers keep the sync nearly free of 429s (at most {allowed})"
     );
     assert_equals_truth(&stack, org, "pagerduty", &truth.daily).await;
 }
