@@ -189,8 +189,12 @@ impl CallbackOutcome {
                 ],
             ),
         };
-        let base = url::Url::parse("http://local.invalid/").expect("static URL parses");
-        let mut url = base.join(return_to).unwrap_or_else(|_| base.clone());
+        // `return_to` was validated as a same-origin path; a URL is built only to
+        // append the query pairs with proper encoding.
+        let Ok(base) = url::Url::parse("http://local.invalid/") else {
+            return DEFAULT_RETURN_TO.to_string();
+        };
+        let mut url = base.join(return_to).unwrap_or(base);
         url.query_pairs_mut().extend_pairs(pairs);
         match url.query() {
             Some(q) => format!("{}?{q}", url.path()),

@@ -763,7 +763,10 @@ async fn pull(
                 }
             }
             let out_of_time = windows.is_empty() && fetching_from < now;
-            let seats = progress.seats.as_mut().expect("seats stream ran");
+            let seats = progress.seats.as_mut().ok_or_else(|| Error::Internal {
+                context: "the activity stream ran before the seats stream".into(),
+                source: None,
+            })?;
             let write = async {
                 let mut written = Vec::new();
                 while let Some((from, to, counts)) = to_write.pop_front() {
