@@ -42,6 +42,28 @@ where
     move |e| Error::internal(format!("dynamodb {op} failed"), e)
 }
 
+/// A conditional write's outcome: `None` when its condition did not hold, the
+/// output when it did; any other failure is an error.
+fn unless_condition_failed<T, E, R>(
+    result: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    op: &'static str,
+) -> Result<Option<T>>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e)
+            if e.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(ddb_err(op)(e)),
+    }
+}
+
 fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>> {
     serde_dynamo::to_item(value).map_err(|e| Error::internal("serializing an item", e))
 }
@@ -57,7 +79,6 @@ pub struct SyncOutcome {
     pub summary: Option<SyncSummary>,
     pub finished_at: OffsetDateTime,
     pub next_sync_at: OffsetDateTime,
-    pub activity_synced_until: Option<String>,
     /// Failures in a row including this run (0 after a success).
     pub consecutive_failures: u32,
 }
@@ -88,7 +109,7 @@ impl DynamoDbStore {
     /// Writes many items, 25 per request, retrying unprocessed items with backoff.
     pub async fn put_all<T: Serialize>(&self, values: &[T]) -> Result<()> {
         for chunk in values.chunks(BATCH_SIZE) {
-            let mut requests = chunk
+            let requests = chunk
                 .iter()
                 .map(|v| {
                     let put = PutRequest::builder()
@@ -98,33 +119,39 @@ impl DynamoDbStore {
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let mut attempt = 0u32;
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(ddb_err("BatchWriteItem"))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
-                if !requests.is_empty() {
-                    attempt += 1;
-                    if attempt > 10 {
-                        return Err(Error::Internal {
-                            context: format!(
-                                "dynamodb kept {} items unprocessed after 10 retries",
-                                requests.len()
-                            ),
-                            source: None,
-                        });
-                    }
-                    let wait = 50u64 * 2u64.pow(attempt.min(6));
-                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            self.write_batch(requests).await?;
+        }
+        Ok(())
+    }
+
+    /// One BatchWriteItem of at most 25 requests, retrying unprocessed ones with backoff.
+    async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
+        let mut attempt = 0u32;
+        while !requests.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(ddb_err("BatchWriteItem"))?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
+            if !requests.is_empty() {
+                attempt += 1;
+                if attempt > 10 {
+                    return Err(Error::Internal {
+                        context: format!(
+                            "dynamodb kept {} items unprocessed after 10 retries",
+                            requests.len()
+                        ),
+                        source: None,
+                    });
                 }
+                let wait = 50u64 * 2u64.pow(attempt.min(6));
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
             }
         }
         Ok(())
@@ -263,15 +290,9 @@ impl DynamoDbStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(ddb_err("DeleteItem(oauth state)")(e)),
+        match unless_condition_failed(result, "DeleteItem(oauth state)")? {
+            Some(out) => out.attributes.map(from_item).transpose(),
+            None => Ok(None),
         }
     }
 
@@ -301,15 +322,9 @@ impl DynamoDbStore {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::NotFound(format!("connection to {provider}")))
-            }
-            Err(e) => Err(ddb_err("UpdateItem(sync now)")(e)),
+        match unless_condition_failed(result, "UpdateItem(sync now)")? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("connection to {provider}"))),
         }
     }
 
@@ -378,16 +393,7 @@ impl DynamoDbStore {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ddb_err("UpdateItem(lease)")(e)),
-        }
+        Ok(unless_condition_failed(result, "UpdateItem(lease)")?.is_some())
     }
 
     /// Takes the connection's refresh lock if it is free or expired (one refresher
@@ -416,16 +422,7 @@ impl DynamoDbStore {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ddb_err("UpdateItem(refresh lock)")(e)),
-        }
+        Ok(unless_condition_failed(result, "UpdateItem(refresh lock)")?.is_some())
     }
 
     /// Releases the refresh lock if `owner` still holds it.
@@ -441,15 +438,9 @@ impl DynamoDbStore {
             .expression_attribute_values(":me", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(ddb_err("UpdateItem(release refresh lock)")(e)),
+        match unless_condition_failed(result, "UpdateItem(release refresh lock)")? {
+            Some(_) => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -494,10 +485,6 @@ impl DynamoDbStore {
                     .map_err(|e| Error::internal("serializing summary", e))?,
             );
         }
-        if let Some(until) = &outcome.activity_synced_until {
-            set.push("activity_synced_until = :until");
-            u = u.expression_attribute_values(":until", s(until));
-        }
         match &outcome.status_reason {
             Some(reason) => {
                 set.push("status_reason = :reason");
@@ -511,15 +498,6 @@ impl DynamoDbStore {
         }
         let expr = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         let result = u.update_expression(expr).send().await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ddb_err("UpdateItem(finish run)")(e)),
-        }
+        Ok(unless_condition_failed(result, "UpdateItem(finish run)")?.is_some())
     }
 }

@@ -4,7 +4,9 @@
 use aws_sdk_dynamodb::types::{DeleteRequest, ReturnValue, WriteRequest};
 use time::OffsetDateTime;
 
-use super::{ddb_err, from_item, n, s, to_item, DynamoDbStore, BATCH_SIZE};
+use super::{
+    ddb_err, from_item, n, s, to_item, unless_condition_failed, DynamoDbStore, BATCH_SIZE,
+};
 use crate::catalog::AuthMode;
 use crate::domain::{invite_pk, keys, rfc3339, Connection, Invite, INVITE_SK};
 use crate::error::{Error, Result};
@@ -122,15 +124,9 @@ impl DynamoDbStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(ddb_err("UpdateItem(disconnect)")(e)),
+        match unless_condition_failed(result, "UpdateItem(disconnect)")? {
+            Some(out) => out.attributes.map(from_item).transpose(),
+            None => Ok(None),
         }
     }
 
@@ -175,39 +171,6 @@ impl DynamoDbStore {
             }
         }
         Ok(deleted)
-    }
-
-    /// One BatchWriteItem of at most 25 requests, retrying unprocessed ones with backoff.
-    async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
-        let mut attempt = 0u32;
-        while !requests.is_empty() {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(ddb_err("BatchWriteItem"))?;
-            requests = out
-                .unprocessed_items
-                .and_then(|mut m| m.remove(&self.table))
-                .unwrap_or_default();
-            if !requests.is_empty() {
-                attempt += 1;
-                if attempt > 10 {
-                    return Err(Error::Internal {
-                        context: format!(
-                            "dynamodb kept {} items unprocessed after 10 retries",
-                            requests.len()
-                        ),
-                        source: None,
-                    });
-                }
-                let wait = 50u64 * 2u64.pow(attempt.min(6));
-                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-            }
-        }
-        Ok(())
     }
 
     /// Deletes the connection item itself; true if there was one.
@@ -264,15 +227,9 @@ impl DynamoDbStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(ddb_err("DeleteItem(invite)")(e)),
+        match unless_condition_failed(result, "DeleteItem(invite)")? {
+            Some(out) => out.attributes.map(from_item).transpose(),
+            None => Ok(None),
         }
     }
 }

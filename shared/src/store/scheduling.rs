@@ -4,7 +4,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::{ddb_err, n, s, DynamoDbStore};
+use super::{n, s, unless_condition_failed, DynamoDbStore};
 use crate::domain::{keys, rfc3339};
 use crate::error::Result;
 
@@ -15,15 +15,6 @@ pub enum Checkpoint {
     Seats(OffsetDateTime),
     /// Activity before this instant is written (day counts and rollups).
     ActivityUntil(OffsetDateTime),
-}
-
-fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
 impl DynamoDbStore {
@@ -49,11 +40,7 @@ impl DynamoDbStore {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(ddb_err("UpdateItem(claim due)")(e)),
-        }
+        Ok(unless_condition_failed(result, "UpdateItem(claim due)")?.is_some())
     }
 
     /// Undoes a claim whose message could not be sent: due again at `now` (unless
@@ -77,10 +64,9 @@ impl DynamoDbStore {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(ddb_err("UpdateItem(release claim)")(e)),
+        match unless_condition_failed(result, "UpdateItem(release claim)")? {
+            Some(_) => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -112,11 +98,7 @@ impl DynamoDbStore {
             .expression_attribute_values(":me", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(ddb_err("UpdateItem(checkpoint)")(e)),
-        }
+        Ok(unless_condition_failed(result, "UpdateItem(checkpoint)")?.is_some())
     }
 
     /// A run that reached its deadline: releases the lease (the checkpoints are
@@ -141,10 +123,6 @@ impl DynamoDbStore {
             .expression_attribute_values(":me", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(ddb_err("UpdateItem(pause run)")(e)),
-        }
+        Ok(unless_condition_failed(result, "UpdateItem(pause run)")?.is_some())
     }
 }
