@@ -246,7 +246,7 @@ pub async fn sync_connection_within(
     let result = sync_streams(app, &connection, &run).await;
     let finished = OffsetDateTime::now_utc();
     let interval = Duration::minutes(i64::from(app.config.sync_interval_minutes));
-    let (outcome, run_result, error) = match result {
+    let (outcome, run_result) = match result {
         Ok(Pulled::Paused(summary)) => {
             if !app
                 .store
@@ -278,12 +278,9 @@ pub async fn sync_connection_within(
                 summary: Some(summary.clone()),
                 finished_at: finished,
                 next_sync_at: now + interval,
-                // Saved window by window already.
-                activity_synced_until: None,
                 consecutive_failures: 0,
             },
             RunResult::Synced(summary),
-            None,
         ),
         Err(e) => {
             let status = match &e {
@@ -300,14 +297,12 @@ pub async fn sync_connection_within(
                     summary: None,
                     finished_at: finished,
                     next_sync_at: now + interval.min(RETRY_AFTER_FAILURE),
-                    activity_synced_until: None,
                     consecutive_failures: connection.consecutive_failures + 1,
                 },
                 RunResult::Failed {
                     code: e.code().to_string(),
                     message: e.public_message(),
                 },
-                Some(e.public_message()),
             )
         }
     };
@@ -331,13 +326,12 @@ pub async fn sync_connection_within(
         run_id: owner,
         started_at: rfc3339(started),
         finished_at: rfc3339(finished),
-        status: if error.is_none() {
-            RunStatus::Succeeded
-        } else {
-            RunStatus::Failed
+        status: match run_result {
+            RunResult::Failed { .. } => RunStatus::Failed,
+            _ => RunStatus::Succeeded,
         },
         summary: outcome.summary.clone().unwrap_or_default(),
-        error,
+        error: outcome.status_reason.clone(),
         expires_at: (finished + RUN_HISTORY).unix_timestamp(),
     };
     app.store.put(&run).await?;

@@ -600,7 +600,6 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
         summary: None,
         finished_at: now,
         next_sync_at: now,
-        activity_synced_until: None,
         consecutive_failures: 0,
     };
     assert!(!app

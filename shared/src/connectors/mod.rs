@@ -81,6 +81,16 @@ pub fn refused(vendor_name: &str, e: Error) -> Error {
     }
 }
 
+/// "First Last" from whichever of the two the vendor gave.
+fn full_name(first: Option<String>, last: Option<String>) -> String {
+    [first, last]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The Authorization header value for these credentials at this provider.
 pub fn authorization(provider: &Provider, credentials: &Credentials) -> Result<SecretString> {
     match credentials {
@@ -210,5 +220,20 @@ impl Connector {
             // SendGrid has no per-seat activity: nothing is attributed to a seat.
             Connector::SendGrid(_) => Ok(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_join_what_is_there() {
+        assert_eq!(
+            full_name(Some("Ada".into()), Some("Lovelace".into())),
+            "Ada Lovelace"
+        );
+        assert_eq!(full_name(None, Some("Lovelace".into())), "Lovelace");
+        assert_eq!(full_name(Some(String::new()), None), "");
     }
 }

@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::http::VendorHttp;
-use super::{refused, ActivityEvent, SeatRecord, Verified};
+use super::{full_name, refused, ActivityEvent, SeatRecord, Verified};
 use crate::error::{Error, Result};
 
 /// `/public/v1/users` takes at most 50 per page.
@@ -99,15 +99,6 @@ struct TemplateDetails {
     date_created: Option<String>,
     #[serde(default)]
     created_by: Option<Person>,
-}
-
-fn full_name(first: Option<String>, last: Option<String>) -> String {
-    [first, last]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl PandaDocApi {
@@ -279,20 +270,5 @@ impl PandaDocApi {
             }
         }
         Ok(events)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_join_what_is_there() {
-        assert_eq!(
-            full_name(Some("Ada".into()), Some("Lovelace".into())),
-            "Ada Lovelace"
-        );
-        assert_eq!(full_name(None, Some("Lovelace".into())), "Lovelace");
-        assert_eq!(full_name(Some(String::new()), None), "");
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use time::{Date, Duration, OffsetDateTime};
 
 use super::http::VendorHttp;
-use super::{refused, AccountDay, PlanUsage, SeatRecord, Verified};
+use super::{full_name, refused, AccountDay, PlanUsage, SeatRecord, Verified};
 use crate::error::{Error, Result};
 
 /// `/v3/stats` is asked for at most this many days per request.
@@ -99,15 +99,6 @@ struct Credits {
     next_reset: Option<String>,
     #[serde(default)]
     reset_frequency: Option<String>,
-}
-
-fn full_name(first: Option<String>, last: Option<String>) -> String {
-    [first, last]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The required scopes the key does not carry, in the catalog's order.
