@@ -568,17 +568,23 @@ pub enum InviteLanding {
     KeyForm(KeyForm),
 }
 
-/// `GET /connect/invite/{token}` (no dashboard sign-in: the token is the
-/// capability). Unknown, expired or used → `invite_unusable`.
-pub async fn open_invite(app: &App, token: &str) -> Result<InviteLanding> {
+/// The still-usable invite behind a link token, with its token hash and provider.
+/// Unknown, malformed, expired or used → `invite_unusable`.
+async fn pending_invite<'a>(app: &'a App, token: &str) -> Result<(String, Invite, &'a Provider)> {
     let hash = invite_hash(token)?;
-    let now = OffsetDateTime::now_utc();
     let invite = app
         .store
-        .invite(&hash, now)
+        .invite(&hash, OffsetDateTime::now_utc())
         .await?
         .ok_or_else(invite_unusable)?;
     let provider = app.config.catalog.get(&invite.provider)?;
+    Ok((hash, invite, provider))
+}
+
+/// `GET /connect/invite/{token}` (no dashboard sign-in: the token is the
+/// capability). Unknown, expired or used → `invite_unusable`.
+pub async fn open_invite(app: &App, token: &str) -> Result<InviteLanding> {
+    let (_, _, provider) = pending_invite(app, token).await?;
     match invite_mode(app, provider)? {
         AuthMode::ApiKey => Ok(InviteLanding::KeyForm(KeyForm::of(provider, None))),
         AuthMode::Oauth2 => Ok(InviteLanding::Continue {
@@ -597,14 +603,7 @@ pub async fn open_invite(app: &App, token: &str) -> Result<InviteLanding> {
 /// OAuth invite): the invite is used up, the OAuth state created, and the
 /// browser goes on to the vendor's consent page (the returned URL).
 pub async fn continue_invite(app: &App, token: &str) -> Result<String> {
-    let hash = invite_hash(token)?;
-    let now = OffsetDateTime::now_utc();
-    let pending = app
-        .store
-        .invite(&hash, now)
-        .await?
-        .ok_or_else(invite_unusable)?;
-    let provider = app.config.catalog.get(&pending.provider)?;
+    let (hash, _, provider) = pending_invite(app, token).await?;
     if invite_mode(app, provider)? != AuthMode::Oauth2 {
         return Err(Error::bad_request(
             "api_key_required",
@@ -618,7 +617,7 @@ pub async fn continue_invite(app: &App, token: &str) -> Result<String> {
     // created; a concurrent use loses here.
     let invite = app
         .store
-        .consume_invite(&hash, now)
+        .consume_invite(&hash, OffsetDateTime::now_utc())
         .await?
         .ok_or_else(invite_unusable)?;
     let authorize_url = begin_oauth(
@@ -653,12 +652,7 @@ pub async fn submit_invite_key(
     token: &str,
     key: SecretString,
 ) -> Result<InviteKeyOutcome> {
-    let hash = invite_hash(token)?;
-    let invite = app
-        .store
-        .invite(&hash, OffsetDateTime::now_utc())
-        .await?
-        .ok_or_else(invite_unusable)?;
+    let (hash, invite, _) = pending_invite(app, token).await?;
     let provider = api_key_provider(app, &invite.provider)?;
     let (credentials, verified) = match verify_api_key(app, provider, key).await {
         Ok(v) => v,
