@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -48,20 +47,6 @@ async fn connect_with_key(stack: &Stack, org: &str) {
     )
     .await
     .unwrap_or_else(|e| panic!("connecting {org}: {e}"));
-}
-
-fn truth_counts(truth: &seatscope_sandbox::GroundTruth) -> BTreeMap<(String, String, String), u64> {
-    truth
-        .daily
-        .iter()
-        .filter(|d| d.count > 0)
-        .map(|d| {
-            (
-                (d.user_id.clone(), d.date.clone(), d.feature.clone()),
-                u64::from(d.count),
-            )
-        })
-        .collect()
 }
 
 fn app_pk(org: &str) -> String {
@@ -117,7 +102,7 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
         &[],
     )
     .await;
-    let truth = truth_counts(&stack.sandbox.ground_truth());
+    let truth = truth_counts(&stack.sandbox.ground_truth().daily);
     let orgs: Vec<String> = (0..200).map(|i| format!("fan{i:03}")).collect();
     let started = Instant::now();
     let mut connecting = tokio::task::JoinSet::new();
@@ -240,7 +225,7 @@ async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_t
     let days = items_with_prefix(&stack, &app_pk("paused"), "DAY#")
         .await
         .unwrap();
-    assert_eq!(stored_day_counts(&days), truth_counts(&truth));
+    assert_eq!(stored_day_counts(&days), truth_counts(&truth.daily));
     let runs = items_with_prefix(&stack, &app_pk("paused"), "RUN#")
         .await
         .unwrap();
@@ -360,7 +345,7 @@ async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from
     let days = items_with_prefix(&stack, &app_pk("killed"), "DAY#")
         .await
         .unwrap();
-    assert_eq!(stored_day_counts(&days), truth_counts(&truth));
+    assert_eq!(stored_day_counts(&days), truth_counts(&truth.daily));
     assert_eq!(
         rollups(&stack, "killed").await,
         rollups(&stack, "whole").await

@@ -27,19 +27,6 @@ use serde_json::Value;
 
 type Counts = BTreeMap<(String, String, String), u64>;
 
-fn truth_counts(daily: &[DayCount]) -> Counts {
-    daily
-        .iter()
-        .filter(|d| d.count > 0)
-        .map(|d| {
-            (
-                (d.user_id.clone(), d.date.clone(), d.feature.clone()),
-                u64::from(d.count),
-            )
-        })
-        .collect()
-}
-
 /// A sandbox's counters at one moment: API requests, 429s, fault hits.
 #[derive(Clone, Copy, Default)]
 struct Counters {

@@ -91,16 +91,7 @@ async fn pandadoc_oauth_connect_then_sync_equals_ground_truth() {
     // Per seat, per day, per feature: exactly the ground truth.
     let pk = format!("ORG#{org}#APP#pandadoc");
     let days = items_with_prefix(&stack, &pk, "DAY#").await.unwrap();
-    let want_counts: BTreeMap<(String, String, String), u64> = truth
-        .daily
-        .iter()
-        .map(|d| {
-            (
-                (d.user_id.clone(), d.date.clone(), d.feature.clone()),
-                u64::from(d.count),
-            )
-        })
-        .collect();
+    let want_counts = truth_counts(&truth.daily);
     assert!(!want_counts.is_empty());
     assert_eq!(stored_day_counts(&days), want_counts);
 

@@ -235,6 +235,22 @@ pub async fn secret_names(stack: &Stack) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// (user, date, feature) → count, from a sandbox's ground truth (non-zero counts).
+pub fn truth_counts(
+    daily: &[seatscope_sandbox::DayCount],
+) -> BTreeMap<(String, String, String), u64> {
+    daily
+        .iter()
+        .filter(|d| d.count > 0)
+        .map(|d| {
+            (
+                (d.user_id.clone(), d.date.clone(), d.feature.clone()),
+                u64::from(d.count),
+            )
+        })
+        .collect()
+}
+
 /// (user, date, feature) → count, from the stored per-seat per-day items.
 pub fn stored_day_counts(items: &[Value]) -> BTreeMap<(String, String, String), u64> {
     let mut out = BTreeMap::new();
