@@ -6,9 +6,13 @@
 //! against a sandbox that they would run against the vendor.
 
 pub mod faults;
+mod oauth;
 pub mod pagerduty;
 pub mod pandadoc;
+mod rate;
+mod seeded;
 pub mod sendgrid;
+mod server;
 
 pub use faults::{Fault, FaultKind, FaultStats};
 pub use pagerduty::{DayCount, GroundTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth};

@@ -27,34 +27,68 @@ where
         .map_err(|e| anyhow::anyhow!("{flag} {value:?}: {e}"))
 }
 
-fn pagerduty_args(args: &[String]) -> anyhow::Result<(PagerDutyConfig, u16)> {
-    let mut config = PagerDutyConfig::default();
+fn parse_date(value: &str) -> anyhow::Result<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, &format).map_err(|e| anyhow::anyhow!("--end-date {value:?}: {e}"))
+}
+
+/// Parses `--flag value` pairs into a default config and a port (`--port`, 0 = any).
+/// `set` handles the other flags; it answers `false` for one it does not know.
+fn parse_flags<C: Default>(
+    args: &[String],
+    usage: &str,
+    mut set: impl FnMut(&mut C, &str, &String) -> anyhow::Result<bool>,
+) -> anyhow::Result<(C, u16)> {
+    let mut config = C::default();
     let mut port = 0u16;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it
             .next()
-            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
-        match flag.as_str() {
-            "--port" => port = parse(flag, value)?,
+            .with_context(|| format!("{flag} needs a value\n{usage}"))?;
+        if flag == "--port" {
+            port = parse(flag, value)?;
+        } else if !set(&mut config, flag, value)? {
+            bail!("unknown option {flag}\n{usage}");
+        }
+    }
+    Ok((config, port))
+}
+
+/// A usage error is the caller's fault: say what is wrong, no backtrace, exit 2.
+fn or_exit_2<T>(parsed: anyhow::Result<T>) -> T {
+    match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Prints the one documented stdout line, then waits for Ctrl-C.
+async fn listen_until_ctrl_c(name: &str, base_url: String) -> anyhow::Result<()> {
+    println!("{name} sandbox listening on {base_url}");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+}
+
+fn pagerduty_args(args: &[String]) -> anyhow::Result<(PagerDutyConfig, u16)> {
+    parse_flags(args, USAGE, |config: &mut PagerDutyConfig, flag, value| {
+        match flag {
             "--seed" => config.seed = parse(flag, value)?,
             "--users" => config.users = parse(flag, value)?,
             "--days" => config.days = parse(flag, value)?,
             "--events-per-day" => config.events_per_day = parse(flag, value)?,
-            "--end-date" => {
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                config.end_date = time::Date::parse(value, &format)
-                    .map_err(|e| anyhow::anyhow!("--end-date {value:?}: {e}"))?;
-            }
+            "--end-date" => config.end_date = parse_date(value)?,
             "--api-token" => config.api_token = Some(value.clone()),
             "--client-id" => config.client_id = value.clone(),
             "--client-secret" => config.client_secret = value.clone(),
             "--rate-limit" => config.rate_limit_per_minute = parse(flag, value)?,
             "--token-ttl" => config.access_token_ttl_secs = parse(flag, value)?,
-            other => bail!("unknown option {other}\n{USAGE}"),
+            _ => return Ok(false),
         }
-    }
-    Ok((config, port))
+        Ok(true)
+    })
 }
 
 const SENDGRID_USAGE: &str = "usage: sandbox sendgrid [--port N] [--seed N] [--teammates N] \
@@ -64,59 +98,43 @@ const SENDGRID_USAGE: &str = "usage: sandbox sendgrid [--port N] [--seed N] [--t
 /// `--api-key KEY` adds a key with every scope of the default full key (repeatable); the
 /// default keys stay valid.
 fn sendgrid_args(args: &[String]) -> anyhow::Result<(SendGridConfig, u16)> {
-    let mut config = SendGridConfig::default();
-    let mut port = 0u16;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value\n{SENDGRID_USAGE}"))?;
-        match flag.as_str() {
-            "--port" => port = parse(flag, value)?,
-            "--seed" => config.seed = parse(flag, value)?,
-            "--teammates" => config.teammates = parse(flag, value)?,
-            "--pending-invites" => config.pending_invites = parse(flag, value)?,
-            "--days" => config.days = parse(flag, value)?,
-            "--emails-per-day" => config.emails_per_day = parse(flag, value)?,
-            "--end-date" => {
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                config.end_date = time::Date::parse(value, &format)
-                    .map_err(|e| anyhow::anyhow!("--end-date {value:?}: {e}"))?;
-            }
-            "--api-key" => {
-                if !config.api_keys.iter().any(|k| k.key == *value) {
-                    config.api_keys.push(SendGridSandboxKey {
-                        key: value.clone(),
-                        scopes: SendGridSandboxKey::full().scopes,
-                    });
+    parse_flags(
+        args,
+        SENDGRID_USAGE,
+        |config: &mut SendGridConfig, flag, value| {
+            match flag {
+                "--seed" => config.seed = parse(flag, value)?,
+                "--teammates" => config.teammates = parse(flag, value)?,
+                "--pending-invites" => config.pending_invites = parse(flag, value)?,
+                "--days" => config.days = parse(flag, value)?,
+                "--emails-per-day" => config.emails_per_day = parse(flag, value)?,
+                "--end-date" => config.end_date = parse_date(value)?,
+                "--api-key" => {
+                    if !config.api_keys.iter().any(|k| k.key == *value) {
+                        config.api_keys.push(SendGridSandboxKey {
+                            key: value.clone(),
+                            scopes: SendGridSandboxKey::full().scopes,
+                        });
+                    }
                 }
+                "--monthly-credits" => config.monthly_credits = parse(flag, value)?,
+                "--rate-limit" => config.rate_limit_per_minute = parse(flag, value)?,
+                _ => return Ok(false),
             }
-            "--monthly-credits" => config.monthly_credits = parse(flag, value)?,
-            "--rate-limit" => config.rate_limit_per_minute = parse(flag, value)?,
-            other => bail!("unknown option {other}\n{SENDGRID_USAGE}"),
-        }
-    }
-    Ok((config, port))
+            Ok(true)
+        },
+    )
 }
 
 /// `sandbox sendgrid ...`: usage errors exit 2, like the PagerDuty command.
 async fn run_sendgrid(args: &[String]) -> anyhow::Result<()> {
-    let (config, port) = match sendgrid_args(args) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let (config, port) = or_exit_2(sendgrid_args(args));
     // The accepted keys go to the log (stderr): stdout stays the one documented line.
     for key in &config.api_keys {
         tracing::info!(key = %key.key, scopes = %key.scopes.join(" "), "sendgrid sandbox API key");
     }
     let sandbox = SendGridSandbox::start(config, port).await?;
-    println!("sendgrid sandbox listening on {}", sandbox.base_url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    listen_until_ctrl_c("sendgrid", sandbox.base_url()).await?;
     sandbox.shutdown().await;
     Ok(())
 }
@@ -127,50 +145,34 @@ const PANDADOC_USAGE: &str =
 [--client-secret SECRET] [--list-rate N] [--details-rate N] [--token-ttl SECS]";
 
 fn pandadoc_args(args: &[String]) -> anyhow::Result<(PandaDocConfig, u16)> {
-    let mut config = PandaDocConfig::default();
-    let mut port = 0u16;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value\n{PANDADOC_USAGE}"))?;
-        match flag.as_str() {
-            "--port" => port = parse(flag, value)?,
-            "--seed" => config.seed = parse(flag, value)?,
-            "--users" => config.users = parse(flag, value)?,
-            "--days" => config.days = parse(flag, value)?,
-            "--events-per-day" => config.events_per_day = parse(flag, value)?,
-            "--end-date" => {
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                config.end_date = time::Date::parse(value, &format)
-                    .map_err(|e| anyhow::anyhow!("--end-date {value:?}: {e}"))?;
+    parse_flags(
+        args,
+        PANDADOC_USAGE,
+        |config: &mut PandaDocConfig, flag, value| {
+            match flag {
+                "--seed" => config.seed = parse(flag, value)?,
+                "--users" => config.users = parse(flag, value)?,
+                "--days" => config.days = parse(flag, value)?,
+                "--events-per-day" => config.events_per_day = parse(flag, value)?,
+                "--end-date" => config.end_date = parse_date(value)?,
+                "--api-key" => config.api_key = Some(value.clone()),
+                "--client-id" => config.client_id = value.clone(),
+                "--client-secret" => config.client_secret = value.clone(),
+                "--list-rate" => config.list_rate_per_minute = parse(flag, value)?,
+                "--details-rate" => config.details_rate_per_minute = parse(flag, value)?,
+                "--token-ttl" => config.access_token_ttl_secs = parse(flag, value)?,
+                _ => return Ok(false),
             }
-            "--api-key" => config.api_key = Some(value.clone()),
-            "--client-id" => config.client_id = value.clone(),
-            "--client-secret" => config.client_secret = value.clone(),
-            "--list-rate" => config.list_rate_per_minute = parse(flag, value)?,
-            "--details-rate" => config.details_rate_per_minute = parse(flag, value)?,
-            "--token-ttl" => config.access_token_ttl_secs = parse(flag, value)?,
-            other => bail!("unknown option {other}\n{PANDADOC_USAGE}"),
-        }
-    }
-    Ok((config, port))
+            Ok(true)
+        },
+    )
 }
 
 /// `sandbox pandadoc ...`: usage errors exit 2, like the PagerDuty command.
 async fn run_pandadoc(args: &[String]) -> anyhow::Result<()> {
-    let (config, port) = match pandadoc_args(args) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let (config, port) = or_exit_2(pandadoc_args(args));
     let sandbox = PandaDocSandbox::start(config, port).await?;
-    println!("pandadoc sandbox listening on {}", sandbox.base_url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    listen_until_ctrl_c("pandadoc", sandbox.base_url()).await?;
     sandbox.shutdown().await;
     Ok(())
 }
@@ -200,19 +202,9 @@ async fn main() -> anyhow::Result<()> {
             "{USAGE}\n{SENDGRID_USAGE}\n{PANDADOC_USAGE}"
         )),
     };
-    // A usage error is the caller's fault: say what is wrong, no backtrace, exit 2.
-    let (config, port) = match parsed {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let (config, port) = or_exit_2(parsed);
     let sandbox = PagerDutySandbox::start(config, port).await?;
-    println!("pagerduty sandbox listening on {}", sandbox.base_url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    listen_until_ctrl_c("pagerduty", sandbox.base_url()).await?;
     sandbox.shutdown().await;
     Ok(())
 }

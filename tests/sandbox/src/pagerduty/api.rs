@@ -46,8 +46,9 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::data::{Agent, Channel, EntryKind, LogEntry, NotificationKind, User};
-use super::state::{App, Window, RATE_WINDOW};
+use super::state::App;
 use crate::faults::{FaultSwitch, FaultTarget};
+use crate::rate::{ceil_secs, Window, RATE_WINDOW};
 
 /// PagerDuty refuses `offset + limit` beyond this.
 const MAX_PAGINATION_WINDOW: u64 = 10_000;
@@ -319,24 +320,15 @@ fn begin(app: &App, headers: &HeaderMap) -> Result<(Caller, RateInfo), Rejection
     let now = Instant::now();
     let (allowed, info) = {
         let mut windows = app.windows();
-        let window = windows.entry(subject).or_insert(Window {
-            started: now,
-            used: 0,
-        });
-        if now.duration_since(window.started) >= RATE_WINDOW {
-            window.started = now;
-            window.used = 0;
-        }
-        let allowed = window.used < limit;
-        if allowed {
-            window.used += 1;
-        }
+        let window = windows.entry(subject).or_insert(Window::new(now));
+        window.restart_if_over(now);
+        let allowed = window.admit(limit);
         let left = RATE_WINDOW.saturating_sub(now.duration_since(window.started));
         let info = RateInfo {
             limit,
             remaining: limit.saturating_sub(window.used),
             // Round up so a client that waits this long lands in the next window.
-            reset_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+            reset_secs: ceil_secs(left),
         };
         (allowed, info)
     };

@@ -22,6 +22,12 @@ use std::collections::{BTreeMap, HashSet};
 use time::{Date, OffsetDateTime, Time, Weekday};
 
 use super::{DayCount, GroundTruth, PagerDutyConfig, SeatTruth};
+use crate::seeded::{apportion, format_date, Prng};
+
+/// An independent stream for `(seed, a, b)`, apart from the other sandboxes' streams.
+fn stream(seed: u64, a: u64, b: u64) -> Prng {
+    Prng::salted(0x6A09_E667_F3BC_C908, seed, a, b)
+}
 
 /// Log entry types a correct client counts, with our feature names.
 pub(crate) const COUNTED: [(EntryKind, &str); 5] = [
@@ -180,54 +186,6 @@ impl LogEntry {
     }
 }
 
-/// SplitMix64: tiny, fast, and fixed forever.
-pub(crate) struct Prng(u64);
-
-impl Prng {
-    /// An independent stream for `(seed, a, b)`.
-    pub fn stream(seed: u64, a: u64, b: u64) -> Prng {
-        let mut p = Prng(seed ^ 0x6A09_E667_F3BC_C908);
-        let x = p.next_u64() ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut q = Prng(x);
-        let y = q.next_u64() ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-        Prng(y)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`); the modulo bias is irrelevant for fake data.
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    pub fn index(&mut self, len: usize) -> usize {
-        self.below(len as u64) as usize
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())]
-    }
-}
-
 const ID_ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// PagerDuty-style ids, unique across the account.
@@ -375,7 +333,7 @@ const DESCRIPTIONS: [&str; 3] = [
 impl Dataset {
     pub fn generate(config: &PagerDutyConfig) -> Dataset {
         let seed = config.seed;
-        let mut rng = Prng::stream(seed, 0x5EA7_5C0E, 0);
+        let mut rng = stream(seed, 0x5EA7_5C0E, 0);
         let mut ids = Ids::new();
 
         let account_id = ids.resource(&mut rng);
@@ -465,15 +423,6 @@ impl Dataset {
             .collect();
         GroundTruth { seats, daily }
     }
-}
-
-pub(crate) fn format_date(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
 }
 
 fn generate_users(config: &PagerDutyConfig, rng: &mut Prng, ids: &mut Ids) -> Vec<User> {
@@ -599,7 +548,7 @@ fn generate_activity(
     let seed = config.seed;
     let first_day = config.end_date - time::Duration::days(i64::from(config.days) - 1);
     let active: Vec<usize> = (0..users.len()).filter(|&i| users[i].active).collect();
-    let mut weight_rng = Prng::stream(seed, 0x003E_1647, users.len() as u64);
+    let mut weight_rng = stream(seed, 0x003E_1647, users.len() as u64);
     let weights: Vec<f64> = active
         .iter()
         .map(|_| {
@@ -616,7 +565,7 @@ fn generate_activity(
     let factors: Vec<f64> = dates
         .iter()
         .map(|date| {
-            let mut r = Prng::stream(seed, date.to_julian_day() as u64, 1);
+            let mut r = stream(seed, date.to_julian_day() as u64, 1);
             let weekend = matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday);
             (if weekend { 0.45 } else { 1.0 }) * (0.7 + 0.6 * r.unit())
         })
@@ -630,7 +579,7 @@ fn generate_activity(
 
     let mut number = 1000u32;
     for (d, date) in dates.iter().enumerate() {
-        let mut rng = Prng::stream(seed, date.to_julian_day() as u64, 2);
+        let mut rng = stream(seed, date.to_julian_day() as u64, 2);
         let day_start = date.with_time(Time::MIDNIGHT).assume_utc();
         let at = |secs: u64| day_start + time::Duration::seconds(secs.min(86_399) as i64);
         let target = targets[d];
@@ -870,31 +819,6 @@ fn weighted(rng: &mut Prng, active: &[usize], weights: &[f64], total: f64) -> us
         x -= w;
     }
     active[active.len() - 1]
-}
-
-/// Splits `total` in proportion to `factors` with the largest-remainder method, so the
-/// parts add up to `total` exactly.
-fn apportion(total: u64, factors: &[f64]) -> Vec<u64> {
-    let sum: f64 = factors.iter().sum();
-    if total == 0 || sum <= 0.0 {
-        return vec![0; factors.len()];
-    }
-    let exact: Vec<f64> = factors.iter().map(|f| total as f64 * f / sum).collect();
-    let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
-    let mut left = total.saturating_sub(parts.iter().sum());
-    let mut by_remainder: Vec<usize> = (0..factors.len()).collect();
-    by_remainder.sort_by(|&a, &b| {
-        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
-        rb.total_cmp(&ra).then(a.cmp(&b))
-    });
-    for &i in by_remainder.iter().cycle() {
-        if left == 0 {
-            break;
-        }
-        parts[i] += 1;
-        left -= 1;
-    }
-    parts
 }
 
 #[cfg(test)]

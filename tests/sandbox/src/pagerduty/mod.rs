@@ -21,18 +21,15 @@ mod data;
 mod oauth;
 mod state;
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::faults::{self, Fault, FaultStats};
+use crate::server::Server;
 use state::App;
 
 /// How a sandbox account is generated and which credentials it accepts.
@@ -110,38 +107,19 @@ pub struct DayCount {
 /// A running PagerDuty sandbox. Dropping it stops the server.
 pub struct PagerDutySandbox {
     app: Arc<App>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl PagerDutySandbox {
     /// Binds 127.0.0.1:port (0 = a free port), serves in a tokio task until dropped / shutdown.
     pub async fn start(config: PagerDutyConfig, port: u16) -> anyhow::Result<PagerDutySandbox> {
         check(&config)?;
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-            .await
-            .map_err(|e| anyhow::anyhow!("binding 127.0.0.1:{port}: {e}"))?;
-        let addr = listener.local_addr()?;
-        let base_url = format!("http://{addr}");
-        // Generating data before serving keeps the first request as fast as the rest.
-        let app = Arc::new(App::new(config, base_url));
-        let router = router(app.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "pagerduty sandbox server stopped");
-            }
-        });
-        Ok(PagerDutySandbox {
-            app,
-            shutdown: Some(tx),
-            task: Some(task),
+        let (server, app) = Server::start("pagerduty", port, |base_url| {
+            let app = Arc::new(App::new(config, base_url));
+            (router(app.clone()), app)
         })
+        .await?;
+        Ok(PagerDutySandbox { app, server })
     }
 
     /// API base, e.g. `http://127.0.0.1:4321`; OAuth is at `{base}/oauth/authorize` and
@@ -197,30 +175,8 @@ impl PagerDutySandbox {
     }
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for PagerDutySandbox {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        // Dropping must not leave a server running behind the caller's back.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

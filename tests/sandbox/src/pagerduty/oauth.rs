@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -71,19 +71,19 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use url::Url;
 
 use super::state::{AccessGrant, App, AuthCode, RefreshGrant};
+use crate::oauth::{
+    self, consent_page, error_page, escape_html, expiry, is_form_encoded, pairs, redirect,
+    same_redirect, single_values, take_decision, CODE_TTL,
+};
 
-const CODE_TTL: Duration = Duration::from_secs(30);
+const VENDOR: &str = "PagerDuty";
 const DENIED_DESCRIPTION: &str = "The resource owner or authorization server denied the request.";
 
-/// A validated authorization request.
+/// A validated authorization request, with PagerDuty's optional PKCE.
 struct AuthorizeRequest {
-    client_id: String,
-    redirect_uri: Url,
-    scope: String,
-    state: Option<String>,
+    base: oauth::AuthorizeRequest,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
 }
@@ -91,15 +91,7 @@ struct AuthorizeRequest {
 impl AuthorizeRequest {
     /// The hidden fields that carry the request through the consent form.
     fn fields(&self) -> Vec<(&'static str, String)> {
-        let mut fields = vec![
-            ("client_id", self.client_id.clone()),
-            ("redirect_uri", self.redirect_uri.to_string()),
-            ("response_type", "code".to_string()),
-            ("scope", self.scope.clone()),
-        ];
-        if let Some(state) = &self.state {
-            fields.push(("state", state.clone()));
-        }
+        let mut fields = self.base.fields();
         if let Some(challenge) = &self.code_challenge {
             fields.push(("code_challenge", challenge.clone()));
         }
@@ -112,7 +104,7 @@ impl AuthorizeRequest {
     /// PagerDuty grants `openid` always, plus `read`/`write` when asked for.
     fn granted_scope(&self) -> String {
         let mut granted = vec!["openid"];
-        for s in self.scope.split_whitespace() {
+        for s in self.base.scope.split_whitespace() {
             if (s == "read" || s == "write") && !granted.contains(&s) {
                 granted.push(s);
             }
@@ -121,40 +113,10 @@ impl AuthorizeRequest {
     }
 }
 
-/// First value per key; a repeated OAuth parameter is an error (RFC 6749 §3.1).
-fn single_values(pairs: &[(String, String)]) -> Result<HashMap<&str, &str>, String> {
-    let mut map = HashMap::new();
-    for (k, v) in pairs {
-        if map.insert(k.as_str(), v.as_str()).is_some() {
-            return Err(format!("parameter {k} is repeated"));
-        }
-    }
-    Ok(map)
-}
-
 fn validate(app: &App, pairs: &[(String, String)]) -> Result<AuthorizeRequest, String> {
     let params = single_values(pairs)?;
+    let base = oauth::AuthorizeRequest::validate(&params, &app.config.client_id)?;
     let get = |k: &str| params.get(k).copied().filter(|v| !v.is_empty());
-    let client_id = get("client_id").ok_or("client_id is missing")?;
-    if client_id != app.config.client_id {
-        return Err(format!("unknown client_id {client_id:?}"));
-    }
-    let redirect = get("redirect_uri").ok_or("redirect_uri is missing")?;
-    let redirect_uri =
-        Url::parse(redirect).map_err(|_| format!("redirect_uri {redirect:?} is not a URL"))?;
-    if !matches!(redirect_uri.scheme(), "http" | "https") || redirect_uri.fragment().is_some() {
-        return Err("redirect_uri must be an absolute http(s) URL without a fragment".into());
-    }
-    match get("response_type") {
-        Some("code") => {}
-        Some(other) => {
-            return Err(format!(
-                "response_type {other:?} is not supported; use code"
-            ))
-        }
-        None => return Err("response_type is missing".into()),
-    }
-    let scope = get("scope").ok_or("scope is missing")?.to_string();
     let code_challenge = get("code_challenge").map(str::to_string);
     let code_challenge_method = get("code_challenge_method").map(str::to_string);
     match (&code_challenge, code_challenge_method.as_deref()) {
@@ -172,55 +134,10 @@ fn validate(app: &App, pairs: &[(String, String)]) -> Result<AuthorizeRequest, S
         (None, None) => {}
     }
     Ok(AuthorizeRequest {
-        client_id: client_id.to_string(),
-        redirect_uri,
-        scope,
-        state: get("state").map(str::to_string),
+        base,
         code_challenge,
         code_challenge_method,
     })
-}
-
-pub(crate) fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn html(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn error_page(message: &str) -> Response {
-    html(
-        StatusCode::BAD_REQUEST,
-        format!(
-            "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
-             <title>Authorization error — PagerDuty sandbox</title></head>\n<body>\n\
-             <h1>Authorization error</h1>\n<p class=\"error\">{}</p>\n</body>\n</html>\n",
-            escape_html(message)
-        ),
-    )
-}
-
-fn pairs(raw: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw).into_owned().collect()
 }
 
 pub(crate) async fn authorize_page(
@@ -230,52 +147,26 @@ pub(crate) async fn authorize_page(
     let pairs = pairs(query.unwrap_or_default().as_bytes());
     let request = match validate(&app, &pairs) {
         Ok(request) => request,
-        Err(message) => return error_page(&message),
+        Err(message) => return error_page(VENDOR, &message),
     };
     let owner = app.data.users.first();
     let who = owner
         .map(|u| format!("{} ({})", u.name, u.email))
         .unwrap_or_else(|| "the account owner".to_string());
-    let mut page = String::new();
-    page.push_str("<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">");
-    page.push_str("<title>Authorize Seatscope — PagerDuty sandbox</title></head>\n<body>\n");
-    page.push_str("<h1>Authorize Seatscope</h1>\n");
-    page.push_str(&format!(
+    let intro = format!(
         "<p>The app <strong>{}</strong> asks for <strong>{}</strong> access to the PagerDuty \
          account <strong>{}</strong>, acting as <strong>{}</strong>.</p>\n",
-        escape_html(&request.client_id),
-        escape_html(&request.scope),
+        escape_html(&request.base.client_id),
+        escape_html(&request.base.scope),
         escape_html(&app.data.subdomain),
         escape_html(&who),
-    ));
-    page.push_str("<form method=\"post\" action=\"/oauth/authorize/decision\">\n");
-    for (name, value) in request.fields() {
-        page.push_str(&format!(
-            "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
-            escape_html(&value)
-        ));
-    }
-    page.push_str("<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\n");
-    page.push_str("<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n");
-    page.push_str("</form>\n</body>\n</html>\n");
-    html(StatusCode::OK, page)
-}
-
-fn redirect(mut to: Url, params: &[(&str, &str)]) -> Response {
-    {
-        let mut query = to.query_pairs_mut();
-        for (k, v) in params {
-            query.append_pair(k, v);
-        }
-    }
-    let mut response = StatusCode::FOUND.into_response();
-    match HeaderValue::from_str(to.as_str()) {
-        Ok(location) => {
-            response.headers_mut().insert(LOCATION, location);
-            response
-        }
-        Err(_) => error_page("redirect_uri cannot be used in a Location header"),
-    }
+    );
+    consent_page(
+        VENDOR,
+        &intro,
+        "/oauth/authorize/decision",
+        request.fields(),
+    )
 }
 
 fn random_token(bytes: usize) -> String {
@@ -302,15 +193,12 @@ fn uuid() -> String {
 
 pub(crate) async fn authorize_decision(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let mut pairs = pairs(&body);
-    let decision = pairs
-        .iter()
-        .position(|(k, _)| k == "decision")
-        .map(|i| pairs.remove(i).1);
+    let decision = take_decision(&mut pairs);
     let request = match validate(&app, &pairs) {
         Ok(request) => request,
-        Err(message) => return error_page(&message),
+        Err(message) => return error_page(VENDOR, &message),
     };
-    let state = request.state.clone();
+    let state = request.base.state.clone();
     let mut params: Vec<(&str, &str)> = Vec::new();
     let code;
     match decision.as_deref() {
@@ -322,8 +210,8 @@ pub(crate) async fn authorize_decision(State(app): State<Arc<App>>, body: Bytes)
             grants.codes.insert(
                 code.clone(),
                 AuthCode {
-                    client_id: request.client_id.clone(),
-                    redirect_uri: request.redirect_uri.to_string(),
+                    client_id: request.base.client_id.clone(),
+                    redirect_uri: request.base.redirect_uri.to_string(),
                     code_challenge: request.code_challenge.clone(),
                     scope: request.granted_scope(),
                     user: 0,
@@ -336,12 +224,12 @@ pub(crate) async fn authorize_decision(State(app): State<Arc<App>>, body: Bytes)
             params.push(("error", "access_denied"));
             params.push(("error_description", DENIED_DESCRIPTION));
         }
-        _ => return error_page("decision must be approve or deny"),
+        _ => return error_page(VENDOR, "decision must be approve or deny"),
     }
     if let Some(state) = state.as_deref() {
         params.push(("state", state));
     }
-    redirect(request.redirect_uri.clone(), &params)
+    redirect(VENDOR, request.base.redirect_uri.clone(), &params)
 }
 
 fn token_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -482,13 +370,6 @@ fn issue(app: &App, client_id: &str, user: usize, scope: &str) -> Issued {
     issued
 }
 
-/// `now + ttl`, saturating at ten years so an absurd configured TTL cannot overflow.
-fn expiry(ttl: Duration) -> Instant {
-    let now = Instant::now();
-    let cap = Duration::from_secs(10 * 365 * 86_400);
-    now.checked_add(ttl.min(cap)).unwrap_or(now)
-}
-
 /// A JWT-shaped ID token with PagerDuty's claims. The signature is random bytes: the sandbox
 /// publishes no keys, so a client must not rely on verifying it here.
 fn id_token(app: &App, client_id: &str, user: usize) -> String {
@@ -545,15 +426,7 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     app.token_requests.fetch_add(1, Ordering::Relaxed);
-    let form_encoded = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_encoded {
+    if !is_form_encoded(&headers) {
         return invalid_request("the body must be application/x-www-form-urlencoded");
     }
     let pairs = pairs(&body);
@@ -601,11 +474,7 @@ fn exchange_code(app: &App, client_id: &str, form: &HashMap<&str, &str>) -> Resp
     if grant.client_id != client_id {
         return invalid_grant("the authorization code was issued to another client");
     }
-    // Compare as parsed URLs, so equivalent spellings (a trailing "/" on a bare host) match.
-    let same_redirect = Url::parse(redirect_uri)
-        .map(|u| u.as_str() == grant.redirect_uri)
-        .unwrap_or(false);
-    if !same_redirect {
+    if !same_redirect(redirect_uri, &grant.redirect_uri) {
         return invalid_grant("redirect_uri does not match the authorization request");
     }
     match (&grant.code_challenge, form.get("code_verifier")) {
@@ -657,14 +526,6 @@ fn refresh(app: &App, client_id: &str, form: &HashMap<&str, &str>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn html_escaping_covers_attribute_breakers() {
-        assert_eq!(
-            escape_html(r#"a&b<c>"d"'e'"#),
-            "a&amp;b&lt;c&gt;&quot;d&quot;&#39;e&#39;"
-        );
-    }
 
     #[test]
     fn basic_credentials_are_form_decoded() {
@@ -721,11 +582,6 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(error, "invalid_grant");
         assert!(app.grants().codes.is_empty(), "the expired code is gone");
-    }
-
-    #[test]
-    fn a_huge_token_ttl_does_not_overflow() {
-        assert!(expiry(Duration::from_secs(u64::MAX)) > Instant::now());
     }
 
     #[test]

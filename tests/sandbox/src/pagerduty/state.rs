@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::data::Dataset;
 use super::{GroundTruth, PagerDutyConfig};
 use crate::faults::FaultSwitch;
+use crate::rate::Window;
 
 pub(crate) struct App {
     pub config: PagerDutyConfig,
@@ -56,14 +57,6 @@ pub(crate) struct Grants {
     pub access: HashMap<String, AccessGrant>,
     pub refresh: HashMap<String, RefreshGrant>,
 }
-
-/// A fixed 60 s rate-limit window.
-pub(crate) struct Window {
-    pub started: Instant,
-    pub used: u32,
-}
-
-pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 impl App {
     pub fn new(config: PagerDutyConfig, base_url: String) -> App {

@@ -52,8 +52,9 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::data::{Document, Recipient, Template, User, OWNER};
-use super::state::{App, RATE_WINDOW};
+use super::state::App;
 use crate::faults::{FaultSwitch, FaultTarget};
+use crate::rate::{ceil_secs, RATE_WINDOW};
 
 const USERS_MAX_COUNT: i64 = 50;
 const MAX_COUNT: i64 = 100;
@@ -231,7 +232,7 @@ fn begin(app: &App, headers: &HeaderMap, op: Operation) -> Result<usize, ApiErro
                 .front()
                 .map(|t| RATE_WINDOW.saturating_sub(now.duration_since(*t)))
                 .unwrap_or(RATE_WINDOW);
-            Some((left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1))
+            Some(ceil_secs(left).max(1))
         }
     };
     if let Some(wait) = wait {

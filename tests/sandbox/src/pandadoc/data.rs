@@ -28,6 +28,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use time::{Date, Duration, OffsetDateTime, Time, Weekday};
 
 use super::{DayCount, PandaDocConfig, PandaDocGroundTruth, PandaDocSeatTruth};
+use crate::seeded::{apportion, format_date, Prng};
+
+/// An independent stream for `(seed, a, b)`, apart from the other sandboxes' streams.
+fn stream(seed: u64, a: u64, b: u64) -> Prng {
+    Prng::salted(0x510E_527F_ADE6_82D1, seed, a, b)
+}
 
 pub(crate) struct Dataset {
     pub workspace_id: String,
@@ -157,59 +163,6 @@ pub(crate) struct Document {
     pub currency: &'static str,
 }
 
-/// SplitMix64: tiny, fast, and fixed forever.
-pub(crate) struct Prng(u64);
-
-impl Prng {
-    /// An independent stream for `(seed, a, b)`.
-    pub fn stream(seed: u64, a: u64, b: u64) -> Prng {
-        let mut p = Prng(seed ^ 0x510E_527F_ADE6_82D1);
-        let x = p.next_u64() ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut q = Prng(x);
-        let y = q.next_u64() ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-        Prng(y)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`0` when `n == 0`); the modulo bias is irrelevant for fake data.
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi.saturating_sub(lo) + 1)
-    }
-
-    pub fn index(&mut self, len: usize) -> usize {
-        self.below(len as u64) as usize
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())]
-    }
-}
-
 /// PandaDoc ids are 22 characters of a 57-letter alphabet (no `0 1 I O l`).
 const ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
@@ -234,12 +187,6 @@ impl Ids {
             }
         }
     }
-}
-
-fn hex(rng: &mut Prng, len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(b"0123456789abcdef"[rng.index(16)]))
-        .collect()
 }
 
 const FIRST_NAMES: [&str; 40] = [
@@ -325,7 +272,7 @@ const TEMPLATE_ROLES: [&str; 4] = ["Client", "Sender", "Approver", "Signer"];
 impl Dataset {
     pub fn generate(config: &PandaDocConfig) -> Dataset {
         let seed = config.seed;
-        let mut rng = Prng::stream(seed, 0x9A2D_A0C0, 0);
+        let mut rng = stream(seed, 0x9A2D_A0C0, 0);
         let mut ids = Ids::new();
         let workspace_id = ids.make(&mut rng);
         let range = Range::of(config);
@@ -400,15 +347,6 @@ impl Dataset {
             .collect();
         PandaDocGroundTruth { seats, daily }
     }
-}
-
-pub(crate) fn format_date(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
 }
 
 /// The generated range: `[start, stop)`, whole UTC days.
@@ -575,7 +513,7 @@ fn generate_users(
 
 /// Activity weights: a few busy users, many occasional ones.
 fn weights(seed: u64, people: &[usize]) -> Vec<f64> {
-    let mut rng = Prng::stream(seed, 0x0057_E1A7, people.len() as u64);
+    let mut rng = stream(seed, 0x0057_E1A7, people.len() as u64);
     people
         .iter()
         .map(|_| {
@@ -621,7 +559,7 @@ fn generate_templates(
     }
     let count = (documents / 12).max(1);
     let author_weights = weights(config.seed, &authors);
-    let mut rng = Prng::stream(config.seed, 0x7E3B_1A7E, count);
+    let mut rng = stream(config.seed, 0x7E3B_1A7E, count);
     (0..count)
         .map(|_| {
             let day = rng.below(u64::from(range.days)) as u32;
@@ -653,31 +591,6 @@ fn generate_templates(
         .collect()
 }
 
-/// Splits `total` in proportion to `factors` with the largest-remainder method, so the
-/// parts add up to `total` exactly.
-fn apportion(total: u64, factors: &[f64]) -> Vec<u64> {
-    let sum: f64 = factors.iter().sum();
-    if total == 0 || sum <= 0.0 {
-        return vec![0; factors.len()];
-    }
-    let exact: Vec<f64> = factors.iter().map(|f| total as f64 * f / sum).collect();
-    let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
-    let mut left = total.saturating_sub(parts.iter().sum());
-    let mut by_remainder: Vec<usize> = (0..factors.len()).collect();
-    by_remainder.sort_by(|&a, &b| {
-        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
-        rb.total_cmp(&ra).then(a.cmp(&b))
-    });
-    for &i in by_remainder.iter().cycle() {
-        if left == 0 {
-            break;
-        }
-        parts[i] += 1;
-        left -= 1;
-    }
-    parts
-}
-
 fn generate_documents(
     config: &PandaDocConfig,
     range: &Range,
@@ -695,7 +608,7 @@ fn generate_documents(
     let factors: Vec<f64> = (0..range.days)
         .map(|d| {
             let date = range.first_day + Duration::days(i64::from(d));
-            let mut r = Prng::stream(seed, date.to_julian_day() as u64, 1);
+            let mut r = stream(seed, date.to_julian_day() as u64, 1);
             let weekend = matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday);
             (if weekend { 0.35 } else { 1.0 }) * (0.7 + 0.6 * r.unit())
         })
@@ -705,7 +618,7 @@ fn generate_documents(
     let mut documents = Vec::with_capacity(total as usize);
     for (d, &target) in targets.iter().enumerate() {
         let date = range.first_day + Duration::days(d as i64);
-        let mut rng = Prng::stream(seed, date.to_julian_day() as u64, 2);
+        let mut rng = stream(seed, date.to_julian_day() as u64, 2);
         for _ in 0..target {
             let created = range.instant_in_day(&mut rng, d as u32);
             let created_by = weighted(&mut rng, &active, &active_weights);
@@ -804,7 +717,7 @@ fn generate_documents(
                     role: if signer { "Client" } else { "" },
                     has_completed: completed.is_some(),
                     signature_date,
-                    shared_link: format!("https://app.pandadoc.com/document/{}", hex(&mut rng, 40)),
+                    shared_link: format!("https://app.pandadoc.com/document/{}", rng.hex(40)),
                 });
             }
             let ref_number = (0..4)

@@ -64,41 +64,20 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use serde_json::json;
-use url::Url;
 
 use super::data::OWNER;
 use super::state::{AccessGrant, App, AuthCode, RefreshGrant};
+use crate::oauth::{
+    consent_page, error_page, escape_html, expiry, is_form_encoded, pairs, redirect, same_redirect,
+    single_values, take_decision, AuthorizeRequest, CODE_TTL,
+};
 
-const CODE_TTL: Duration = Duration::from_secs(30);
-
-/// A validated authorization request.
-struct AuthorizeRequest {
-    client_id: String,
-    redirect_uri: Url,
-    /// As given (e.g. `read write`), echoed into the form.
-    scope: String,
-    state: Option<String>,
-}
-
-impl AuthorizeRequest {
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        let mut fields = vec![
-            ("client_id", self.client_id.clone()),
-            ("redirect_uri", self.redirect_uri.to_string()),
-            ("response_type", "code".to_string()),
-            ("scope", self.scope.clone()),
-        ];
-        if let Some(state) = &self.state {
-            fields.push(("state", state.clone()));
-        }
-        fields
-    }
-}
+const VENDOR: &str = "PandaDoc";
 
 /// `read`, `write` or `read+write`, from any `+`/space separated mix of the two.
 fn granted_scope(requested: &str) -> Result<String, String> {
@@ -119,89 +98,11 @@ fn granted_scope(requested: &str) -> Result<String, String> {
     }
 }
 
-/// One value per key; a repeated OAuth parameter is an error (RFC 6749 §3.1).
-fn single_values(pairs: &[(String, String)]) -> Result<HashMap<&str, &str>, String> {
-    let mut map = HashMap::new();
-    for (k, v) in pairs {
-        if map.insert(k.as_str(), v.as_str()).is_some() {
-            return Err(format!("parameter {k} is repeated"));
-        }
-    }
-    Ok(map)
-}
-
 fn validate(app: &App, pairs: &[(String, String)]) -> Result<AuthorizeRequest, String> {
     let params = single_values(pairs)?;
-    let get = |k: &str| params.get(k).copied().filter(|v| !v.is_empty());
-    let client_id = get("client_id").ok_or("client_id is missing")?;
-    if client_id != app.config.client_id {
-        return Err(format!("unknown client_id {client_id:?}"));
-    }
-    let redirect = get("redirect_uri").ok_or("redirect_uri is missing")?;
-    let redirect_uri =
-        Url::parse(redirect).map_err(|_| format!("redirect_uri {redirect:?} is not a URL"))?;
-    if !matches!(redirect_uri.scheme(), "http" | "https") || redirect_uri.fragment().is_some() {
-        return Err("redirect_uri must be an absolute http(s) URL without a fragment".into());
-    }
-    match get("response_type") {
-        Some("code") => {}
-        Some(other) => {
-            return Err(format!(
-                "response_type {other:?} is not supported; use code"
-            ))
-        }
-        None => return Err("response_type is missing".into()),
-    }
-    let scope = get("scope").ok_or("scope is missing")?;
-    granted_scope(scope)?;
-    Ok(AuthorizeRequest {
-        client_id: client_id.to_string(),
-        redirect_uri,
-        scope: scope.to_string(),
-        state: get("state").map(str::to_string),
-    })
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn html(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn error_page(message: &str) -> Response {
-    html(
-        StatusCode::BAD_REQUEST,
-        format!(
-            "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
-             <title>Authorization error — PandaDoc sandbox</title></head>\n<body>\n\
-             <h1>Authorization error</h1>\n<p class=\"error\">{}</p>\n</body>\n</html>\n",
-            escape_html(message)
-        ),
-    )
-}
-
-fn pairs(raw: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw).into_owned().collect()
+    let request = AuthorizeRequest::validate(&params, &app.config.client_id)?;
+    granted_scope(&request.scope)?;
+    Ok(request)
 }
 
 /// PandaDoc has no PKCE: its parameters are dropped, not rejected.
@@ -217,7 +118,7 @@ pub(crate) async fn authorize_page(
     let pairs = without_pkce(pairs(query.unwrap_or_default().as_bytes()));
     let request = match validate(&app, &pairs) {
         Ok(request) => request,
-        Err(message) => return error_page(&message),
+        Err(message) => return error_page(VENDOR, &message),
     };
     let who = app
         .data
@@ -226,46 +127,20 @@ pub(crate) async fn authorize_page(
         .map(|u| format!("{} ({})", u.name(), u.email))
         .unwrap_or_else(|| "the organization owner".to_string());
     let scope = granted_scope(&request.scope).unwrap_or_default();
-    let mut page = String::new();
-    page.push_str("<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">");
-    page.push_str("<title>Authorize Seatscope — PandaDoc sandbox</title></head>\n<body>\n");
-    page.push_str("<h1>Authorize Seatscope</h1>\n");
-    page.push_str(&format!(
+    let intro = format!(
         "<p>The application <strong>{}</strong> asks for <strong>{}</strong> access to the \
          PandaDoc workspace <strong>{}</strong>, acting as <strong>{}</strong>.</p>\n",
         escape_html(&request.client_id),
         escape_html(&scope),
         escape_html(app.data.workspace_name),
         escape_html(&who),
-    ));
-    page.push_str("<form method=\"post\" action=\"/oauth2/authorize/decision\">\n");
-    for (name, value) in request.fields() {
-        page.push_str(&format!(
-            "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
-            escape_html(&value)
-        ));
-    }
-    page.push_str("<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\n");
-    page.push_str("<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n");
-    page.push_str("</form>\n</body>\n</html>\n");
-    html(StatusCode::OK, page)
-}
-
-fn redirect(mut to: Url, params: &[(&str, &str)]) -> Response {
-    {
-        let mut query = to.query_pairs_mut();
-        for (k, v) in params {
-            query.append_pair(k, v);
-        }
-    }
-    let mut response = StatusCode::FOUND.into_response();
-    match HeaderValue::from_str(to.as_str()) {
-        Ok(location) => {
-            response.headers_mut().insert(LOCATION, location);
-            response
-        }
-        Err(_) => error_page("redirect_uri cannot be used in a Location header"),
-    }
+    );
+    consent_page(
+        VENDOR,
+        &intro,
+        "/oauth2/authorize/decision",
+        request.fields(),
+    )
 }
 
 /// 40 lowercase hex characters, the shape of PandaDoc's codes and tokens.
@@ -277,13 +152,10 @@ fn random_hex() -> String {
 
 pub(crate) async fn authorize_decision(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let mut pairs = without_pkce(pairs(&body));
-    let decision = pairs
-        .iter()
-        .position(|(k, _)| k == "decision")
-        .map(|i| pairs.remove(i).1);
+    let decision = take_decision(&mut pairs);
     let request = match validate(&app, &pairs) {
         Ok(request) => request,
-        Err(message) => return error_page(&message),
+        Err(message) => return error_page(VENDOR, &message),
     };
     let mut params: Vec<(&str, &str)> = Vec::new();
     let code;
@@ -307,12 +179,12 @@ pub(crate) async fn authorize_decision(State(app): State<Arc<App>>, body: Bytes)
             params.push(("code", &code));
         }
         Some("deny") => params.push(("error", "access_denied")),
-        _ => return error_page("decision must be approve or deny"),
+        _ => return error_page(VENDOR, "decision must be approve or deny"),
     }
     if let Some(state) = request.state.as_deref() {
         params.push(("state", state));
     }
-    redirect(request.redirect_uri.clone(), &params)
+    redirect(VENDOR, request.redirect_uri.clone(), &params)
 }
 
 fn token_response(status: StatusCode, body: &serde_json::Value) -> Response {
@@ -357,15 +229,7 @@ pub(crate) async fn access_token(
         Some("refresh_token") => counters.token_refresh.fetch_add(1, Ordering::Relaxed),
         _ => 0,
     };
-    let form_encoded = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_encoded {
+    if !is_form_encoded(&headers) {
         return invalid_request();
     }
     let Ok(form) = single_values(&pairs) else {
@@ -423,13 +287,6 @@ fn issue(app: &App, client_id: &str, user: usize, scope: &str) -> Response {
     )
 }
 
-/// `now + ttl`, saturating at ten years so an absurd configured TTL cannot overflow.
-fn expiry(ttl: Duration) -> Instant {
-    let now = Instant::now();
-    let cap = Duration::from_secs(10 * 365 * 86_400);
-    now.checked_add(ttl.min(cap)).unwrap_or(now)
-}
-
 fn exchange_code(app: &App, client_id: &str, form: &HashMap<&str, &str>) -> Response {
     let Some(code) = form.get("code").filter(|c| !c.is_empty()) else {
         return invalid_request();
@@ -444,11 +301,7 @@ fn exchange_code(app: &App, client_id: &str, form: &HashMap<&str, &str>) -> Resp
     if grant.expires <= Instant::now() || grant.client_id != client_id {
         return invalid_grant();
     }
-    // Compare as parsed URLs, so equivalent spellings (a trailing "/" on a bare host) match.
-    let same_redirect = Url::parse(redirect_uri)
-        .map(|u| u.as_str() == grant.redirect_uri)
-        .unwrap_or(false);
-    if !same_redirect {
+    if !same_redirect(redirect_uri, &grant.redirect_uri) {
         return invalid_grant();
     }
     issue(app, client_id, grant.user, &grant.scope)
@@ -532,10 +385,5 @@ mod tests {
         assert!(t
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-    }
-
-    #[test]
-    fn a_huge_token_ttl_does_not_overflow() {
-        assert!(expiry(Duration::from_secs(u64::MAX)) > Instant::now());
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::data::Dataset;
 use super::{PandaDocConfig, PandaDocGroundTruth, PandaDocStats};
@@ -65,8 +65,6 @@ pub(crate) struct Grants {
     pub access: HashMap<String, AccessGrant>,
     pub refresh: HashMap<String, RefreshGrant>,
 }
-
-pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 impl App {
     pub fn new(config: PandaDocConfig, base_url: String) -> App {

@@ -49,13 +49,15 @@ use serde_json::{json, Value};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
-use super::data::{format_date, Teammate};
+use super::data::Teammate;
 use super::state::{App, RateDecision};
 use super::{
     SendGridMetrics, SCOPE_STATS_READ, SCOPE_TEAMMATES_READ, SCOPE_USER_CREDITS_READ,
     SCOPE_USER_USERNAME_READ,
 };
 use crate::faults::{FaultSwitch, FaultTarget};
+use crate::rate::ceil_secs;
+use crate::seeded::format_date;
 
 const TEAMMATES_DEFAULT_LIMIT: u64 = 500;
 const TEAMMATES_MAX_LIMIT: u64 = 500;
@@ -568,7 +570,7 @@ impl FaultTarget for App {
             limit: self.config.rate_limit_per_minute,
             remaining: 0,
             // Rounded up, like the window's own reset.
-            reset_epoch: epoch.as_secs() + u64::from(epoch.subsec_nanos() > 0) + reset_secs,
+            reset_epoch: ceil_secs(epoch) + reset_secs,
         });
         rate.apply(
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, None, "too many requests").into_response(),

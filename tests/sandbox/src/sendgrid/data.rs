@@ -19,6 +19,12 @@ use super::{
     SendGridConfig, SendGridCreditsTruth, SendGridDayTruth, SendGridGroundTruth, SendGridMetrics,
     SendGridSeatTruth,
 };
+use crate::seeded::{apportion_positive as apportion, format_date, Prng};
+
+/// An independent stream for `(seed, a, b)`, apart from the other sandboxes' streams.
+fn stream(seed: u64, a: u64, b: u64) -> Prng {
+    Prng::salted(0x5E4D_6121_D0C5_0001, seed, a, b)
+}
 
 pub(crate) struct Teammate {
     pub username: String,
@@ -62,62 +68,6 @@ pub(crate) struct Dataset {
     pub first_day: Date,
     pub daily: Vec<SendGridMetrics>,
     pub credits: SendGridCreditsTruth,
-}
-
-/// SplitMix64: tiny, fast, and fixed forever.
-pub(crate) struct Prng(u64);
-
-impl Prng {
-    /// An independent stream for `(seed, a, b)`.
-    pub fn stream(seed: u64, a: u64, b: u64) -> Prng {
-        let mut p = Prng(seed ^ 0x5E4D_6121_D0C5_0001);
-        let x = p.next_u64() ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut q = Prng(x);
-        let y = q.next_u64() ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-        Prng(y)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`); the modulo bias is irrelevant for fake data.
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    /// `floor(x * r)` for `r` uniform in `[lo, hi)`.
-    fn part(&mut self, x: u64, lo: f64, hi: f64) -> u64 {
-        let r = lo + (hi - lo) * self.unit();
-        (x as f64 * r).floor() as u64
-    }
-
-    fn hex(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
-            .collect()
-    }
 }
 
 const FIRST_NAMES: [&str; 36] = [
@@ -202,7 +152,7 @@ const INVITE_DAYS: i64 = 7;
 impl Dataset {
     pub fn generate(config: &SendGridConfig) -> Dataset {
         let seed = config.seed;
-        let mut rng = Prng::stream(seed, 0x5E4D_0001, 0);
+        let mut rng = stream(seed, 0x5E4D_0001, 0);
         let company = rng.pick(&COMPANIES);
         let user_id = 1_000_000 + rng.below(9_000_000);
         let teammates = generate_teammates(config, &mut rng, company);
@@ -266,15 +216,6 @@ impl Dataset {
             credits: self.credits.clone(),
         }
     }
-}
-
-pub(crate) fn format_date(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
 }
 
 fn generate_teammates(config: &SendGridConfig, rng: &mut Prng, company: Company) -> Vec<Teammate> {
@@ -401,7 +342,7 @@ fn generate_daily(config: &SendGridConfig) -> (Date, Vec<SendGridMetrics>) {
     let mut factors: Vec<f64> = dates
         .iter()
         .map(|date| {
-            let mut r = Prng::stream(seed, date.to_julian_day() as u64, 1);
+            let mut r = stream(seed, date.to_julian_day() as u64, 1);
             // A few days send nothing at all (a paused campaign, a holiday).
             if r.chance(0.07) {
                 return 0.0;
@@ -419,7 +360,7 @@ fn generate_daily(config: &SendGridConfig) -> (Date, Vec<SendGridMetrics>) {
         .iter()
         .zip(requests)
         .map(|(date, r)| {
-            let mut rng = Prng::stream(seed, date.to_julian_day() as u64, 2);
+            let mut rng = stream(seed, date.to_julian_day() as u64, 2);
             day_metrics(&mut rng, r)
         })
         .collect();
@@ -495,31 +436,6 @@ fn credits(
         last_reset: format_date(last_reset),
         next_reset: format_date(next_reset),
     }
-}
-
-/// Splits `total` in proportion to `factors` with the largest-remainder method, so the
-/// parts add up to `total` exactly.
-fn apportion(total: u64, factors: &[f64]) -> Vec<u64> {
-    let sum: f64 = factors.iter().sum();
-    if total == 0 || sum <= 0.0 {
-        return vec![0; factors.len()];
-    }
-    let exact: Vec<f64> = factors.iter().map(|f| total as f64 * f / sum).collect();
-    let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
-    let mut left = total.saturating_sub(parts.iter().sum());
-    let mut by_remainder: Vec<usize> = (0..factors.len()).filter(|&i| factors[i] > 0.0).collect();
-    by_remainder.sort_by(|&a, &b| {
-        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
-        rb.total_cmp(&ra).then(a.cmp(&b))
-    });
-    for &i in by_remainder.iter().cycle() {
-        if left == 0 {
-            break;
-        }
-        parts[i] += 1;
-        left -= 1;
-    }
-    parts
 }
 
 #[cfg(test)]

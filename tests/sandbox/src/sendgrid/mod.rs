@@ -26,10 +26,8 @@ mod data;
 mod state;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -37,10 +35,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::faults::{self, Fault, FaultStats};
+use crate::server::Server;
 use state::App;
 
 /// Scope of `GET /v3/teammates` and `GET /v3/teammates/pending`.
@@ -259,37 +256,19 @@ pub struct SendGridCreditsTruth {
 /// A running SendGrid sandbox. Dropping it stops the server.
 pub struct SendGridSandbox {
     app: Arc<App>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl SendGridSandbox {
     /// Binds 127.0.0.1:port (0 = a free port), serves in a tokio task until dropped / shutdown.
     pub async fn start(config: SendGridConfig, port: u16) -> anyhow::Result<SendGridSandbox> {
         check(&config)?;
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-            .await
-            .map_err(|e| anyhow::anyhow!("binding 127.0.0.1:{port}: {e}"))?;
-        let addr = listener.local_addr()?;
-        let base_url = format!("http://{addr}");
-        let app = Arc::new(App::new(config, base_url));
-        let router = router(app.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "sendgrid sandbox server stopped");
-            }
-        });
-        Ok(SendGridSandbox {
-            app,
-            shutdown: Some(tx),
-            task: Some(task),
+        let (server, app) = Server::start("sendgrid", port, |base_url| {
+            let app = Arc::new(App::new(config, base_url));
+            (router(app.clone()), app)
         })
+        .await?;
+        Ok(SendGridSandbox { app, server })
     }
 
     /// The API base, e.g. `http://127.0.0.1:4321`, standing for `https://api.sendgrid.com`:
@@ -338,30 +317,8 @@ impl SendGridSandbox {
     }
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for SendGridSandbox {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        // Dropping must not leave a server running behind the caller's back.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

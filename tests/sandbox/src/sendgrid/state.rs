@@ -7,11 +7,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::data::Dataset;
 use super::{SendGridConfig, SendGridGroundTruth};
 use crate::faults::FaultSwitch;
+use crate::rate::{ceil_secs, Window, RATE_WINDOW};
 
 pub(crate) struct App {
     pub config: SendGridConfig,
@@ -23,18 +24,15 @@ pub(crate) struct App {
     pub faults: FaultSwitch,
     by_path: Mutex<BTreeMap<String, u64>>,
     revoked: Mutex<HashSet<String>>,
-    windows: Mutex<HashMap<(String, &'static str), Window>>,
+    windows: Mutex<HashMap<(String, &'static str), KeyWindow>>,
 }
 
-/// A fixed 60 s rate-limit window.
-pub(crate) struct Window {
-    pub started: Instant,
+/// A fixed 60 s rate-limit window, with the instant it ends as SendGrid reports it.
+pub(crate) struct KeyWindow {
+    window: Window,
     /// Unix epoch seconds at which the window ends (`X-RateLimit-Reset`).
-    pub reset_epoch: u64,
-    pub used: u32,
+    reset_epoch: u64,
 }
-
-pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// What one request did to its window.
 pub(crate) struct RateDecision {
@@ -96,28 +94,24 @@ impl App {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = || Window {
-            started: now,
-            // Rounded up, so a client that sleeps until this second lands in the next window.
-            reset_epoch: (epoch_now + RATE_WINDOW).as_secs()
-                + u64::from((epoch_now + RATE_WINDOW).subsec_nanos() > 0),
-            used: 0,
-        };
-        let window = windows
+        // Rounded up, so a client that sleeps until this second lands in the next window.
+        let reset_epoch = || ceil_secs(epoch_now + RATE_WINDOW);
+        let entry = windows
             .entry((key.to_string(), endpoint))
-            .or_insert_with(fresh);
-        if now.duration_since(window.started) >= RATE_WINDOW {
-            *window = fresh();
+            .or_insert_with(|| KeyWindow {
+                window: Window::new(now),
+                reset_epoch: reset_epoch(),
+            });
+        if entry.window.restart_if_over(now) {
+            entry.reset_epoch = reset_epoch();
         }
-        let allowed = window.used < limit;
-        if allowed {
-            window.used += 1;
-        }
+        let allowed = entry.window.admit(limit);
+        let window = &entry.window;
         RateDecision {
             allowed,
             limit,
             remaining: limit.saturating_sub(window.used),
-            reset_epoch: window.reset_epoch,
+            reset_epoch: entry.reset_epoch,
         }
     }
 }
