@@ -2,16 +2,16 @@
 //! API routes (never OAuth), it hits the chosen requests with the vendor's own error
 //! shapes, counts them, and disarms itself; `DELETE` disarms it.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::*;
 use reqwest::StatusCode;
 use seatscope_sandbox::pandadoc::PandaDocConfig;
 use seatscope_sandbox::sendgrid::SendGridConfig;
 use seatscope_sandbox::{Fault, FaultKind, PandaDocSandbox, SendGridSandbox, SendGridSandboxKey};
 use serde_json::{json, Value};
+use support::pagerduty::*;
 
 const PD_KEY: &str = "Token token=sandbox-account-key";
 const PANDADOC_KEY: &str = "API-Key 3039ba033eb1410caa0a2227158d63c9d6502cd8";

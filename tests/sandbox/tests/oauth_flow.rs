@@ -1,10 +1,10 @@
 //! OAuth over real HTTP: consent page, code exchange with PKCE, refresh rotation, and the
 //! errors a client must handle.
 
-mod common;
+mod support;
 
-use common::*;
 use reqwest::StatusCode;
+use support::pagerduty::*;
 
 #[tokio::test]
 async fn approve_then_pkce_exchange_gives_a_bearer_token_that_lists_users() {

@@ -2,14 +2,14 @@
 //! details and templates reproduces the ground truth; PandaDoc's limits and errors are
 //! enforced.
 
-mod pandadoc_support;
+mod support;
 
 use std::collections::BTreeSet;
 
-use pandadoc_support::*;
 use reqwest::StatusCode;
 use seatscope_sandbox::{PandaDocConfig, PandaDocGroundTruth};
 use serde_json::{json, Value};
+use support::pandadoc::*;
 
 #[tokio::test]
 async fn walking_documents_details_and_templates_reproduces_the_ground_truth() {

@@ -1,12 +1,12 @@
 //! PandaDoc OAuth over real HTTP: consent page, code exchange with the client credentials in
 //! the body, refresh rotation, and the errors a client must handle.
 
-mod pandadoc_support;
+mod support;
 
-use pandadoc_support::*;
 use reqwest::StatusCode;
 use seatscope_sandbox::PandaDocConfig;
 use serde_json::json;
+use support::pandadoc::*;
 
 fn is_token(value: &serde_json::Value) -> bool {
     value

@@ -26,35 +26,28 @@
 //! Undocumented answers are checked against the closest shared response: `GET /users` with a
 //! bad `count` against `400ValidationError` (the operation declares no 400).
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod support;
 
-mod pandadoc_support;
-
-use pandadoc_support::*;
 use reqwest::StatusCode;
 use seatscope_sandbox::PandaDocConfig;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use support::pandadoc::*;
+use support::spec::{Dialect, Nullable, RefSiblings, Variants};
 
-fn spec_path() -> PathBuf {
-    let dir = std::env::var_os("SEATSCOPE_VENDOR_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vendor-specs")
-        });
-    dir.join("pandadoc/openapi.json")
-}
+/// How PandaDoc's OpenAPI 3.0 document is read (see the module documentation).
+const PANDADOC: Dialect = Dialect {
+    vendor: "PandaDoc",
+    draft: jsonschema::Draft::Draft4,
+    also_dropped: &["readOnly", "writeOnly"],
+    drop_extensions: true,
+    ref_siblings: RefSiblings::Ignored,
+    nullable: Nullable::AnyOf,
+    variants: Variants::Fitting,
+    show_instance: false,
+};
 
 fn load_spec() -> Value {
-    let path = spec_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "PandaDoc's OpenAPI spec is required for this test and could not be read at {} \
-             ({e}). Set SEATSCOPE_VENDOR_SPECS to the vendor-specs directory.",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+    PANDADOC.load_spec("pandadoc/openapi.json")
 }
 
 const MEMBER_PROPS: &str = "/components/schemas/MemberDetailsResponse/properties";
@@ -116,228 +109,6 @@ fn patch_known_drift(spec: &mut Value) {
     );
 }
 
-/// Inlines local `$ref`s and converts OpenAPI 3.0 schema keywords to JSON Schema.
-fn to_json_schema(node: &Value, spec: &Value, stack: &mut Vec<String>) -> Value {
-    match node {
-        Value::Object(map) => {
-            if let Some(Value::String(reference)) = map.get("$ref") {
-                let pointer = reference
-                    .strip_prefix('#')
-                    .unwrap_or_else(|| panic!("external $ref {reference} is not supported"));
-                assert!(!stack.contains(reference), "recursive $ref {reference}");
-                let target = spec
-                    .pointer(pointer)
-                    .unwrap_or_else(|| panic!("dangling $ref {reference}"));
-                stack.push(reference.clone());
-                let resolved = to_json_schema(target, spec, stack);
-                stack.pop();
-                return resolved;
-            }
-            let mut out = Map::new();
-            for (key, value) in map {
-                match key.as_str() {
-                    // OpenAPI-only, annotation or vendor keywords.
-                    "example" | "examples" | "discriminator" | "xml" | "externalDocs"
-                    | "nullable" | "deprecated" | "readOnly" | "writeOnly" => {}
-                    k if k.starts_with("x-") => {}
-                    // Data, not schemas.
-                    "enum" | "default" | "const" | "required" => {
-                        out.insert(key.clone(), value.clone());
-                    }
-                    // Property names are not keywords; their values are schemas.
-                    "properties" => {
-                        let props = value
-                            .as_object()
-                            .map(|p| {
-                                p.iter()
-                                    .map(|(name, s)| (name.clone(), to_json_schema(s, spec, stack)))
-                                    .collect::<Map<_, _>>()
-                            })
-                            .unwrap_or_default();
-                        out.insert(key.clone(), Value::Object(props));
-                    }
-                    _ => {
-                        out.insert(key.clone(), to_json_schema(value, spec, stack));
-                    }
-                }
-            }
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                return json!({ "anyOf": [{ "type": "null" }, Value::Object(out)] });
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| to_json_schema(item, spec, stack))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// The JSON Schema of a response object (inline or a `$ref` into `components/responses`).
-fn schema_of_response(spec: &Value, response: &Value, what: &str) -> Value {
-    let mut response = response;
-    if let Some(reference) = response["$ref"].as_str() {
-        response = spec
-            .pointer(reference.trim_start_matches('#'))
-            .unwrap_or_else(|| panic!("dangling $ref {reference}"));
-    }
-    let schema = &response["content"]["application/json"]["schema"];
-    assert!(
-        schema.is_object(),
-        "{what} declares no application/json schema"
-    );
-    to_json_schema(schema, spec, &mut Vec::new())
-}
-
-/// The JSON Schema of `method path`'s `status` response.
-fn response_schema(spec: &Value, path: &str, method: &str, status: &str) -> Value {
-    let operation = &spec["paths"][path][method];
-    assert!(operation.is_object(), "no {method} {path} in the spec");
-    let response = &operation["responses"][status];
-    assert!(
-        response.is_object(),
-        "{method} {path} declares no {status} response"
-    );
-    schema_of_response(spec, response, &format!("{method} {path} {status}"))
-}
-
-/// The JSON Schema of `components/responses/<name>`.
-fn shared_response_schema(spec: &Value, name: &str) -> Value {
-    let response = json!({ "$ref": format!("#/components/responses/{name}") });
-    schema_of_response(spec, &response, name)
-}
-
-fn validator(schema: &Value) -> jsonschema::Validator {
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .should_validate_formats(true)
-        .build(schema)
-        .unwrap_or_else(|e| panic!("the converted schema does not compile: {e}"))
-}
-
-/// Schema errors plus keys that the schema does not declare, each with its location.
-fn problems(schema: &Value, instance: &Value) -> Vec<String> {
-    let mut out: Vec<String> = validator(schema)
-        .iter_errors(instance)
-        .map(|e| format!("{}: {e}", e.instance_path))
-        .collect();
-    undeclared(schema, instance, "", &mut out);
-    out
-}
-
-/// Whether a variant of a `oneOf`/`anyOf` can describe `instance`: by JSON type, then by
-/// its `type` property's enum (how PandaDoc's polymorphic recipients discriminate).
-fn variant_fits(variant: &Value, instance: &Value) -> bool {
-    fn type_enums(schema: &Value, out: &mut Vec<Value>) {
-        if let Some(values) = schema
-            .pointer("/properties/type/enum")
-            .and_then(Value::as_array)
-        {
-            out.push(Value::Array(values.clone()));
-        }
-        for sub in schema["allOf"].as_array().into_iter().flatten() {
-            type_enums(sub, out);
-        }
-    }
-    if variant["type"] == "null" {
-        return instance.is_null();
-    }
-    let Some(kind) = instance.get("type") else {
-        return true;
-    };
-    let mut enums = Vec::new();
-    type_enums(variant, &mut enums);
-    enums
-        .iter()
-        .all(|values| values.as_array().is_some_and(|v| v.contains(kind)))
-}
-
-/// Property name → the schemas that declare it, through `allOf` and fitting variants.
-fn declared_properties(schema: &Value, instance: &Value, out: &mut BTreeMap<String, Vec<Value>>) {
-    if let Some(props) = schema["properties"].as_object() {
-        for (name, s) in props {
-            out.entry(name.clone()).or_default().push(s.clone());
-        }
-    }
-    for sub in schema["allOf"].as_array().into_iter().flatten() {
-        declared_properties(sub, instance, out);
-    }
-    for key in ["anyOf", "oneOf"] {
-        for sub in schema[key].as_array().into_iter().flatten() {
-            if variant_fits(sub, instance) {
-                declared_properties(sub, instance, out);
-            }
-        }
-    }
-}
-
-fn item_schemas(schema: &Value, out: &mut Vec<Value>) {
-    if schema["items"].is_object() {
-        out.push(schema["items"].clone());
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        for sub in schema[key].as_array().into_iter().flatten() {
-            item_schemas(sub, out);
-        }
-    }
-}
-
-fn undeclared(schema: &Value, instance: &Value, at: &str, out: &mut Vec<String>) {
-    match instance {
-        Value::Object(map) => {
-            let mut props = BTreeMap::new();
-            declared_properties(schema, instance, &mut props);
-            if props.is_empty() {
-                return; // a free-form object (e.g. `metadata`)
-            }
-            for (key, value) in map {
-                let here = format!("{at}/{key}");
-                match props.get(key) {
-                    None => out.push(format!("{here}: not declared by the spec")),
-                    Some(schemas) => {
-                        for s in schemas {
-                            undeclared(s, value, &here, out);
-                        }
-                    }
-                }
-            }
-        }
-        Value::Array(items) => {
-            let mut schemas = Vec::new();
-            item_schemas(schema, &mut schemas);
-            for (i, item) in items.iter().enumerate() {
-                for s in &schemas {
-                    undeclared(s, item, &format!("{at}/{i}"), out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-#[track_caller]
-fn assert_conforms(what: &str, schema: &Value, instance: &Value) {
-    let found = problems(schema, instance);
-    assert!(
-        found.is_empty(),
-        "{what} does not match PandaDoc's spec:\n  {}",
-        found.into_iter().take(20).collect::<Vec<_>>().join("\n  ")
-    );
-}
-
-async fn body(response: reqwest::Response, status: StatusCode) -> Value {
-    assert_eq!(response.status(), status);
-    assert!(response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json")));
-    response.json().await.expect("a JSON body")
-}
-
 fn patched_spec() -> Value {
     let mut spec = load_spec();
     patch_known_drift(&mut spec);
@@ -356,36 +127,37 @@ async fn api_responses_validate_against_the_pandadoc_openapi_schemas() {
     let get = |path: &'static str| api_get(&client, &sandbox, KEY, path);
 
     // Users: every page, the removed user included (show_removed defaults to true).
-    let schema = response_schema(&spec, "/public/v1/users", "get", "200");
+    let schema = PANDADOC.response_schema(&spec, "/public/v1/users", "get", "200");
     for path in [
         "/public/v1/users?count=50&page=1",
         "/public/v1/users?count=50&page=2",
         "/public/v1/users?show_removed=false",
     ] {
         let users = body(get(path).await, StatusCode::OK).await;
-        assert_conforms(&format!("GET {path}"), &schema, &users);
+        PANDADOC.assert_conforms(&format!("GET {path}"), &schema, &users);
     }
 
     // Members and the current member.
     let members = body(get("/public/v1/members").await, StatusCode::OK).await;
-    assert_conforms(
+    PANDADOC.assert_conforms(
         "GET /public/v1/members",
-        &response_schema(&spec, "/public/v1/members", "get", "200"),
+        &PANDADOC.response_schema(&spec, "/public/v1/members", "get", "200"),
         &members,
     );
     let current = body(get("/public/v1/members/current").await, StatusCode::OK).await;
-    assert_conforms(
+    PANDADOC.assert_conforms(
         "GET /public/v1/members/current",
-        &response_schema(&spec, "/public/v1/members/current", "get", "200"),
+        &PANDADOC.response_schema(&spec, "/public/v1/members/current", "get", "200"),
         &current,
     );
 
     // Documents: every page, then every document's details (all statuses, with and without
     // sender, template, completion and expiration).
-    let list_schema = response_schema(&spec, "/public/v1/documents", "get", "200");
-    let details_schema = response_schema(&spec, "/public/v1/documents/{id}/details", "get", "200");
+    let list_schema = PANDADOC.response_schema(&spec, "/public/v1/documents", "get", "200");
+    let details_schema =
+        PANDADOC.response_schema(&spec, "/public/v1/documents/{id}/details", "get", "200");
     let (documents, _) = walk(&client, &sandbox, KEY, "/public/v1/documents", 100).await;
-    assert_conforms(
+    PANDADOC.assert_conforms(
         "GET /public/v1/documents (all pages)",
         &list_schema,
         &json!({ "results": documents }),
@@ -403,7 +175,7 @@ async fn api_responses_validate_against_the_pandadoc_openapi_schemas() {
             StatusCode::OK,
         )
         .await;
-        assert_conforms(
+        PANDADOC.assert_conforms(
             &format!(
                 "GET /public/v1/documents/{id}/details ({})",
                 details["status"]
@@ -414,20 +186,21 @@ async fn api_responses_validate_against_the_pandadoc_openapi_schemas() {
     }
 
     // Templates, with and without the optional field, and every template's details.
-    let list_schema = response_schema(&spec, "/public/v1/templates", "get", "200");
-    let details_schema = response_schema(&spec, "/public/v1/templates/{id}/details", "get", "200");
+    let list_schema = PANDADOC.response_schema(&spec, "/public/v1/templates", "get", "200");
+    let details_schema =
+        PANDADOC.response_schema(&spec, "/public/v1/templates/{id}/details", "get", "200");
     let templates = body(
         get("/public/v1/templates?count=100&fields=content_date_modified").await,
         StatusCode::OK,
     )
     .await;
-    assert_conforms(
+    PANDADOC.assert_conforms(
         "GET /public/v1/templates (fields)",
         &list_schema,
         &templates,
     );
     let plain = body(get("/public/v1/templates?count=100").await, StatusCode::OK).await;
-    assert_conforms("GET /public/v1/templates", &list_schema, &plain);
+    PANDADOC.assert_conforms("GET /public/v1/templates", &list_schema, &plain);
     for t in plain["results"].as_array().expect("results") {
         let id = t["id"].as_str().expect("id");
         let details = body(
@@ -441,7 +214,7 @@ async fn api_responses_validate_against_the_pandadoc_openapi_schemas() {
             StatusCode::OK,
         )
         .await;
-        assert_conforms(
+        PANDADOC.assert_conforms(
             &format!("GET /public/v1/templates/{id}/details"),
             &details_schema,
             &details,
@@ -479,9 +252,9 @@ async fn error_responses_validate_against_the_pandadoc_openapi_schemas() {
                 .await
                 .expect("GET");
             let error = body(response, StatusCode::UNAUTHORIZED).await;
-            assert_conforms(
+            PANDADOC.assert_conforms(
                 &format!("GET {path} 401"),
-                &response_schema(&spec, spec_path, "get", "401"),
+                &PANDADOC.response_schema(&spec, spec_path, "get", "401"),
                 &error,
             );
         }
@@ -503,15 +276,15 @@ async fn error_responses_validate_against_the_pandadoc_openapi_schemas() {
             StatusCode::NOT_FOUND,
         )
         .await;
-        assert_conforms(
+        PANDADOC.assert_conforms(
             &format!("GET {path} 404"),
-            &response_schema(&spec, spec_path, "get", "404"),
+            &PANDADOC.response_schema(&spec, spec_path, "get", "404"),
             &error,
         );
     }
 
     // 400: documents declares one; users does not (checked against 400ValidationError).
-    let schema = response_schema(&spec, "/public/v1/documents", "get", "400");
+    let schema = PANDADOC.response_schema(&spec, "/public/v1/documents", "get", "400");
     for path in [
         "/public/v1/documents?count=500&order_by=nope",
         "/public/v1/documents?template_id=a&form_id=b",
@@ -521,16 +294,16 @@ async fn error_responses_validate_against_the_pandadoc_openapi_schemas() {
             StatusCode::BAD_REQUEST,
         )
         .await;
-        assert_conforms(&format!("GET {path} 400"), &schema, &error);
+        PANDADOC.assert_conforms(&format!("GET {path} 400"), &schema, &error);
     }
     let error = body(
         api_get(&client, &sandbox, KEY, "/public/v1/users?count=51").await,
         StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_conforms(
+    PANDADOC.assert_conforms(
         "GET /public/v1/users 400",
-        &shared_response_schema(&spec, "400ValidationError"),
+        &PANDADOC.shared_response_schema(&spec, "400ValidationError"),
         &error,
     );
 
@@ -557,9 +330,9 @@ async fn error_responses_validate_against_the_pandadoc_openapi_schemas() {
             StatusCode::TOO_MANY_REQUESTS,
         )
         .await;
-        assert_conforms(
+        PANDADOC.assert_conforms(
             &format!("GET {path} 429"),
-            &response_schema(&spec, spec_path, "get", "429"),
+            &PANDADOC.response_schema(&spec, spec_path, "get", "429"),
             &error,
         );
     }
@@ -573,17 +346,17 @@ async fn token_responses_validate_against_the_pandadoc_openapi_schemas() {
     let code = approved_code(&client, &sandbox).await;
     let (status, issued) = exchange(&client, &sandbox, &code).await;
     assert_eq!(status, StatusCode::OK);
-    let ok = response_schema(&spec, "/oauth2/access_token", "post", "200");
-    assert_conforms("POST /oauth2/access_token (code)", &ok, &issued);
+    let ok = PANDADOC.response_schema(&spec, "/oauth2/access_token", "post", "200");
+    PANDADOC.assert_conforms("POST /oauth2/access_token (code)", &ok, &issued);
     let refresh_token = issued["refresh_token"].as_str().expect("refresh_token");
     let (status, refreshed) = refresh(&client, &sandbox, refresh_token).await;
     assert_eq!(status, StatusCode::OK);
-    assert_conforms("POST /oauth2/access_token (refresh)", &ok, &refreshed);
+    PANDADOC.assert_conforms("POST /oauth2/access_token (refresh)", &ok, &refreshed);
     let (status, error) = exchange(&client, &sandbox, &code).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_conforms(
+    PANDADOC.assert_conforms(
         "POST /oauth2/access_token 400",
-        &response_schema(&spec, "/oauth2/access_token", "post", "400"),
+        &PANDADOC.response_schema(&spec, "/oauth2/access_token", "post", "400"),
         &error,
     );
     // The documented request bodies' required fields are what the sandbox's clients send.
@@ -615,57 +388,61 @@ fn the_patched_drift_is_real_and_the_patches_make_the_spec_examples_valid() {
     // 1. The members example says email_verified, the schema emails_verified.
     let members = example("/public/v1/members", "List Members");
     assert!(members["results"][0]["email_verified"].is_boolean());
-    let original = response_schema(&spec, "/public/v1/members", "get", "200");
-    assert!(problems(&original, &members)
+    let original = PANDADOC.response_schema(&spec, "/public/v1/members", "get", "200");
+    assert!(PANDADOC
+        .problems(&original, &members)
         .iter()
         .any(|p| p.contains("/results/0/email_verified: not declared")));
-    assert_conforms(
+    PANDADOC.assert_conforms(
         "the spec's members example, patched",
-        &response_schema(&patched, "/public/v1/members", "get", "200"),
+        &PANDADOC.response_schema(&patched, "/public/v1/members", "get", "200"),
         &members,
     );
 
     // 2. A PandaDoc 401 body does not fit the members operation's declared 401.
     let unauthorized = json!({ "type": "authentication_error",
                                 "detail": "Authentication credentials were not provided." });
-    let original = response_schema(&spec, "/public/v1/members", "get", "401");
-    assert!(!validator(&original).is_valid(&unauthorized));
-    assert_conforms(
+    let original = PANDADOC.response_schema(&spec, "/public/v1/members", "get", "401");
+    assert!(!PANDADOC.validator(&original).is_valid(&unauthorized));
+    PANDADOC.assert_conforms(
         "a 401 on /members, patched",
-        &response_schema(&patched, "/public/v1/members", "get", "401"),
+        &PANDADOC.response_schema(&patched, "/public/v1/members", "get", "401"),
         &unauthorized,
     );
 
     // 3. The template details example has created_by.membership_id, the schema does not.
     let template = example("/public/v1/templates/{id}/details", "Template Details");
     assert!(template["created_by"]["membership_id"].is_string());
-    let original = response_schema(&spec, "/public/v1/templates/{id}/details", "get", "200");
-    assert!(problems(&original, &template)
+    let original =
+        PANDADOC.response_schema(&spec, "/public/v1/templates/{id}/details", "get", "200");
+    assert!(PANDADOC
+        .problems(&original, &template)
         .iter()
         .any(|p| p.contains("/created_by/membership_id: not declared")));
-    assert!(problems(
-        &response_schema(&patched, "/public/v1/templates/{id}/details", "get", "200"),
-        &template
-    )
-    .iter()
-    .all(|p| !p.contains("membership_id")));
+    assert!(PANDADOC
+        .problems(
+            &PANDADOC.response_schema(&patched, "/public/v1/templates/{id}/details", "get", "200"),
+            &template
+        )
+        .iter()
+        .all(|p| !p.contains("membership_id")));
 }
 
 #[test]
 fn a_wrong_type_an_undeclared_key_and_a_null_where_none_is_allowed_are_reported() {
     let spec = patched_spec();
-    let schema = response_schema(&spec, "/public/v1/documents", "get", "200");
+    let schema = PANDADOC.response_schema(&spec, "/public/v1/documents", "get", "200");
     let good = json!({ "results": [{
         "id": "XjV64iXRJMerjSpk428QSF", "name": "Sample", "status": "document.draft",
         "date_created": "2024-07-02T16:21:35.770196Z", "date_modified": "2024-07-02T16:21:37.696724Z",
         "date_completed": null, "expiration_date": null, "version": "2"
     }]});
-    assert_conforms("a minimal valid page", &schema, &good);
+    PANDADOC.assert_conforms("a minimal valid page", &schema, &good);
     let mut bad = good.clone();
     bad["results"][0]["version"] = json!(2);
     bad["results"][0]["date_sent"] = json!("2024-07-02T16:21:35.770196Z");
     bad["results"][0]["date_created"] = Value::Null;
-    let found = problems(&schema, &bad).join("\n");
+    let found = PANDADOC.problems(&schema, &bad).join("\n");
     for expected in [
         "/results/0/version",
         "/results/0/date_sent",

@@ -1,14 +1,14 @@
 //! The REST API over real HTTP: paging reproduces the ground truth, PagerDuty's limits and
 //! errors are enforced.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 
-use common::*;
 use reqwest::StatusCode;
 use seatscope_sandbox::PagerDutyConfig;
 use serde_json::Value;
+use support::pagerduty::*;
 
 const FEATURES: [(&str, &str); 5] = [
     ("acknowledge_log_entry", "acknowledge"),
@@ -26,11 +26,6 @@ fn api_key_config() -> PagerDutyConfig {
 }
 
 const KEY: &str = "Token token=sandbox-account-key";
-
-async fn json(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    (status, response.json().await.expect("a JSON body"))
-}
 
 #[tokio::test]
 async fn paging_log_entries_and_counting_user_actions_equals_the_ground_truth() {

@@ -1,7 +1,7 @@
 //! The SendGrid sandbox over real HTTP: auth and scopes, pagination, stats, credits, the
 //! rate limit, determinism, and the ground truth a naive client reproduces.
 
-mod sendgrid_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,8 +10,8 @@ use seatscope_sandbox::{
     SendGridConfig, SendGridCreditsTruth, SendGridDayTruth, SendGridGroundTruth, SendGridMetrics,
     SendGridSandbox, SendGridSandboxKey, SendGridSeatTruth,
 };
-use sendgrid_support::*;
 use serde_json::{json, Value};
+use support::sendgrid::*;
 
 const ENDPOINTS: [&str; 6] = [
     "/v3/scopes",

@@ -22,36 +22,28 @@
 //! checked against `POST /v3/teammates` 400; `GET /v3/stats` 400 against
 //! `GET /v3/categories` 400; 403 and 429 against SendGrid's generic `ErrorResponse`).
 
-mod sendgrid_support;
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod support;
 
 use reqwest::StatusCode;
 use seatscope_sandbox::{SendGridConfig, SendGridSandboxKey};
-use sendgrid_support::*;
 use serde_json::{json, Map, Value};
+use support::sendgrid::*;
+use support::spec::{raw_response_schema, Dialect, Nullable, RefSiblings, Variants};
 
-fn spec_path(file: &str) -> PathBuf {
-    let dir = std::env::var_os("SEATSCOPE_VENDOR_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vendor-specs")
-        });
-    dir.join("sendgrid").join(file)
-}
+/// How SendGrid's OpenAPI 3.1 documents are read (see the module documentation).
+const SENDGRID: Dialect = Dialect {
+    vendor: "SendGrid",
+    draft: jsonschema::Draft::Draft202012,
+    also_dropped: &["description", "title"],
+    drop_extensions: false,
+    ref_siblings: RefSiblings::AllOf,
+    nullable: Nullable::NullType,
+    variants: Variants::All,
+    show_instance: true,
+};
 
 fn load_spec(file: &str) -> Value {
-    let path = spec_path(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "SendGrid's OpenAPI spec is required for this test and could not be read at {} \
-             ({e}). Set SEATSCOPE_VENDOR_SPECS to the vendor-specs directory.",
-            path.display()
-        )
-    });
-    let spec: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    let spec = SENDGRID.load_spec(&format!("sendgrid/{file}"));
     assert!(
         spec["openapi"]
             .as_str()
@@ -59,206 +51,6 @@ fn load_spec(file: &str) -> Value {
         "{file} is not OpenAPI 3.1: re-check the conversion"
     );
     spec
-}
-
-/// Inlines local `$ref`s and drops annotation keywords; with `nullable`, reads OpenAPI 3.0's
-/// `nullable: true` as allowing `null` (see the module docs).
-fn to_json_schema(node: &Value, spec: &Value, nullable: bool, stack: &mut Vec<String>) -> Value {
-    match node {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (key, value) in map {
-                match key.as_str() {
-                    "$ref" => {}
-                    // Annotations and OpenAPI-only keywords.
-                    "example" | "examples" | "description" | "title" | "discriminator" | "xml"
-                    | "externalDocs" | "deprecated" | "nullable" => {}
-                    // Data, not schemas.
-                    "enum" | "default" | "const" | "required" => {
-                        out.insert(key.clone(), value.clone());
-                    }
-                    // Property names are not keywords; their values are schemas.
-                    "properties" => {
-                        let props = value
-                            .as_object()
-                            .map(|p| {
-                                p.iter()
-                                    .map(|(name, s)| {
-                                        (name.clone(), to_json_schema(s, spec, nullable, stack))
-                                    })
-                                    .collect::<Map<_, _>>()
-                            })
-                            .unwrap_or_default();
-                        out.insert(key.clone(), Value::Object(props));
-                    }
-                    _ => {
-                        out.insert(key.clone(), to_json_schema(value, spec, nullable, stack));
-                    }
-                }
-            }
-            if let Some(Value::String(reference)) = map.get("$ref") {
-                let pointer = reference
-                    .strip_prefix('#')
-                    .unwrap_or_else(|| panic!("external $ref {reference} is not supported"));
-                assert!(!stack.contains(reference), "recursive $ref {reference}");
-                let target = spec
-                    .pointer(pointer)
-                    .unwrap_or_else(|| panic!("dangling $ref {reference}"));
-                stack.push(reference.clone());
-                let resolved = to_json_schema(target, spec, nullable, stack);
-                stack.pop();
-                if out.is_empty() {
-                    out = resolved.as_object().cloned().unwrap_or_default();
-                } else {
-                    out.insert("allOf".into(), json!([resolved]));
-                }
-            }
-            if nullable && map.get("nullable") == Some(&Value::Bool(true)) {
-                match out.get("type").cloned() {
-                    Some(Value::String(t)) => {
-                        out.insert("type".into(), json!([t, "null"]));
-                    }
-                    Some(Value::Array(mut types)) => {
-                        types.push(json!("null"));
-                        out.insert("type".into(), Value::Array(types));
-                    }
-                    _ => return json!({ "anyOf": [{ "type": "null" }, Value::Object(out)] }),
-                }
-                if let Some(Value::Array(values)) = out.get_mut("enum") {
-                    values.push(Value::Null);
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| to_json_schema(item, spec, nullable, stack))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn raw_response_schema<'a>(spec: &'a Value, path: &str, method: &str, status: &str) -> &'a Value {
-    let operation = &spec["paths"][path][method];
-    assert!(operation.is_object(), "no {method} {path} in the spec");
-    let mut response = &operation["responses"][status];
-    // A response may itself be a $ref into components/responses.
-    if let Some(reference) = response["$ref"].as_str() {
-        response = spec
-            .pointer(reference.trim_start_matches('#'))
-            .unwrap_or_else(|| panic!("dangling $ref {reference}"));
-    }
-    let schema = &response["content"]["application/json"]["schema"];
-    assert!(
-        schema.is_object(),
-        "{method} {path} declares no application/json schema for {status}"
-    );
-    schema
-}
-
-/// The JSON Schema of `method path`'s `status` response, `application/json`.
-fn response_schema(spec: &Value, path: &str, method: &str, status: &str) -> Value {
-    to_json_schema(
-        raw_response_schema(spec, path, method, status),
-        spec,
-        true,
-        &mut Vec::new(),
-    )
-}
-
-fn component_schema(spec: &Value, name: &str) -> Value {
-    let schema = spec
-        .pointer(&format!("/components/schemas/{name}"))
-        .unwrap_or_else(|| panic!("no components/schemas/{name}"));
-    to_json_schema(schema, spec, true, &mut Vec::new())
-}
-
-fn validator(schema: &Value) -> jsonschema::Validator {
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .should_validate_formats(true)
-        .build(schema)
-        .unwrap_or_else(|e| panic!("the converted schema does not compile: {e}"))
-}
-
-/// Schema errors plus keys that the schema does not declare, each with its location.
-fn problems(schema: &Value, instance: &Value) -> Vec<String> {
-    let mut out: Vec<String> = validator(schema)
-        .iter_errors(instance)
-        .map(|e| format!("{}: {e}", e.instance_path))
-        .collect();
-    undeclared(schema, instance, "", &mut out);
-    out
-}
-
-/// Property name → the schemas that declare it, through `allOf`/`anyOf`/`oneOf`.
-fn declared_properties(schema: &Value, out: &mut BTreeMap<String, Vec<Value>>) {
-    if let Some(props) = schema["properties"].as_object() {
-        for (name, s) in props {
-            out.entry(name.clone()).or_default().push(s.clone());
-        }
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        for sub in schema[key].as_array().into_iter().flatten() {
-            declared_properties(sub, out);
-        }
-    }
-}
-
-fn item_schemas(schema: &Value, out: &mut Vec<Value>) {
-    if schema["items"].is_object() {
-        out.push(schema["items"].clone());
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        for sub in schema[key].as_array().into_iter().flatten() {
-            item_schemas(sub, out);
-        }
-    }
-}
-
-fn undeclared(schema: &Value, instance: &Value, at: &str, out: &mut Vec<String>) {
-    match instance {
-        Value::Object(map) => {
-            let mut props = BTreeMap::new();
-            declared_properties(schema, &mut props);
-            if props.is_empty() {
-                return; // a free-form object
-            }
-            for (key, value) in map {
-                let here = format!("{at}/{key}");
-                match props.get(key) {
-                    None => out.push(format!("{here}: not declared by the spec")),
-                    Some(schemas) => {
-                        for s in schemas {
-                            undeclared(s, value, &here, out);
-                        }
-                    }
-                }
-            }
-        }
-        Value::Array(items) => {
-            let mut schemas = Vec::new();
-            item_schemas(schema, &mut schemas);
-            for (i, item) in items.iter().enumerate() {
-                for s in &schemas {
-                    undeclared(s, item, &format!("{at}/{i}"), out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-#[track_caller]
-fn assert_conforms(what: &str, schema: &Value, instance: &Value) {
-    let found = problems(schema, instance);
-    assert!(
-        found.is_empty(),
-        "{what} does not match SendGrid's spec:\n  {}\n{instance}",
-        found.into_iter().take(20).collect::<Vec<_>>().join("\n  ")
-    );
 }
 
 async fn body(response: reqwest::Response, status: StatusCode) -> Value {
@@ -284,23 +76,23 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
     let key = Some(key.as_str());
 
     // GET /v3/scopes: 200 for both keys, 401 without one.
-    let schema = response_schema(&scopes_spec, "/v3/scopes", "get", "200");
+    let schema = SENDGRID.response_schema(&scopes_spec, "/v3/scopes", "get", "200");
     for k in [full_key(), nostats_key()] {
         let scopes = body(
             get(&client, &sandbox, Some(&k), "/v3/scopes").await,
             StatusCode::OK,
         )
         .await;
-        assert_conforms("GET /v3/scopes", &schema, &scopes);
+        SENDGRID.assert_conforms("GET /v3/scopes", &schema, &scopes);
     }
     let unauthorized = body(
         get(&client, &sandbox, None, "/v3/scopes").await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/scopes 401",
-        &response_schema(&scopes_spec, "/v3/scopes", "get", "401"),
+        &SENDGRID.response_schema(&scopes_spec, "/v3/scopes", "get", "401"),
         &unauthorized,
     );
     let unknown_key = body(
@@ -308,9 +100,9 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/teammates 401 (scopes' 401 schema)",
-        &response_schema(&scopes_spec, "/v3/scopes", "get", "401"),
+        &SENDGRID.response_schema(&scopes_spec, "/v3/scopes", "get", "401"),
         &unknown_key,
     );
 
@@ -326,14 +118,14 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
         StatusCode::FORBIDDEN,
     )
     .await;
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/stats 403 (scopes' 403 schema)",
-        &response_schema(&scopes_spec, "/v3/scopes", "get", "403"),
+        &SENDGRID.response_schema(&scopes_spec, "/v3/scopes", "get", "403"),
         &forbidden,
     );
 
     // GET /v3/teammates: every page of 5, and the default page.
-    let schema = response_schema(&teammates_spec, "/v3/teammates", "get", "200");
+    let schema = SENDGRID.response_schema(&teammates_spec, "/v3/teammates", "get", "200");
     let mut seen = 0;
     for offset in (0..25).step_by(5) {
         let page = body(
@@ -347,7 +139,7 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
             StatusCode::OK,
         )
         .await;
-        assert_conforms(
+        SENDGRID.assert_conforms(
             &format!("GET /v3/teammates offset={offset}"),
             &schema,
             &page,
@@ -360,7 +152,7 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
         StatusCode::OK,
     )
     .await;
-    assert_conforms("GET /v3/teammates", &schema, &all);
+    SENDGRID.assert_conforms("GET /v3/teammates", &schema, &all);
     let types: std::collections::BTreeSet<&str> = all["result"]
         .as_array()
         .into_iter()
@@ -379,9 +171,9 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
         StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/teammates 400 (POST /v3/teammates' 400 schema)",
-        &response_schema(&teammates_spec, "/v3/teammates", "post", "400"),
+        &SENDGRID.response_schema(&teammates_spec, "/v3/teammates", "post", "400"),
         &error,
     );
 
@@ -392,14 +184,14 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
     )
     .await;
     assert_eq!(pending["result"].as_array().map(Vec::len), Some(4));
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/teammates/pending",
-        &response_schema(&teammates_spec, "/v3/teammates/pending", "get", "200"),
+        &SENDGRID.response_schema(&teammates_spec, "/v3/teammates/pending", "get", "200"),
         &pending,
     );
 
     // GET /v3/stats, by day, week and month, over days with and without data.
-    let schema = response_schema(&stats_spec, "/v3/stats", "get", "200");
+    let schema = SENDGRID.response_schema(&stats_spec, "/v3/stats", "get", "200");
     for aggregated in ["day", "week", "month"] {
         let stats = body(
             get(
@@ -414,10 +206,10 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
             StatusCode::OK,
         )
         .await;
-        assert_conforms(&format!("GET /v3/stats by {aggregated}"), &schema, &stats);
+        SENDGRID.assert_conforms(&format!("GET /v3/stats by {aggregated}"), &schema, &stats);
     }
     // Every metric the sandbox emits is one of the spec's global stats.
-    let metrics = component_schema(&stats_spec, "StatsAdvancedGlobalStats");
+    let metrics = SENDGRID.component_schema(&stats_spec, "StatsAdvancedGlobalStats");
     let declared = metrics["properties"].as_object().map_or(0, Map::len);
     assert_eq!(declared, 16, "the spec's global metrics changed");
 
@@ -427,9 +219,9 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
         StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/stats 400 (GET /v3/categories' 400 schema)",
-        &response_schema(&stats_spec, "/v3/categories", "get", "400"),
+        &SENDGRID.response_schema(&stats_spec, "/v3/categories", "get", "400"),
         &error,
     );
 
@@ -439,9 +231,9 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
         StatusCode::OK,
     )
     .await;
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/user/credits",
-        &response_schema(&user_spec, "/v3/user/credits", "get", "200"),
+        &SENDGRID.response_schema(&user_spec, "/v3/user/credits", "get", "200"),
         &credits,
     );
     let username = body(
@@ -449,9 +241,9 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
         StatusCode::OK,
     )
     .await;
-    assert_conforms(
+    SENDGRID.assert_conforms(
         "GET /v3/user/username",
-        &response_schema(&user_spec, "/v3/user/username", "get", "200"),
+        &SENDGRID.response_schema(&user_spec, "/v3/user/username", "get", "200"),
         &username,
     );
 
@@ -472,9 +264,9 @@ async fn responses_validate_against_the_sendgrid_openapi_schemas() {
     )
     .await;
     for spec in [&user_spec, &scopes_spec] {
-        assert_conforms(
+        SENDGRID.assert_conforms(
             "GET /v3/user/credits 429 (ErrorResponse)",
-            &component_schema(spec, "ErrorResponse"),
+            &SENDGRID.component_schema(spec, "ErrorResponse"),
             &error,
         );
     }
@@ -492,8 +284,12 @@ fn the_nullable_drift_is_real_and_the_conversion_is_what_makes_sendgrids_errors_
         "SendGrid's specs no longer use 3.0's nullable: drop the conversion"
     );
     let raw = raw_response_schema(&spec, "/v3/scopes", "get", "401");
-    let literal = to_json_schema(raw, &spec, false, &mut Vec::new());
-    let converted = response_schema(&spec, "/v3/scopes", "get", "401");
+    let literal = Dialect {
+        nullable: Nullable::Ignored,
+        ..SENDGRID
+    }
+    .json_schema(raw, &spec);
+    let converted = SENDGRID.response_schema(&spec, "/v3/scopes", "get", "401");
     // SendGrid's own example for this response.
     let example = spec
         .pointer("/paths/~1v3~1scopes/get/responses/401/content/application~1json/examples/response/value")
@@ -501,10 +297,10 @@ fn the_nullable_drift_is_real_and_the_conversion_is_what_makes_sendgrids_errors_
         .expect("the 401 example");
     assert_eq!(example["errors"][0]["field"], Value::Null);
     assert!(
-        !validator(&literal).is_valid(&example),
+        !SENDGRID.validator(&literal).is_valid(&example),
         "read literally (3.1), the spec rejects its own example"
     );
-    assert_conforms("the spec's own 401 example", &converted, &example);
+    SENDGRID.assert_conforms("the spec's own 401 example", &converted, &example);
 }
 
 #[test]
@@ -522,30 +318,33 @@ fn the_spec_examples_that_drift_from_their_schemas_are_caught_by_the_key_check()
         .unwrap_or_else(|| panic!("the {path} example"))
     };
     let teammates = example("/v3/teammates");
-    let found = problems(
-        &response_schema(&spec, "/v3/teammates", "get", "200"),
-        &teammates,
-    )
-    .join("\n");
+    let found = SENDGRID
+        .problems(
+            &SENDGRID.response_schema(&spec, "/v3/teammates", "get", "200"),
+            &teammates,
+        )
+        .join("\n");
     assert!(found.contains("/results: not declared"), "{found}");
     let mut fixed = teammates.clone();
     if let Some(map) = fixed.as_object_mut() {
         let results = map.remove("results").unwrap_or_default();
         map.insert("result".into(), results);
     }
-    let found = problems(
-        &response_schema(&spec, "/v3/teammates", "get", "200"),
-        &fixed,
-    )
-    .join("\n");
+    let found = SENDGRID
+        .problems(
+            &SENDGRID.response_schema(&spec, "/v3/teammates", "get", "200"),
+            &fixed,
+        )
+        .join("\n");
     assert!(found.contains("/result/0/company: not declared"), "{found}");
 
     let pending = example("/v3/teammates/pending");
-    let found = problems(
-        &response_schema(&spec, "/v3/teammates/pending", "get", "200"),
-        &pending,
-    )
-    .join("\n");
+    let found = SENDGRID
+        .problems(
+            &SENDGRID.response_schema(&spec, "/v3/teammates/pending", "get", "200"),
+            &pending,
+        )
+        .join("\n");
     assert!(
         found.contains("/result/0/pending_id: not declared"),
         "{found}"
@@ -555,15 +354,15 @@ fn the_spec_examples_that_drift_from_their_schemas_are_caught_by_the_key_check()
 #[test]
 fn a_wrong_enum_a_wrong_type_an_undeclared_key_and_a_missing_field_are_all_reported() {
     let teammates = load_spec("tsg_teammates_v3.json");
-    let schema = response_schema(&teammates, "/v3/teammates", "get", "200");
+    let schema = SENDGRID.response_schema(&teammates, "/v3/teammates", "get", "200");
     let good = json!({ "result": [{ "username": "ada", "email": "ada@example.com",
         "first_name": "Ada", "last_name": "Berg", "user_type": "owner", "is_admin": true }] });
-    assert_conforms("a minimal valid page", &schema, &good);
+    SENDGRID.assert_conforms("a minimal valid page", &schema, &good);
     let mut bad = good.clone();
     bad["result"][0]["user_type"] = json!("superuser");
     bad["result"][0]["is_admin"] = json!("yes");
     bad["result"][0]["usrname"] = json!("ada");
-    let found = problems(&schema, &bad).join("\n");
+    let found = SENDGRID.problems(&schema, &bad).join("\n");
     for expected in [
         "/result/0/user_type",
         "/result/0/is_admin",
@@ -576,15 +375,17 @@ fn a_wrong_enum_a_wrong_type_an_undeclared_key_and_a_missing_field_are_all_repor
     }
 
     let user = load_spec("tsg_user_v3.json");
-    let schema = response_schema(&user, "/v3/user/credits", "get", "200");
+    let schema = SENDGRID.response_schema(&user, "/v3/user/credits", "get", "200");
     let credits = json!({ "remain": 1, "total": 2, "overage": 0, "last_reset": "2026-03-01",
         "next_reset": "2026-04-01", "reset_frequency": "monthly" });
-    let found = problems(&schema, &credits).join("\n");
+    let found = SENDGRID.problems(&schema, &credits).join("\n");
     assert!(found.contains("used"), "a missing required field: {found}");
 
     let scopes = load_spec("tsg_scopes_v3.json");
-    let schema = response_schema(&scopes, "/v3/scopes", "get", "200");
-    let found = problems(&schema, &json!({ "scopes": ["a", "a"] })).join("\n");
+    let schema = SENDGRID.response_schema(&scopes, "/v3/scopes", "get", "200");
+    let found = SENDGRID
+        .problems(&schema, &json!({ "scopes": ["a", "a"] }))
+        .join("\n");
     assert!(!found.is_empty(), "scopes are uniqueItems");
     assert!(SendGridSandboxKey::full().scopes.len() > 1);
 }

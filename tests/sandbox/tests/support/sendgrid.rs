@@ -1,6 +1,7 @@
-//! Helpers shared by the SendGrid sandbox's HTTP tests.
+//! The SendGrid sandbox: its configuration and keys, requests, and SendGrid's JSON
+//! responses and headers.
 
-#![allow(dead_code)]
+pub use super::http::{http, query_param};
 
 use reqwest::StatusCode;
 use seatscope_sandbox::{SendGridConfig, SendGridSandbox, SendGridSandboxKey};
@@ -23,14 +24,6 @@ pub async fn start(config: SendGridConfig) -> SendGridSandbox {
     SendGridSandbox::start(config, 0)
         .await
         .expect("the sandbox starts on a free port")
-}
-
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("a reqwest client")
 }
 
 pub fn full_key() -> String {
@@ -91,14 +84,6 @@ pub fn parse_link(value: &str) -> Vec<(String, String, String)> {
             (param("rel"), url.to_string(), param("title"))
         })
         .collect()
-}
-
-pub fn query_param(url: &str, key: &str) -> Option<String> {
-    url::Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }
 
 pub fn now_epoch() -> u64 {

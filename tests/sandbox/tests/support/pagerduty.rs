@@ -1,8 +1,12 @@
-//! Helpers shared by the sandbox's HTTP tests: a client, the consent form driven without a
-//! browser, PKCE, and the token exchange.
+//! The PagerDuty sandbox: its configuration, PKCE, the consent form, the token exchange and
+//! API requests.
 
-#![allow(dead_code)]
+pub use super::consent::{hidden_inputs, unescape_html};
+pub use super::http::{body, http, json, query_param};
 
+use super::http::token_response;
+
+use super::consent::consent_form;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -29,15 +33,6 @@ pub async fn start(config: PagerDutyConfig) -> PagerDutySandbox {
         .expect("the sandbox starts on a free port")
 }
 
-/// Redirects off: the tests read `Location` themselves.
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("a reqwest client")
-}
-
 pub struct Pkce {
     pub verifier: String,
     pub challenge: String,
@@ -52,41 +47,6 @@ pub fn pkce() -> Pkce {
         verifier,
         challenge,
     }
-}
-
-pub fn unescape_html(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-/// `(name, value)` of every `<input type="hidden" name=".." value="..">` in the page.
-pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    const START: &str = "<input type=\"hidden\" name=\"";
-    let mut fields = Vec::new();
-    let mut rest = html;
-    while let Some(i) = rest.find(START) {
-        rest = &rest[i + START.len()..];
-        let Some((name, after)) = rest.split_once("\" value=\"") else {
-            break;
-        };
-        let Some((value, after)) = after.split_once('"') else {
-            break;
-        };
-        fields.push((unescape_html(name), unescape_html(value)));
-        rest = after;
-    }
-    fields
-}
-
-pub fn query_param(url: &str, key: &str) -> Option<String> {
-    url::Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }
 
 pub fn authorize_url(sandbox: &PagerDutySandbox, state: &str, challenge: &str) -> String {
@@ -105,34 +65,14 @@ pub fn authorize_url(sandbox: &PagerDutySandbox, state: &str, challenge: &str) -
 
 /// GETs the consent page, posts its form with `decision`, returns the redirect `Location`.
 pub async fn consent(client: &reqwest::Client, authorize_url: &str, decision: &str) -> String {
-    let page = client
-        .get(authorize_url)
-        .send()
-        .await
-        .expect("GET authorize");
-    assert_eq!(page.status(), StatusCode::OK);
-    let base = {
-        let u = url::Url::parse(authorize_url).expect("URL");
-        format!("{}://{}", u.scheme(), u.authority())
-    };
-    let html = page.text().await.expect("page body");
-    assert!(html.contains("<title>Authorize Seatscope — PagerDuty sandbox</title>"));
-    assert!(html.contains("action=\"/oauth/authorize/decision\""));
-    let mut form = hidden_inputs(&html);
-    form.push(("decision".into(), decision.into()));
-    let response = client
-        .post(format!("{base}/oauth/authorize/decision"))
-        .form(&form)
-        .send()
-        .await
-        .expect("POST decision");
-    assert_eq!(response.status(), StatusCode::FOUND);
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_string()
+    consent_form(
+        client,
+        authorize_url,
+        decision,
+        "PagerDuty sandbox",
+        "/oauth/authorize/decision",
+    )
+    .await
 }
 
 /// Approves and returns `(code, verifier)`.
@@ -170,11 +110,7 @@ pub async fn exchange(
         .send()
         .await
         .expect("POST token");
-    let status = response.status();
-    (
-        status,
-        response.json().await.expect("a JSON token response"),
-    )
+    token_response(response).await
 }
 
 pub async fn refresh(
@@ -192,11 +128,7 @@ pub async fn refresh(
         .send()
         .await
         .expect("POST token");
-    let status = response.status();
-    (
-        status,
-        response.json().await.expect("a JSON token response"),
-    )
+    token_response(response).await
 }
 
 /// A full consent + exchange; returns `(access_token, refresh_token)`.

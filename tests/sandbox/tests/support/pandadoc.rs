@@ -1,8 +1,12 @@
-//! Helpers shared by the PandaDoc sandbox's HTTP tests: a client, the consent form driven
-//! without a browser, the token requests, and a naive client that walks the API.
+//! The PandaDoc sandbox: its configuration and credentials, the consent form, the token
+//! requests, and a naive client that walks the API.
 
-#![allow(dead_code)]
+pub use super::consent::{hidden_inputs, unescape_html};
+pub use super::http::{body, http, json, query_param};
 
+use super::http::token_response;
+
+use super::consent::consent_form;
 use std::collections::BTreeMap;
 
 use reqwest::StatusCode;
@@ -31,50 +35,6 @@ pub async fn start(config: PandaDocConfig) -> PandaDocSandbox {
         .expect("the sandbox starts on a free port")
 }
 
-/// Redirects off: the tests read `Location` themselves.
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("a reqwest client")
-}
-
-pub fn unescape_html(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-/// `(name, value)` of every `<input type="hidden" name=".." value="..">` in the page.
-pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    const START: &str = "<input type=\"hidden\" name=\"";
-    let mut fields = Vec::new();
-    let mut rest = html;
-    while let Some(i) = rest.find(START) {
-        rest = &rest[i + START.len()..];
-        let Some((name, after)) = rest.split_once("\" value=\"") else {
-            break;
-        };
-        let Some((value, after)) = after.split_once('"') else {
-            break;
-        };
-        fields.push((unescape_html(name), unescape_html(value)));
-        rest = after;
-    }
-    fields
-}
-
-pub fn query_param(url: &str, key: &str) -> Option<String> {
-    url::Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
 /// PandaDoc's documented authorize URL, literally `scope=read+write`.
 pub fn authorize_url(sandbox: &PandaDocSandbox, state: &str) -> String {
     let mut url =
@@ -89,34 +49,14 @@ pub fn authorize_url(sandbox: &PandaDocSandbox, state: &str) -> String {
 
 /// GETs the consent page, posts its form with `decision`, returns the redirect `Location`.
 pub async fn consent(client: &reqwest::Client, authorize_url: &str, decision: &str) -> String {
-    let page = client
-        .get(authorize_url)
-        .send()
-        .await
-        .expect("GET authorize");
-    assert_eq!(page.status(), StatusCode::OK);
-    let base = {
-        let u = url::Url::parse(authorize_url).expect("URL");
-        format!("{}://{}", u.scheme(), u.authority())
-    };
-    let html = page.text().await.expect("page body");
-    assert!(html.contains("<title>Authorize Seatscope — PandaDoc sandbox</title>"));
-    assert!(html.contains("action=\"/oauth2/authorize/decision\""));
-    let mut form = hidden_inputs(&html);
-    form.push(("decision".into(), decision.into()));
-    let response = client
-        .post(format!("{base}/oauth2/authorize/decision"))
-        .form(&form)
-        .send()
-        .await
-        .expect("POST decision");
-    assert_eq!(response.status(), StatusCode::FOUND);
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_string()
+    consent_form(
+        client,
+        authorize_url,
+        decision,
+        "PandaDoc sandbox",
+        "/oauth2/authorize/decision",
+    )
+    .await
 }
 
 pub async fn approved_code(client: &reqwest::Client, sandbox: &PandaDocSandbox) -> String {
@@ -135,11 +75,7 @@ pub async fn post_token(
         .send()
         .await
         .expect("POST access_token");
-    let status = response.status();
-    (
-        status,
-        response.json().await.expect("a JSON token response"),
-    )
+    token_response(response).await
 }
 
 pub async fn exchange(
@@ -203,11 +139,6 @@ pub async fn api_get(
         .send()
         .await
         .expect("GET")
-}
-
-pub async fn json(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    (status, response.json().await.expect("a JSON body"))
 }
 
 /// `GET` that must answer 200 with JSON.
