@@ -91,6 +91,19 @@ impl DynamoDbStore {
         }
     }
 
+    /// An UpdateItem on the connection item of (org, provider).
+    fn update_connection(
+        &self,
+        org: &str,
+        provider: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(keys::connection_sk(provider)))
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }
@@ -312,11 +325,7 @@ impl DynamoDbStore {
     /// not scheduled (disconnected).
     pub async fn make_due(&self, org: &str, provider: &str, now: OffsetDateTime) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression("SET next_sync_at = :now")
             .condition_expression("attribute_exists(due_shard)")
             .expression_attribute_values(":now", n(now.unix_timestamp()))
@@ -378,11 +387,7 @@ impl DynamoDbStore {
         ttl: time::Duration,
     ) -> Result<bool> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression("SET lease_owner = :me, lease_expires_at = :exp")
             .condition_expression(
                 "attribute_exists(due_shard) AND \
@@ -407,11 +412,7 @@ impl DynamoDbStore {
         ttl: time::Duration,
     ) -> Result<bool> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression("SET refresh_lock_owner = :me, refresh_lock_until = :until")
             .condition_expression(
                 "attribute_exists(pk) AND \
@@ -428,11 +429,7 @@ impl DynamoDbStore {
     /// Releases the refresh lock if `owner` still holds it.
     pub async fn release_refresh_lock(&self, org: &str, provider: &str, owner: &str) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression("REMOVE refresh_lock_owner, refresh_lock_until")
             .condition_expression("refresh_lock_owner = :me")
             .expression_attribute_values(":me", s(owner))
@@ -461,11 +458,7 @@ impl DynamoDbStore {
         ];
         let mut remove = vec!["lease_owner", "lease_expires_at"];
         let mut u = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(
                 ":st",

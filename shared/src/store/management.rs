@@ -49,11 +49,7 @@ impl DynamoDbStore {
         ];
         let mut remove = vec!["status_reason", "disconnected_at", "disconnected_by"];
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(grant.org)))
-            .key("sk", s(keys::connection_sk(grant.provider)))
+            .update_connection(grant.org, grant.provider)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":org", s(grant.org))
             .expression_attribute_values(":p", s(grant.provider))
@@ -107,11 +103,7 @@ impl DynamoDbStore {
         now: OffsetDateTime,
     ) -> Result<Option<Connection>> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression(
                 "SET #st = :st, disconnected_at = :at, disconnected_by = :by \
                  REMOVE due_shard, lease_owner, lease_expires_at, status_reason",

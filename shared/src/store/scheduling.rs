@@ -5,7 +5,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::{n, s, unless_condition_failed, DynamoDbStore};
-use crate::domain::{keys, rfc3339};
+use crate::domain::rfc3339;
 use crate::error::Result;
 
 /// What a run has durably written so far (saved after each written batch).
@@ -29,11 +29,7 @@ impl DynamoDbStore {
         hold: Duration,
     ) -> Result<bool> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression("SET next_sync_at = :later")
             .condition_expression("attribute_exists(due_shard) AND next_sync_at <= :now")
             .expression_attribute_values(":later", n((now + hold).unix_timestamp()))
@@ -53,11 +49,7 @@ impl DynamoDbStore {
         hold: Duration,
     ) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression("SET next_sync_at = :now")
             .condition_expression("attribute_exists(due_shard) AND next_sync_at = :later")
             .expression_attribute_values(":later", n((now + hold).unix_timestamp()))
@@ -86,11 +78,7 @@ impl DynamoDbStore {
             Checkpoint::ActivityUntil(at) => ("activity_synced_until", at),
         };
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression(format!("SET {attribute} = :at, lease_expires_at = :exp"))
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":at", s(rfc3339(at)))
@@ -112,11 +100,7 @@ impl DynamoDbStore {
         hold_until: OffsetDateTime,
     ) -> Result<bool> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .update_connection(org, provider)
             .update_expression("SET next_sync_at = :hold REMOVE lease_owner, lease_expires_at")
             .condition_expression("lease_owner = :me AND attribute_exists(due_shard)")
             .expression_attribute_values(":hold", n(hold_until.unix_timestamp()))
