@@ -1,8 +1,10 @@
 //! The local system: installs and starts the AWS emulators (`services`), serves
-//! template.yaml's routes to the four handlers (`gateway`) and composes the whole
+//! template.yaml's routes to the four handlers (`gateway`), signs users in through a
+//! dev OIDC issuer (`dev_issuer`) and composes the whole
 //! stack (`stack`), with a local SQS event source for the sync worker (`worker`),
 //! for `cargo xtask dev` and the integration tests.
 
+pub mod dev_issuer;
 pub mod gateway;
 pub mod services;
 pub mod stack;
