@@ -113,10 +113,37 @@ pub struct Provider {
     pub seat_source: String,
     /// False where the vendor has no per-seat activity (the dashboard says so).
     pub per_seat_activity: bool,
+    /// How the vendor bills: per seat (cost and savings follow seats) or by usage
+    /// (the dashboard compares volume with the plan's credits).
+    #[serde(default)]
+    pub pricing: Pricing,
+    /// Cheaper plans and the catalog features they include, for the tier hint.
+    /// Only tiers with a published source are listed.
+    #[serde(default)]
+    pub tiers: Vec<Tier>,
     #[serde(default)]
     pub oauth2: Option<OAuth2Spec>,
     #[serde(default)]
     pub api_key: Option<ApiKeySpec>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pricing {
+    #[default]
+    PerSeat,
+    Usage,
+}
+
+/// A vendor plan: which catalog features it includes and how many users it allows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tier {
+    pub name: String,
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub max_seats: Option<u32>,
+    /// Where the facts come from.
+    pub source: String,
 }
 
 impl Provider {
@@ -195,6 +222,16 @@ mod tests {
                 "{}",
                 p.id
             );
+            for t in &p.tiers {
+                for f in &t.features {
+                    assert!(
+                        p.features.contains(f),
+                        "{}: tier {} lists {f}",
+                        p.id,
+                        t.name
+                    );
+                }
+            }
             for f in p.feature_sources.keys() {
                 assert!(
                     p.features.contains(f),

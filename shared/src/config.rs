@@ -15,6 +15,13 @@ pub struct OAuthClient {
     pub client_secret_name: String,
 }
 
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignIn {
+    pub issuer: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
@@ -43,6 +50,10 @@ pub struct Config {
     /// A run stops this long before the Lambda deadline, saves its checkpoint and
     /// re-enqueues the rest (SYNC_DEADLINE_MARGIN_SECONDS, default 30).
     pub sync_deadline_margin_seconds: u32,
+    /// The dashboard's sign-in (OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_SCOPE): what the
+    /// page's OIDC client needs, served at `GET /api/config`. The same issuer and
+    /// client id (the audience) configure API Gateway's JWT authorizer.
+    pub sign_in: Option<SignIn>,
     /// OAuth clients by provider id (only those configured).
     pub oauth_clients: BTreeMap<String, OAuthClient>,
     pub catalog: Catalog,
@@ -92,7 +103,25 @@ impl Config {
                 }
             }
         }
+        let sign_in = match (lookup("OIDC_ISSUER"), lookup("OIDC_CLIENT_ID")) {
+            (Some(issuer), Some(client_id)) => {
+                Url::parse(&issuer)
+                    .map_err(|e| Error::Config(format!("OIDC_ISSUER '{issuer}': {e}")))?;
+                Some(SignIn {
+                    issuer,
+                    client_id,
+                    scope: lookup("OIDC_SCOPE").unwrap_or_else(|| "openid profile email".into()),
+                })
+            }
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "OIDC_ISSUER and OIDC_CLIENT_ID must be set together".into(),
+                ))
+            }
+        };
         Ok(Config {
+            sign_in,
             table_name: required("TABLE_NAME")?,
             stage: required("STAGE")?,
             secret_prefix: required("SECRET_PREFIX")?,

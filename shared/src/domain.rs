@@ -43,6 +43,10 @@ pub mod keys {
     }
     pub const RUN_PREFIX: &str = "RUN#";
     pub const PLAN_SK: &str = "PLAN";
+    /// The org's settings of one app (threshold, grace period, exemptions, price).
+    pub const SETTINGS_SK: &str = "SETTINGS";
+    /// The app's headline numbers, computed when a sync finishes or settings change.
+    pub const SUMMARY_SK: &str = "SUMMARY";
     /// OAuth state is keyed by the SHA-256 of the state value, not the value itself.
     pub fn oauth_state(state_hash: &str) -> String {
         format!("OAUTH_STATE#{state_hash}")
@@ -181,6 +185,13 @@ pub struct Seat {
     /// Last UTC day with any activity event, YYYY-MM-DD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_activity_on: Option<String>,
+    /// Days with activity in the 30 days ending the last sync's day (per-seat vendors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_days_30: Option<u32>,
+    /// First reported after the app's first import, so `first_seen_at` is when the
+    /// seat was added (seats of the first import existed before; no grace period).
+    #[serde(default)]
+    pub added_after_import: bool,
 }
 
 /// Absolute feature counts of one seat on one UTC day (rewritten whole on re-sync).

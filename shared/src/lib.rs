@@ -14,6 +14,7 @@ pub mod connect;
 pub mod connectors;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod metrics;
 pub mod oauth;
 pub mod queries;
@@ -21,6 +22,7 @@ pub mod queue;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod usage;
 pub mod vault;
 #[cfg(feature = "lambda")]
 pub mod web;

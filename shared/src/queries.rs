@@ -1,18 +1,18 @@
 //! The dashboard's reads, always scoped to the caller's org. Every number says
 //! what it is (see `metrics` for definitions) and carries its as-of time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::app::App;
-use crate::catalog::Provider;
+use crate::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::{
     day, keys, parse_day, Caller, Connection, DailyRollup, PlanItem, Seat, SeatStatus, SyncSummary,
 };
 use crate::error::{Error, Result};
-use crate::metrics;
+use crate::usage::{self, AppSettings, Summary, SummaryItem, TierHint};
 
 pub const DEFAULT_INACTIVE_DAYS: u32 = 30;
 const MAX_RANGE_DAYS: i64 = 366;
@@ -58,26 +58,6 @@ impl ConnectionView {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct AppSummary {
-    pub provider: String,
-    pub name: String,
-    pub connection: ConnectionView,
-    /// Numbers of the latest rollup day (None before the first sync).
-    pub as_of_date: Option<String>,
-    pub seats: Option<u32>,
-    pub dau: Option<u32>,
-    pub mau: Option<u32>,
-    /// MAU ÷ seats, percent.
-    pub utilization_percent: Option<f64>,
-    /// False where the vendor reports no per-seat activity.
-    pub per_seat_activity: bool,
-    /// Says plainly what cannot be known for this app (None when all can).
-    pub activity_note: Option<String>,
-    /// Plan credits used ÷ included, percent (usage-priced apps only).
-    pub plan_utilization_percent: Option<f64>,
-}
-
 /// Plan credits of a usage-priced app, with their as-of time.
 #[derive(Debug, Serialize)]
 pub struct PlanView {
@@ -103,9 +83,11 @@ impl PlanView {
             next_reset: p.next_reset,
             reset_frequency: p.reset_frequency,
             as_of: item.as_of,
-            source: "/v3/user/credits (used vs total of the plan period)",
+            source: Self::SOURCE,
         }
     }
+
+    const SOURCE: &'static str = "/v3/user/credits (used vs total of the plan period)";
 }
 
 /// What the dashboard must say instead of inventing per-seat numbers.
@@ -128,51 +110,151 @@ async fn plan(app: &App, pk: &str) -> Result<Option<PlanView>> {
         .map(PlanView::of))
 }
 
+/// What Connect can offer for an app now: OAuth only where a client is configured.
+fn auth_modes(app: &App, provider: &Provider) -> Vec<AuthMode> {
+    provider
+        .auth_modes
+        .iter()
+        .copied()
+        .filter(|m| *m != AuthMode::Oauth2 || app.config.oauth_clients.contains_key(&provider.id))
+        .collect()
+}
+
+/// Which vendor data each number comes from.
+pub fn sources(provider: &Provider) -> BTreeMap<&'static str, String> {
+    let mut s = BTreeMap::from([("seats", provider.seat_source.clone())]);
+    let features = provider
+        .features
+        .iter()
+        .map(|f| match provider.feature_sources.get(f) {
+            Some(src) => format!("{f}: {src}"),
+            None => f.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    s.insert(
+        if provider.per_seat_activity {
+            "activity"
+        } else {
+            "account_usage"
+        },
+        features,
+    );
+    if provider.pricing == Pricing::Usage {
+        s.insert("plan", PlanView::SOURCE.to_string());
+    }
+    s
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppSummary {
+    pub provider: String,
+    pub name: String,
+    pub auth_modes: Vec<AuthMode>,
+    pub pricing: Pricing,
+    pub connection: ConnectionView,
+    /// As of `as_of_date` (the latest rollup day) and `computed_at`.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// False where the vendor reports no per-seat activity.
+    pub per_seat_activity: bool,
+    /// Says plainly what cannot be known for this app (None when all can).
+    pub activity_note: Option<String>,
+    /// Plan credits used ÷ included, percent (usage-priced apps only).
+    pub plan_utilization_percent: Option<f64>,
+    pub sources: BTreeMap<&'static str, String>,
+}
+
+/// Sums over the connected apps; an unknown number is left out of its sum.
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    pub seats: u32,
+    pub active_30d: u32,
+    pub inactive_seats: u32,
+    pub monthly_cost: f64,
+    pub potential_savings: f64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Overview {
     pub org: String,
     pub generated_at: String,
+    /// Seat prices are entered by the org in this currency.
+    pub currency: &'static str,
     pub apps: Vec<AppSummary>,
+    pub totals: Totals,
+    pub definitions: BTreeMap<&'static str, &'static str>,
 }
 
+pub const CURRENCY: &str = "USD";
+
+/// One Query for the org's connections and two BatchGetItems (summaries, plans)
+/// whatever the number of apps.
 pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     let now = OffsetDateTime::now_utc();
     let connections = app.store.connections(&caller.org).await?;
+    let connected: Vec<&Provider> = app
+        .config
+        .catalog
+        .providers()
+        .iter()
+        .filter(|p| connections.iter().any(|c| c.provider == p.id))
+        .collect();
+    let keys_of = |sk: &str| -> Vec<(String, String)> {
+        connected
+            .iter()
+            .map(|p| (keys::app(&caller.org, &p.id), sk.to_string()))
+            .collect()
+    };
+    let (summary_keys, plan_keys) = (keys_of(keys::SUMMARY_SK), keys_of(keys::PLAN_SK));
+    let (summaries, plans) = tokio::try_join!(
+        app.store.get_many::<SummaryItem>(&summary_keys),
+        app.store.get_many::<PlanItem>(&plan_keys),
+    )?;
+    let mut summaries: HashMap<String, Summary> =
+        summaries.into_iter().map(|i| (i.pk, i.summary)).collect();
+    let mut plans: HashMap<String, PlanItem> =
+        plans.into_iter().map(|i| (i.pk.clone(), i)).collect();
+    let mut totals = Totals::default();
     let mut apps = Vec::new();
     for provider in app.config.catalog.providers() {
+        let pk = keys::app(&caller.org, &provider.id);
         let connection = connections.iter().find(|c| c.provider == provider.id);
-        let latest: Option<DailyRollup> = match connection {
-            Some(_) => {
-                app.store
-                    .last_with_prefix(&keys::app(&caller.org, &provider.id), keys::ROLLUP_PREFIX)
-                    .await?
-            }
-            None => None,
-        };
-        let plan = match connection {
-            Some(_) => plan(app, &keys::app(&caller.org, &provider.id)).await?,
-            None => None,
-        };
+        let summary = summaries.remove(&pk).unwrap_or_else(|| Summary {
+            inactive_days: DEFAULT_INACTIVE_DAYS,
+            ..Summary::default()
+        });
+        if connection.is_some() {
+            totals.seats += summary.seats.unwrap_or(0);
+            totals.active_30d += summary.active_30d.unwrap_or(0);
+            totals.inactive_seats += summary.inactive_seats.unwrap_or(0);
+            totals.monthly_cost += summary.monthly_cost.unwrap_or(0.0);
+            totals.potential_savings += summary.potential_savings.unwrap_or(0.0);
+        }
         apps.push(AppSummary {
             provider: provider.id.clone(),
             name: provider.name.clone(),
+            auth_modes: auth_modes(app, provider),
+            pricing: provider.pricing,
             connection: ConnectionView::of(connection, now),
-            as_of_date: latest.as_ref().map(|r| r.date.clone()),
-            seats: latest.as_ref().map(|r| r.seats),
-            dau: latest.as_ref().and_then(|r| r.dau),
-            mau: latest.as_ref().and_then(|r| r.mau),
-            utilization_percent: latest
-                .as_ref()
-                .and_then(|r| metrics::utilization_percent(r.mau?, r.seats)),
+            summary,
             per_seat_activity: provider.per_seat_activity,
             activity_note: activity_note(provider),
-            plan_utilization_percent: plan.and_then(|p| p.utilization_percent),
+            plan_utilization_percent: plans
+                .remove(&pk)
+                .and_then(|p| PlanView::of(p).utilization_percent),
+            sources: sources(provider),
         });
     }
+    totals.monthly_cost = (totals.monthly_cost * 100.0).round() / 100.0;
+    totals.potential_savings = (totals.potential_savings * 100.0).round() / 100.0;
     Ok(Overview {
         org: caller.org.clone(),
         generated_at: crate::domain::rfc3339(now),
+        currency: CURRENCY,
         apps,
+        totals,
+        definitions: definitions(),
     })
 }
 
@@ -215,9 +297,9 @@ impl Range {
     }
 }
 
-pub fn parse_inactive_days(v: Option<&str>) -> Result<u32> {
+pub fn parse_inactive_days(v: Option<&str>) -> Result<Option<u32>> {
     match v {
-        None => Ok(DEFAULT_INACTIVE_DAYS),
+        None => Ok(None),
         Some(v) => v
             .parse::<u32>()
             .ok()
@@ -227,7 +309,8 @@ pub fn parse_inactive_days(v: Option<&str>) -> Result<u32> {
                     "invalid_inactive_days",
                     "inactive_days must be a number from 1 to 365",
                 )
-            }),
+            })
+            .map(Some),
     }
 }
 
@@ -263,27 +346,35 @@ pub struct SeatView {
     pub status: SeatStatus,
     pub first_seen_at: String,
     pub last_activity_on: Option<String>,
-    /// No activity in the last `inactive_days` days; None where the vendor reports
-    /// no per-seat activity (unknown, not "active").
+    /// Days with activity in the 30 days ending the last sync; None where the
+    /// vendor reports no per-seat activity.
+    pub active_days_30: Option<u32>,
+    /// Inactive under the app's settings; None where the vendor reports no
+    /// per-seat activity (unknown, not "active").
     pub inactive: Option<bool>,
+    pub exempt: bool,
+    pub in_grace: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AppDetail {
     pub provider: String,
     pub name: String,
+    pub auth_modes: Vec<AuthMode>,
+    pub pricing: Pricing,
     pub connection: ConnectionView,
     pub from: String,
     pub to: String,
     pub per_seat_activity: bool,
     pub activity_note: Option<String>,
+    pub summary: Summary,
+    pub settings: AppSettings,
     /// Plan credits (usage-priced apps).
     pub plan: Option<PlanView>,
     pub daily: Vec<DailyPoint>,
     pub features: Vec<FeatureTotal>,
-    pub inactive_days: u32,
-    pub seats: Vec<SeatView>,
-    pub inactive_seats: Vec<SeatView>,
+    pub tier_hint: Option<TierHint>,
+    pub sources: BTreeMap<&'static str, String>,
     pub definitions: BTreeMap<&'static str, &'static str>,
 }
 
@@ -301,36 +392,76 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
             "mau",
             "distinct seats active in the 30 days ending on the day",
         ),
-        ("utilization_percent", "MAU ÷ seats × 100"),
+        (
+            "active_30d",
+            "distinct seats with at least one activity event in the 30 days ending on the as-of day (the MAU of that day)",
+        ),
+        ("utilization_percent", "active (30 d) ÷ seats × 100"),
         (
             "plan_utilization_percent",
             "plan credits used ÷ credits included in the period × 100 (usage-priced apps)",
         ),
         (
             "inactive",
-            "a seat with no activity in the last N days (never active counts)",
+            "a seat with no activity in the app's threshold (30/60/90 days; never active counts), \
+             unless it is exempt or was added less than the grace period ago",
+        ),
+        (
+            "inactive_seats",
+            "seats counted inactive under the app's threshold, grace period and exemptions",
         ),
         (
             "seats",
-            "seats the vendor reports now (removed seats excluded)",
+            "seats the vendor reports now, including pending invitations (removed seats excluded)",
+        ),
+        (
+            "active_days_30",
+            "days on which the seat had at least one activity event, in the 30 days ending the last sync's day",
+        ),
+        (
+            "in_grace",
+            "added after the app's first import, less than the grace period ago: not counted inactive yet",
+        ),
+        (
+            "seat_price",
+            "what the org pays per seat per month, entered on the app page (never guessed)",
+        ),
+        ("monthly_cost", "seat price × seats"),
+        (
+            "cost_per_active_user",
+            "seat price × seats ÷ active (30 d)",
+        ),
+        (
+            "potential_savings",
+            "inactive seats × seat price, per month",
+        ),
+        (
+            "feature_total",
+            "activity events of the feature in the selected range, summed over seats",
         ),
     ])
 }
 
 fn seat_views(
     seats: Vec<Seat>,
+    settings: &AppSettings,
     today: Date,
-    inactive_days: u32,
     per_seat_activity: bool,
 ) -> Vec<SeatView> {
     seats
         .into_iter()
         .filter(|s| s.status != SeatStatus::Removed)
         .map(|s| {
-            let last = s.last_activity_on.as_deref().and_then(parse_day);
+            let flags = usage::seat_flags(&s, settings, today, per_seat_activity);
             SeatView {
-                inactive: per_seat_activity
-                    .then(|| metrics::is_inactive(last, today, inactive_days)),
+                inactive: flags.inactive,
+                exempt: flags.exempt,
+                in_grace: flags.in_grace,
+                active_days_30: if per_seat_activity {
+                    Some(s.active_days_30.unwrap_or(0))
+                } else {
+                    None
+                },
                 id: s.seat_id,
                 email: s.email,
                 name: s.name,
@@ -344,34 +475,38 @@ fn seat_views(
         .collect()
 }
 
-async fn provider_and_connection<'a>(
-    app: &'a App,
-    caller: &Caller,
-    provider_id: &str,
-) -> Result<(&'a Provider, Option<Connection>)> {
-    let provider = app.config.catalog.get(provider_id)?;
-    let connection = app.store.connection(&caller.org, &provider.id).await?;
-    Ok((provider, connection))
+async fn stored_summary(app: &App, pk: &str, settings: &AppSettings) -> Result<Summary> {
+    Ok(app
+        .store
+        .get::<SummaryItem>(pk, keys::SUMMARY_SK)
+        .await?
+        .map(|i| i.summary)
+        .unwrap_or_else(|| Summary {
+            inactive_days: settings.inactive_days,
+            ..Summary::default()
+        }))
 }
 
+/// The app page: summary, settings, plan, the daily points and feature totals of
+/// `range`, the tier hint. Seats come from `seats` (they can be many).
 pub async fn app_detail(
     app: &App,
     caller: &Caller,
     provider_id: &str,
     range: Range,
-    inactive_days: u32,
 ) -> Result<AppDetail> {
     let now = OffsetDateTime::now_utc();
-    let (provider, connection) = provider_and_connection(app, caller, provider_id).await?;
+    let provider = app.config.catalog.get(provider_id)?;
     let pk = keys::app(&caller.org, &provider.id);
-    let rollups: Vec<DailyRollup> = app
-        .store
-        .query_between(
-            &pk,
-            &keys::rollup_sk(range.from),
-            &keys::rollup_sk(range.to),
-        )
-        .await?;
+    let (first_sk, last_sk) = (keys::rollup_sk(range.from), keys::rollup_sk(range.to));
+    let (connection, rollups, settings, plan) = tokio::try_join!(
+        app.store.connection(&caller.org, &provider.id),
+        app.store
+            .query_between::<DailyRollup>(&pk, &first_sk, &last_sk),
+        usage::settings(app, &caller.org, &provider.id),
+        plan(app, &pk),
+    )?;
+    let summary = stored_summary(app, &pk, &settings).await?;
     let mut totals: BTreeMap<String, u64> =
         provider.features.iter().map(|f| (f.clone(), 0)).collect();
     for r in &rollups {
@@ -379,28 +514,23 @@ pub async fn app_detail(
             *totals.entry(f.clone()).or_default() += c;
         }
     }
-    let seats = seat_views(
-        app.store
-            .query_prefix::<Seat>(&pk, keys::SEAT_PREFIX)
-            .await?,
-        now.date(),
-        inactive_days,
-        provider.per_seat_activity,
-    );
-    let inactive_seats = seats
-        .iter()
-        .filter(|s| s.inactive == Some(true))
-        .cloned()
-        .collect();
-    let plan = plan(app, &pk).await?;
+    let (from, to) = (day(range.from), day(range.to));
+    let tier_hint = provider
+        .per_seat_activity
+        .then(|| usage::tier_hint(provider, &totals, summary.active_30d, (&from, &to)))
+        .flatten();
     Ok(AppDetail {
         provider: provider.id.clone(),
         name: provider.name.clone(),
+        auth_modes: auth_modes(app, provider),
+        pricing: provider.pricing,
         connection: ConnectionView::of(connection.as_ref(), now),
-        from: day(range.from),
-        to: day(range.to),
+        from,
+        to,
         per_seat_activity: provider.per_seat_activity,
         activity_note: activity_note(provider),
+        summary,
+        settings,
         plan,
         daily: rollups
             .into_iter()
@@ -426,9 +556,8 @@ pub async fn app_detail(
                 total,
             })
             .collect(),
-        inactive_days,
-        seats,
-        inactive_seats,
+        tier_hint,
+        sources: sources(provider),
         definitions: definitions(),
     })
 }
@@ -437,39 +566,67 @@ pub async fn app_detail(
 pub struct SeatsList {
     pub provider: String,
     pub inactive_days: u32,
+    pub grace_days: u32,
+    /// The latest rollup day (the last sync's view of activity).
+    pub as_of_date: Option<String>,
     pub total: usize,
     pub inactive: usize,
     pub seats: Vec<SeatView>,
 }
 
+/// Which seats a list or export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatFilter {
+    All,
+    Inactive,
+}
+
+impl SeatFilter {
+    pub fn parse(v: Option<&str>) -> Result<SeatFilter> {
+        match v {
+            None | Some("all") => Ok(SeatFilter::All),
+            Some("inactive") => Ok(SeatFilter::Inactive),
+            Some(_) => Err(Error::bad_request(
+                "invalid_only",
+                "only must be 'all' or 'inactive'",
+            )),
+        }
+    }
+}
+
+/// The app's current seats under its settings (`inactive_days` overrides the
+/// stored threshold for this answer only).
 pub async fn seats(
     app: &App,
     caller: &Caller,
     provider_id: &str,
-    inactive_days: u32,
-    only_inactive: bool,
+    inactive_days: Option<u32>,
+    filter: SeatFilter,
 ) -> Result<SeatsList> {
     let now = OffsetDateTime::now_utc();
     let provider = app.config.catalog.get(provider_id)?;
     let pk = keys::app(&caller.org, &provider.id);
-    let all = seat_views(
-        app.store
-            .query_prefix::<Seat>(&pk, keys::SEAT_PREFIX)
-            .await?,
-        now.date(),
-        inactive_days,
-        provider.per_seat_activity,
-    );
+    let (stored, mut settings, summary) = tokio::try_join!(
+        app.store.query_prefix::<Seat>(&pk, keys::SEAT_PREFIX),
+        usage::settings(app, &caller.org, &provider.id),
+        app.store.get::<SummaryItem>(&pk, keys::SUMMARY_SK),
+    )?;
+    if let Some(d) = inactive_days {
+        settings.inactive_days = d;
+    }
+    let all = seat_views(stored, &settings, now.date(), provider.per_seat_activity);
     let total = all.len();
     let inactive = all.iter().filter(|s| s.inactive == Some(true)).count();
     Ok(SeatsList {
         provider: provider.id.clone(),
-        inactive_days,
+        inactive_days: settings.inactive_days,
+        grace_days: settings.grace_days,
+        as_of_date: summary.and_then(|s| s.summary.as_of_date),
         total,
         inactive,
         seats: all
             .into_iter()
-            .filter(|s| !only_inactive || s.inactive == Some(true))
+            .filter(|s| filter == SeatFilter::All || s.inactive == Some(true))
             .collect(),
     })
 }
@@ -519,6 +676,7 @@ mod tests {
         );
         assert_eq!(parse_inactive_days(Some("0")).unwrap_err().status(), 400);
         assert_eq!(parse_inactive_days(Some("x")).unwrap_err().status(), 400);
-        assert_eq!(parse_inactive_days(None).unwrap(), 30);
+        assert_eq!(parse_inactive_days(None).unwrap(), None);
+        assert_eq!(parse_inactive_days(Some("60")).unwrap(), Some(60));
     }
 }

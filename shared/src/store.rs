@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -182,6 +184,67 @@ impl DynamoDbStore {
             .await
             .map_err(ddb_err("GetItem"))?;
         out.item.map(from_item).transpose()
+    }
+
+    /// The items at `keys` that exist (BatchGetItem, 100 keys per request, all
+    /// requests at once, unprocessed keys retried with backoff). Order is not kept.
+    pub async fn get_many<T: DeserializeOwned>(&self, keys: &[(String, String)]) -> Result<Vec<T>> {
+        let batches = keys.chunks(100).map(|chunk| async move {
+            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+                })
+                .collect();
+            let mut items = Vec::new();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::internal("building a batch get", e))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(ddb_err("BatchGetItem"))?;
+                items.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut m| m.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 10 {
+                        return Err(Error::Internal {
+                            context: format!(
+                                "dynamodb kept {} keys unprocessed after 10 retries",
+                                pending.len()
+                            ),
+                            source: None,
+                        });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        50u64 * 2u64.pow(attempt.min(6)),
+                    ))
+                    .await;
+                }
+            }
+            items.into_iter().map(from_item).collect::<Result<Vec<T>>>()
+        });
+        Ok(futures::future::try_join_all(batches)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// All items of a partition whose sort key starts with `prefix`, in key order.

@@ -808,6 +808,12 @@ async fn pull(
         }
     }
 
+    if provider.per_seat_activity {
+        if let Some(seats) = progress.seats.as_mut() {
+            update_active_days(app, &app_pk, seats, now.date()).await?;
+        }
+    }
+
     if let Some(plan) = connector.plan_usage().await? {
         app.store
             .put(&PlanItem {
@@ -818,7 +824,40 @@ async fn pull(
             })
             .await?;
     }
+    crate::usage::refresh_summary(app, org, provider, now).await?;
     Ok(Pulled::Done(progress.summary()))
+}
+
+/// Each seat's active days in the 30 days ending `today`, from the stored day
+/// counts; only seats whose number changed are written.
+async fn update_active_days(
+    app: &App,
+    app_pk: &str,
+    seats: &mut [Seat],
+    today: Date,
+) -> Result<()> {
+    let from = today - Duration::days(metrics::MAU_DAYS - 1);
+    let days: Vec<SeatDay> = app
+        .store
+        .query_between(
+            app_pk,
+            &keys::seat_day_prefix(from),
+            &keys::seat_day_prefix(today + Duration::days(1)),
+        )
+        .await?;
+    let mut active: HashMap<&str, u32> = HashMap::new();
+    for d in days.iter().filter(|d| d.total > 0) {
+        *active.entry(d.seat_id.as_str()).or_default() += 1;
+    }
+    let mut changed = Vec::new();
+    for seat in seats.iter_mut().filter(|s| s.status != SeatStatus::Removed) {
+        let n = Some(active.get(seat.seat_id.as_str()).copied().unwrap_or(0));
+        if seat.active_days_30 != n {
+            seat.active_days_30 = n;
+            changed.push(seat.clone());
+        }
+    }
+    app.store.put_all(&changed).await
 }
 
 /// Writes one fetched window: the absolute day counts, the seats whose last
@@ -921,6 +960,7 @@ fn merge_seats(
     records: Vec<SeatRecord>,
     now: OffsetDateTime,
 ) -> Vec<Seat> {
+    let first_import = stored.is_empty();
     let mut existing: HashMap<String, Seat> =
         stored.into_iter().map(|s| (s.seat_id.clone(), s)).collect();
     let now_s = rfc3339(now);
@@ -935,6 +975,10 @@ fn merge_seats(
                 .map(|s| s.first_seen_at.clone())
                 .unwrap_or_else(|| now_s.clone()),
             last_seen_at: now_s.clone(),
+            added_after_import: before
+                .as_ref()
+                .map_or(!first_import, |s| s.added_after_import),
+            active_days_30: before.as_ref().and_then(|s| s.active_days_30),
             last_activity_on: before.and_then(|s| s.last_activity_on),
             status: if r.invited {
                 SeatStatus::Invited

@@ -56,6 +56,51 @@ fn response(status: u16, content_type: &str, body: String) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
+/// Static bytes (the dashboard page and its files). Text types go out as text,
+/// which API Gateway passes through unencoded.
+pub fn bytes(
+    status: u16,
+    content_type: &str,
+    body: &'static [u8],
+    immutable: bool,
+) -> Result<Response<Body>, Error> {
+    let body = match std::str::from_utf8(body) {
+        Ok(text) => Body::from(text),
+        Err(_) => Body::from(body.to_vec()),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header(
+            "cache-control",
+            if immutable {
+                "public, max-age=86400"
+            } else {
+                "no-cache"
+            },
+        )
+        .body(body)
+        .map_err(|e| Error::internal("building a response", e))
+}
+
+/// A download: `Content-Disposition: attachment` with a plain file name.
+pub fn attachment(file_name: &str, content_type: &str, body: String) -> Response<Body> {
+    let safe: String = file_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    Response::builder()
+        .status(200)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .header(
+            "content-disposition",
+            format!("attachment; filename=\"{safe}\""),
+        )
+        .body(Body::from(body))
+        .unwrap_or_else(|e| error(&Error::internal("building a response", e)))
+}
+
 pub fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
     match serde_json::to_string(value) {
         Ok(body) => response(status, "application/json", body),
@@ -168,6 +213,20 @@ pub fn json_body<T: serde::de::DeserializeOwned + Default>(req: &Request) -> Res
         Error::bad_request(
             "invalid_body",
             format!("the body is not valid JSON for this call: {e}"),
+        )
+    })
+}
+
+/// The request body as JSON, required: an empty body is refused with the shape
+/// the call expects.
+pub fn required_json_body<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    expected: &str,
+) -> Result<T, Error> {
+    serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+        Error::bad_request(
+            "invalid_body",
+            format!("the body must be JSON like {expected}: {e}"),
         )
     })
 }

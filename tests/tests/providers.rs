@@ -239,7 +239,12 @@ async fn sendgrid_api_key_connect_then_sync_equals_ground_truth_and_invents_no_a
             "{point}"
         );
     }
-    assert!(detail["inactive_seats"].as_array().unwrap().is_empty());
+    assert!(detail["summary"]["inactive_seats"].is_null(), "{detail}");
+    let (_, seat_list) = get_json(&stack, org, "/api/apps/sendgrid/seats?only=inactive")
+        .await
+        .unwrap();
+    assert_eq!(seat_list["inactive"], 0, "{seat_list}");
+    assert!(seat_list["seats"].as_array().unwrap().is_empty());
 
     // Plan credits: used vs total.
     let plan = &detail["plan"];

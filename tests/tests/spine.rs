@@ -191,7 +191,11 @@ async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_n
         })
         .map(|d| d.user_id.as_str())
         .collect();
-    let mut inactive: Vec<&str> = detail["inactive_seats"]
+    let (status, inactive_list) = get_json(&stack, org, "/api/apps/pagerduty/seats?only=inactive")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{inactive_list}");
+    let mut inactive: Vec<&str> = inactive_list["seats"]
         .as_array()
         .unwrap()
         .iter()

@@ -1,16 +1,34 @@
-//! The dashboard's JSON API: `GET /api/overview`, `GET /api/apps/{provider}`,
-//! `GET /api/apps/{provider}/seats`, `POST /api/connections/{provider}/sync`,
-//! `DELETE /api/connections/{provider}[?purge=true]` (disconnect).
+//! The dashboard: the page itself and the JSON query API it uses (documented in
+//! `openapi.json`, served at `GET /api/openapi.json`).
+//!
+//! Without sign-in: the page (`GET /`, `/connections`, `/apps/{provider}`,
+//! `/signin/callback`), its files (`GET /assets/{file}`), `GET /api/config` (the
+//! OIDC client settings) and `GET /api/openapi.json`. Behind the JWT authorizer:
+//! `GET /api/overview`, `GET /api/apps/{provider}`, `GET /api/apps/{provider}/seats`,
+//! `GET /api/apps/{provider}/export/{file}` (CSV), `GET|PUT /api/apps/{provider}/settings`,
+//! `POST /api/connections/{provider}/sync`, `DELETE /api/connections/{provider}[?purge=true]`.
 //! Routing is by API Gateway's route key, so it matches template.yaml exactly.
 
+pub mod assets;
+
 use lambda_http::{Body, Request, Response};
-use seatscope_core::queries::{self, Range};
-use seatscope_core::web;
-use seatscope_core::{connect, App, Error};
+use seatscope_core::queries::{self, Range, SeatFilter};
+use seatscope_core::usage::{self, AppSettings};
+use seatscope_core::{connect, export, web, App, Error};
+
+/// The query API's OpenAPI document.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 #[tracing::instrument(skip_all, fields(route))]
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(respond(app, &req).await.unwrap_or_else(|e| web::error(&e)))
+    let route = web::route_key(&req).unwrap_or_default();
+    tracing::Span::current().record("route", route.as_str());
+    Ok(match public(app, &req, &route) {
+        Some(response) => response,
+        None => api(app, &req, &route)
+            .await
+            .unwrap_or_else(|e| web::error(&e)),
+    })
 }
 
 fn provider(req: &Request) -> Result<String, Error> {
@@ -18,41 +36,137 @@ fn provider(req: &Request) -> Result<String, Error> {
         .ok_or_else(|| Error::bad_request("missing_provider", "the path names no provider"))
 }
 
-async fn respond(app: &App, req: &Request) -> Result<Response<Body>, Error> {
+/// The routes without sign-in; None for the others.
+fn public(app: &App, req: &Request, route: &str) -> Option<Response<Body>> {
+    Some(match route {
+        "GET /" | "GET /connections" | "GET /apps/{provider}" | "GET /signin/callback" => {
+            web::bytes(200, "text/html; charset=utf-8", assets::INDEX_HTML, false)
+                .map(|r| with_page_headers(app, r))
+        }
+        "GET /assets/{file}" => {
+            let file = web::path_param(req, "file").unwrap_or_default();
+            match assets::asset(&file) {
+                Some(a) => web::bytes(200, a.content_type, a.bytes, a.immutable),
+                None => Err(Error::NotFound(format!("asset '{file}'"))),
+            }
+        }
+        "GET /api/config" => match &app.config.sign_in {
+            Some(sign_in) => Ok(web::json(
+                200,
+                &serde_json::json!({"oidc": sign_in, "org_claim": app.config.org_claim}),
+            )),
+            None => Err(Error::Config(
+                "OIDC_ISSUER and OIDC_CLIENT_ID are not set: the dashboard cannot offer sign-in"
+                    .into(),
+            )),
+        },
+        "GET /api/openapi.json" => web::bytes(
+            200,
+            "application/json",
+            OPENAPI_JSON.as_bytes(),
+            false,
+        ),
+        _ => return None,
+    }
+    .unwrap_or_else(|e| web::error(&e)))
+}
+
+/// The page may load scripts, styles and data from its own origin only, and talk
+/// to the OIDC issuer (discovery, token endpoint).
+fn with_page_headers(app: &App, mut response: Response<Body>) -> Response<Body> {
+    let issuer = app
+        .config
+        .sign_in
+        .as_ref()
+        .and_then(|s| url::Url::parse(&s.issuer).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' {issuer}; form-action 'self' {issuer}; frame-ancestors 'none'; \
+         base-uri 'none'"
+    );
+    for (name, value) in [
+        ("content-security-policy", csp.as_str()),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
+fn range(req: &Request) -> Result<Range, Error> {
+    Range::parse(
+        web::query_param(req, "from").as_deref(),
+        web::query_param(req, "to").as_deref(),
+        time::OffsetDateTime::now_utc().date(),
+    )
+}
+
+async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Error> {
     let caller = web::caller(req, &app.config.org_claim)?;
-    let route = web::route_key(req).unwrap_or_default();
-    tracing::Span::current().record("route", route.as_str());
-    let today = time::OffsetDateTime::now_utc().date();
-    match route.as_str() {
+    match route {
         "GET /api/overview" => Ok(web::json(200, &queries::overview(app, &caller).await?)),
         "GET /api/apps/{provider}" => {
-            let range = Range::parse(
-                web::query_param(req, "from").as_deref(),
-                web::query_param(req, "to").as_deref(),
-                today,
-            )?;
-            let inactive =
-                queries::parse_inactive_days(web::query_param(req, "inactive_days").as_deref())?;
-            let detail =
-                queries::app_detail(app, &caller, &provider(req)?, range, inactive).await?;
+            let detail = queries::app_detail(app, &caller, &provider(req)?, range(req)?).await?;
             Ok(web::json(200, &detail))
         }
         "GET /api/apps/{provider}/seats" => {
-            let inactive =
+            let inactive_days =
                 queries::parse_inactive_days(web::query_param(req, "inactive_days").as_deref())?;
-            let only_inactive = match web::query_param(req, "only").as_deref() {
-                None | Some("all") => false,
-                Some("inactive") => true,
-                Some(_) => {
-                    return Err(Error::bad_request(
-                        "invalid_only",
-                        "only must be 'all' or 'inactive'",
-                    ))
+            let filter = SeatFilter::parse(web::query_param(req, "only").as_deref())?;
+            let seats =
+                queries::seats(app, &caller, &provider(req)?, inactive_days, filter).await?;
+            Ok(web::json(200, &seats))
+        }
+        "GET /api/apps/{provider}/export/{file}" => {
+            let provider = provider(req)?;
+            let file = web::path_param(req, "file").unwrap_or_default();
+            let csv = match file.as_str() {
+                "seats.csv" | "inactive-seats.csv" => {
+                    let filter = if file == "seats.csv" {
+                        SeatFilter::All
+                    } else {
+                        SeatFilter::Inactive
+                    };
+                    let list = queries::seats(app, &caller, &provider, None, filter).await?;
+                    export::seats_csv(&list.seats)?
+                }
+                "trends.csv" => {
+                    let detail = queries::app_detail(app, &caller, &provider, range(req)?).await?;
+                    export::trends_csv(&detail.daily)?
+                }
+                other => {
+                    return Err(Error::NotFound(format!(
+                        "export '{other}' (there are seats.csv, inactive-seats.csv and trends.csv)"
+                    )))
                 }
             };
-            let seats =
-                queries::seats(app, &caller, &provider(req)?, inactive, only_inactive).await?;
-            Ok(web::json(200, &seats))
+            Ok(web::attachment(
+                &format!("{provider}-{file}"),
+                "text/csv; charset=utf-8",
+                csv,
+            ))
+        }
+        "GET /api/apps/{provider}/settings" => {
+            let provider = app.config.catalog.get(&provider(req)?)?;
+            Ok(web::json(
+                200,
+                &usage::settings(app, &caller.org, &provider.id).await?,
+            ))
+        }
+        "PUT /api/apps/{provider}/settings" => {
+            let provider = app.config.catalog.get(&provider(req)?)?;
+            let settings: AppSettings = web::required_json_body(
+                req,
+                r#"{"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": null}"#,
+            )?;
+            let saved =
+                usage::save_settings(app, &caller.org, &caller.user, provider, settings).await?;
+            Ok(web::json(200, &saved))
         }
         "POST /api/connections/{provider}/sync" => {
             let provider = provider(req)?;

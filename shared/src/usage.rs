@@ -1,0 +1,478 @@
+//! What an admin decides per app (threshold, grace period, exemptions, seat price)
+//! and the numbers that follow from it: which seats count as inactive, the app's
+//! headline summary (stored, so the overview reads one item per app), the tier hint.
+//! Pure functions here; `refresh_summary` is the one place that writes a summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::app::App;
+use crate::catalog::{Pricing, Provider};
+use crate::domain::{keys, parse_day, rfc3339, DailyRollup, Seat, SeatStatus};
+use crate::error::{Error, Result};
+use crate::metrics;
+
+pub const DEFAULT_GRACE_DAYS: u32 = 14;
+const MAX_EXEMPT_SEATS: usize = 1000;
+
+/// The org's settings of one app. Stored as the app partition's SETTINGS item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    /// A seat with no activity in this many days is inactive (the page offers 30/60/90).
+    pub inactive_days: u32,
+    /// Seats added after the first import are not inactive for this many days.
+    pub grace_days: u32,
+    /// Seat ids never counted as inactive (service accounts, executives …).
+    pub exempt_seats: BTreeSet<String>,
+    /// What the org pays per seat per month; costs stay unknown until it is set.
+    pub seat_price: Option<f64>,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            inactive_days: crate::queries::DEFAULT_INACTIVE_DAYS,
+            grace_days: DEFAULT_GRACE_DAYS,
+            exempt_seats: BTreeSet::new(),
+            seat_price: None,
+        }
+    }
+}
+
+impl AppSettings {
+    /// Refuses values the page could not have meant, with a message saying which.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |code: &'static str, m: &str| Err(Error::bad_request(code, m.to_string()));
+        if !(1..=365).contains(&self.inactive_days) {
+            return bad(
+                "invalid_inactive_days",
+                "inactive_days must be a number from 1 to 365",
+            );
+        }
+        if self.grace_days > 365 {
+            return bad(
+                "invalid_grace_days",
+                "grace_days must be a number from 0 to 365",
+            );
+        }
+        if self.exempt_seats.len() > MAX_EXEMPT_SEATS {
+            return bad("too_many_exemptions", "at most 1000 seats can be exempt");
+        }
+        if self
+            .exempt_seats
+            .iter()
+            .any(|s| s.is_empty() || s.len() > 256)
+        {
+            return bad(
+                "invalid_exempt_seat",
+                "exempt_seats must hold seat ids (1 to 256 characters)",
+            );
+        }
+        if let Some(p) = self.seat_price {
+            if !p.is_finite() || !(0.0..=1_000_000.0).contains(&p) {
+                return bad(
+                    "invalid_seat_price",
+                    "seat_price must be a number from 0 to 1000000 (per seat per month), or null",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SettingsItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    settings: AppSettings,
+    updated_by: String,
+    updated_at: String,
+}
+
+/// The stored settings of (org, provider), or the defaults.
+pub async fn settings(app: &App, org: &str, provider: &str) -> Result<AppSettings> {
+    Ok(app
+        .store
+        .get::<SettingsItem>(&keys::app(org, provider), keys::SETTINGS_SK)
+        .await?
+        .map(|i| i.settings)
+        .unwrap_or_default())
+}
+
+/// Validates and stores the settings, then recomputes the app's summary with them.
+pub async fn save_settings(
+    app: &App,
+    org: &str,
+    user: &str,
+    provider: &Provider,
+    settings: AppSettings,
+) -> Result<AppSettings> {
+    settings.validate()?;
+    app.store
+        .put(&SettingsItem {
+            pk: keys::app(org, &provider.id),
+            sk: keys::SETTINGS_SK.to_string(),
+            settings: settings.clone(),
+            updated_by: user.to_string(),
+            updated_at: rfc3339(OffsetDateTime::now_utc()),
+        })
+        .await?;
+    refresh_summary(app, org, provider, OffsetDateTime::now_utc()).await?;
+    Ok(settings)
+}
+
+/// How one seat counts under the settings on `today`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatFlags {
+    /// None where the vendor reports no per-seat activity (unknown, not "active").
+    pub inactive: Option<bool>,
+    pub exempt: bool,
+    pub in_grace: bool,
+}
+
+pub fn seat_flags(
+    seat: &Seat,
+    settings: &AppSettings,
+    today: Date,
+    per_seat_activity: bool,
+) -> SeatFlags {
+    let exempt = settings.exempt_seats.contains(&seat.seat_id);
+    let in_grace = seat.added_after_import
+        && parse_day(seat.first_seen_at.get(..10).unwrap_or_default())
+            .is_some_and(|d| d > today - Duration::days(i64::from(settings.grace_days)));
+    let last = seat.last_activity_on.as_deref().and_then(parse_day);
+    SeatFlags {
+        inactive: per_seat_activity.then(|| {
+            !exempt && !in_grace && metrics::is_inactive(last, today, settings.inactive_days)
+        }),
+        exempt,
+        in_grace,
+    }
+}
+
+/// The headline numbers of one app, as stored (SUMMARY item) and served.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The rollup day the activity numbers are from.
+    pub as_of_date: Option<String>,
+    pub seats: Option<u32>,
+    pub dau: Option<u32>,
+    /// MAU of `as_of_date`: distinct seats active in the 30 days ending it.
+    pub active_30d: Option<u32>,
+    pub utilization_percent: Option<f64>,
+    pub inactive_days: u32,
+    /// Inactive under the settings (threshold, grace period, exemptions).
+    pub inactive_seats: Option<u32>,
+    pub seat_price: Option<f64>,
+    /// seat_price × seats, per month.
+    pub monthly_cost: Option<f64>,
+    pub cost_per_active_user: Option<f64>,
+    /// inactive_seats × seat_price, per month.
+    pub potential_savings: Option<f64>,
+    /// When these were computed.
+    pub computed_at: Option<String>,
+}
+
+fn cents(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// The summary from the latest rollup, the current seats and the settings.
+pub fn summarize(
+    provider: &Provider,
+    latest: Option<&DailyRollup>,
+    seats: &[Seat],
+    settings: &AppSettings,
+    now: OffsetDateTime,
+) -> Summary {
+    let current: Vec<&Seat> = seats
+        .iter()
+        .filter(|s| s.status != SeatStatus::Removed)
+        .collect();
+    let seat_count = latest
+        .map(|r| r.seats)
+        .or_else(|| (!current.is_empty()).then_some(current.len() as u32));
+    let active = latest.and_then(|r| r.mau);
+    let inactive = provider.per_seat_activity.then(|| {
+        current
+            .iter()
+            .filter(|s| seat_flags(s, settings, now.date(), true).inactive == Some(true))
+            .count() as u32
+    });
+    let per_seat = provider.pricing == Pricing::PerSeat;
+    let price = settings.seat_price.filter(|_| per_seat);
+    Summary {
+        as_of_date: latest.map(|r| r.date.clone()),
+        seats: seat_count,
+        dau: latest.and_then(|r| r.dau),
+        active_30d: active,
+        utilization_percent: active
+            .zip(seat_count)
+            .and_then(|(a, s)| metrics::utilization_percent(a, s)),
+        inactive_days: settings.inactive_days,
+        inactive_seats: inactive,
+        seat_price: price,
+        monthly_cost: price.zip(seat_count).map(|(p, s)| cents(p * f64::from(s))),
+        cost_per_active_user: price
+            .zip(seat_count)
+            .zip(active)
+            .and_then(|((p, s), a)| metrics::cost_per_active_user(p, s, a))
+            .map(cents),
+        potential_savings: price.zip(inactive).map(|(p, i)| cents(p * f64::from(i))),
+        computed_at: Some(rfc3339(now)),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SummaryItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// Recomputes and stores the app's summary (after a sync and when settings change).
+pub async fn refresh_summary(
+    app: &App,
+    org: &str,
+    provider: &Provider,
+    now: OffsetDateTime,
+) -> Result<Summary> {
+    let pk = keys::app(org, &provider.id);
+    let (latest, seats, settings) = tokio::try_join!(
+        app.store
+            .last_with_prefix::<DailyRollup>(&pk, keys::ROLLUP_PREFIX),
+        app.store.query_prefix::<Seat>(&pk, keys::SEAT_PREFIX),
+        settings(app, org, &provider.id),
+    )?;
+    let summary = summarize(provider, latest.as_ref(), &seats, &settings, now);
+    app.store
+        .put(&SummaryItem {
+            pk,
+            sk: keys::SUMMARY_SK.to_string(),
+            summary: summary.clone(),
+        })
+        .await?;
+    Ok(summary)
+}
+
+/// A cheaper plan that covers every feature used, and the user count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierHint {
+    pub tier: String,
+    pub features_used: Vec<String>,
+    pub message: String,
+    pub source: String,
+}
+
+/// The first catalog tier whose features include every feature used (total > 0)
+/// and whose user limit (if any) fits the active users. None when nothing was used.
+pub fn tier_hint(
+    provider: &Provider,
+    feature_totals: &BTreeMap<String, u64>,
+    active_users: Option<u32>,
+    (from, to): (&str, &str),
+) -> Option<TierHint> {
+    let used: Vec<String> = feature_totals
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(f, _)| f.clone())
+        .collect();
+    if used.is_empty() {
+        return None;
+    }
+    let tier = provider.tiers.iter().find(|t| {
+        used.iter().all(|f| t.features.contains(f))
+            && t.max_seats
+                .is_none_or(|max| active_users.is_some_and(|a| a <= max))
+    })?;
+    let limit = tier
+        .max_seats
+        .map(|m| {
+            format!(
+                ", and its limit of {m} users fits your {} active users",
+                active_users.unwrap_or(0)
+            )
+        })
+        .unwrap_or_default();
+    Some(TierHint {
+        message: format!(
+            "Every feature used from {from} to {to} ({}) is included in {}'s {} plan{limit}. \
+             A cheaper plan may do; check the vendor's current plan terms.",
+            used.join(", "),
+            provider.name,
+            tier.name
+        ),
+        tier: tier.name.clone(),
+        features_used: used,
+        source: tier.source.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use time::macros::{date, datetime};
+
+    fn seat(id: &str, last: Option<&str>, first_seen: &str, added: bool) -> Seat {
+        Seat {
+            pk: "p".into(),
+            sk: format!("SEAT#{id}"),
+            seat_id: id.into(),
+            email: format!("{id}@x.example"),
+            name: id.into(),
+            role: "user".into(),
+            license: None,
+            status: SeatStatus::Active,
+            first_seen_at: first_seen.into(),
+            last_seen_at: first_seen.into(),
+            last_activity_on: last.map(str::to_string),
+            active_days_30: None,
+            added_after_import: added,
+        }
+    }
+
+    #[test]
+    fn inactive_honours_threshold_grace_period_and_exemptions() {
+        let today = date!(2026 - 11 - 23);
+        let mut s = AppSettings::default();
+        let old = "2026-01-01T00:00:00Z";
+        let idle = seat("a", Some("2026-10-01"), old, false);
+        let recent = seat("b", Some("2026-11-20"), old, false);
+        let never = seat("c", None, old, false);
+        let new_seat = seat("d", None, "2026-11-20T10:00:00Z", true);
+        let imported_today = seat("e", None, "2026-11-20T10:00:00Z", false);
+        let flag = |s: &Seat, set: &AppSettings| seat_flags(s, set, today, true).inactive;
+        assert_eq!(flag(&idle, &s), Some(true));
+        assert_eq!(flag(&recent, &s), Some(false));
+        assert_eq!(flag(&never, &s), Some(true));
+        assert_eq!(flag(&new_seat, &s), Some(false), "in its grace period");
+        assert!(seat_flags(&new_seat, &s, today, true).in_grace);
+        assert_eq!(
+            flag(&imported_today, &s),
+            Some(true),
+            "first import: no grace"
+        );
+        s.inactive_days = 60;
+        assert_eq!(flag(&idle, &s), Some(false), "53 days idle < 60");
+        s.exempt_seats.insert("c".into());
+        assert_eq!(flag(&never, &s), Some(false));
+        assert!(seat_flags(&never, &s, today, true).exempt);
+        s.grace_days = 0;
+        assert_eq!(flag(&new_seat, &s), Some(true));
+        assert_eq!(seat_flags(&idle, &s, today, false).inactive, None);
+    }
+
+    #[test]
+    fn settings_out_of_range_are_client_errors() {
+        let ok = AppSettings::default();
+        assert!(ok.validate().is_ok());
+        for bad in [
+            AppSettings {
+                inactive_days: 0,
+                ..ok.clone()
+            },
+            AppSettings {
+                grace_days: 400,
+                ..ok.clone()
+            },
+            AppSettings {
+                seat_price: Some(-1.0),
+                ..ok.clone()
+            },
+            AppSettings {
+                seat_price: Some(f64::NAN),
+                ..ok.clone()
+            },
+            AppSettings {
+                exempt_seats: [String::new()].into(),
+                ..ok.clone()
+            },
+        ] {
+            assert_eq!(bad.validate().unwrap_err().status(), 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn summary_costs_follow_the_definitions() {
+        let c = Catalog::load(|_| None).unwrap();
+        let pd = c.get("pagerduty").unwrap();
+        let now = datetime!(2026-11-23 12:00 UTC);
+        let old = "2026-01-01T00:00:00Z";
+        let seats = vec![
+            seat("a", Some("2026-11-22"), old, false),
+            seat("b", Some("2026-11-01"), old, false),
+            seat("c", None, old, false),
+            seat("d", Some("2026-09-01"), old, false),
+        ];
+        let rollup = DailyRollup {
+            pk: "p".into(),
+            sk: "ROLLUP#2026-11-23".into(),
+            date: "2026-11-23".into(),
+            seats: 4,
+            dau: Some(1),
+            wau: Some(1),
+            mau: Some(2),
+            features: BTreeMap::new(),
+            as_of: "2026-11-23T12:00:00Z".into(),
+        };
+        let settings = AppSettings {
+            seat_price: Some(21.0),
+            ..AppSettings::default()
+        };
+        let s = summarize(pd, Some(&rollup), &seats, &settings, now);
+        assert_eq!(s.seats, Some(4));
+        assert_eq!(s.active_30d, Some(2));
+        assert_eq!(s.utilization_percent, Some(50.0));
+        assert_eq!(s.inactive_seats, Some(2));
+        assert_eq!(s.monthly_cost, Some(84.0));
+        assert_eq!(s.cost_per_active_user, Some(42.0));
+        assert_eq!(s.potential_savings, Some(42.0));
+        let unpriced = summarize(pd, Some(&rollup), &seats, &AppSettings::default(), now);
+        assert_eq!(
+            (
+                unpriced.monthly_cost,
+                unpriced.cost_per_active_user,
+                unpriced.potential_savings
+            ),
+            (None, None, None)
+        );
+        // Usage-priced apps never get seat costs, and inactive stays unknown.
+        let sg = c.get("sendgrid").unwrap();
+        let s = summarize(sg, None, &seats, &settings, now);
+        assert_eq!(
+            (s.seat_price, s.inactive_seats, s.seats),
+            (None, None, Some(4))
+        );
+    }
+
+    #[test]
+    fn tier_hint_needs_every_used_feature_and_the_user_limit() {
+        let c = Catalog::load(|_| None).unwrap();
+        let pd = c.get("pagerduty").unwrap();
+        let range = ("2026-08-25", "2026-11-23");
+        let used = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(f, n)| (f.to_string(), *n)).collect()
+        };
+        let hint = tier_hint(
+            pd,
+            &used(&[("acknowledge", 4), ("note", 0)]),
+            Some(3),
+            range,
+        )
+        .unwrap();
+        assert_eq!(hint.tier, "Free");
+        assert_eq!(hint.features_used, vec!["acknowledge".to_string()]);
+        assert!(hint.message.contains("acknowledge"), "{}", hint.message);
+        assert!(tier_hint(pd, &used(&[("acknowledge", 4)]), Some(25), range).is_none());
+        assert!(tier_hint(pd, &used(&[("note", 1)]), Some(2), range).is_none());
+        assert!(tier_hint(pd, &used(&[]), Some(2), range).is_none());
+        let pandadoc = c.get("pandadoc").unwrap();
+        assert!(tier_hint(pandadoc, &used(&[("document_sent", 1)]), Some(1), range).is_none());
+    }
+}

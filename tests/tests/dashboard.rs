@@ -1,0 +1,554 @@
+//! The dashboard's query API against DynamoDB Local, moto and the PagerDuty
+//! sandbox: every answer validates against the OpenAPI document it serves, the
+//! numbers equal the sandbox's ground truth under the app's settings (threshold,
+//! grace period, exemptions, seat price), the CSV exports equal the JSON, and the
+//! page and its files are served without sign-in.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
+use seatscope_local::gateway::TemplateRoutes;
+use seatscope_local::stack::{Stack, StackOptions};
+use seatscope_sandbox::PagerDutyConfig;
+use serde_json::{json, Value};
+use time::{Date, Duration, OffsetDateTime};
+
+fn openapi() -> Value {
+    serde_json::from_str(dashboard_api::OPENAPI_JSON).expect("openapi.json is JSON")
+}
+
+/// Problems of `instance` against the document's component schema `name`.
+fn problems(doc: &Value, name: &str, instance: &Value) -> Vec<String> {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "$ref": format!("#/components/schemas/{name}"),
+    });
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("components/schemas/{name} does not compile: {e}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect()
+}
+
+fn assert_valid(doc: &Value, name: &str, instance: &Value) {
+    let p = problems(doc, name, instance);
+    assert!(p.is_empty(), "{name} does not match openapi.json: {p:#?}");
+}
+
+fn day(s: &str) -> Date {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &fmt).expect("a date")
+}
+
+fn cents(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+async fn request(
+    stack: &Stack,
+    org: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http()
+        .request(method, format!("{}{path}", stack.api_url()))
+        .bearer_auth(stack.token(org, &format!("admin@{org}.example")));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("the local API answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn text(
+    stack: &Stack,
+    org: Option<&str>,
+    path: &str,
+) -> (u16, String, reqwest::header::HeaderMap) {
+    let mut req = http().get(format!("{}{path}", stack.api_url()));
+    if let Some(org) = org {
+        req = req.bearer_auth(stack.token(org, &format!("admin@{org}.example")));
+    }
+    let resp = req.send().await.expect("the local API answers");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.text().await.unwrap_or_default(), headers)
+}
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    r.records()
+        .map(|rec| {
+            rec.expect("a CSV record")
+                .iter()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn openapi_documents_exactly_the_api_routes_of_the_template() {
+    let doc = openapi();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+    let template = seatscope_local::stack::template_path();
+    let served: BTreeSet<String> = TemplateRoutes::load(&template)
+        .unwrap()
+        .routes
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| r.key())
+        .collect();
+    assert_eq!(documented, served);
+    // Every $ref resolves.
+    let text = dashboard_api::OPENAPI_JSON;
+    for (i, _) in text.match_indices("#/components/schemas/") {
+        let name: String = text[i + 21..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        assert!(doc["components"]["schemas"][&name].is_object(), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equal_the_json() {
+    let today = OffsetDateTime::now_utc().date();
+    let stack = Stack::start(StackOptions {
+        sandbox: PagerDutyConfig {
+            users: 30,
+            days: 90,
+            events_per_day: 6,
+            end_date: today,
+            ..PagerDutyConfig::default()
+        },
+        ..StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts");
+    let org = "initech";
+    let doc = openapi();
+    let truth = stack.sandbox.ground_truth();
+
+    // Before connecting: every card says not connected; the shapes already hold.
+    let (status, overview) =
+        request(&stack, org, reqwest::Method::GET, "/api/overview", None).await;
+    assert_eq!(status, 200, "{overview}");
+    assert_valid(&doc, "Overview", &overview);
+
+    connect(&stack, org).await.expect("connect");
+    let report = stack.tick().await.unwrap();
+    assert_eq!(report["synced"], 1, "{report}");
+
+    // The truth, by the documented definitions.
+    let last_active: BTreeMap<&str, Date> =
+        truth
+            .daily
+            .iter()
+            .filter(|d| d.count > 0)
+            .fold(BTreeMap::new(), |mut m, d| {
+                let e = m.entry(d.user_id.as_str()).or_insert(day(&d.date));
+                *e = (*e).max(day(&d.date));
+                m
+            });
+    let active_days_30 = |user: &str| {
+        truth
+            .daily
+            .iter()
+            .filter(|d| {
+                d.user_id == user && d.count > 0 && day(&d.date) > today - Duration::days(30)
+            })
+            .map(|d| d.date.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as u64
+    };
+    let inactive_under = |n: i64, exempt: &BTreeSet<String>| -> BTreeSet<String> {
+        truth
+            .seats
+            .iter()
+            .filter(|s| !exempt.contains(&s.id))
+            .filter(|s| {
+                last_active
+                    .get(s.id.as_str())
+                    .is_none_or(|d| *d <= today - Duration::days(n))
+            })
+            .map(|s| s.id.clone())
+            .collect()
+    };
+    let none = BTreeSet::new();
+    let inactive_30 = inactive_under(30, &none);
+    let inactive_60 = inactive_under(60, &none);
+    assert!(
+        !inactive_30.is_empty() && inactive_60.len() < inactive_30.len(),
+        "the data set must have seats idle for 30 but not 60 days ({} / {})",
+        inactive_30.len(),
+        inactive_60.len()
+    );
+    let mau = expected_actives(&truth, &[today.to_string()])[&today.to_string()].2 as u64;
+    let seats_n = truth.seats.len() as u64;
+
+    // Overview with the default settings: no price, so no money figures.
+    let (_, overview) = request(&stack, org, reqwest::Method::GET, "/api/overview", None).await;
+    assert_valid(&doc, "Overview", &overview);
+    let pd = card(&overview, "pagerduty");
+    assert_eq!(pd["seats"], seats_n);
+    assert_eq!(pd["active_30d"], mau);
+    assert_eq!(pd["as_of_date"], today.to_string());
+    assert_eq!(pd["inactive_days"], 30);
+    assert_eq!(pd["inactive_seats"], inactive_30.len() as u64);
+    assert_eq!(
+        pd["utilization_percent"].as_f64().unwrap(),
+        (mau as f64 * 1000.0 / seats_n as f64).round() / 10.0
+    );
+    assert!(
+        pd["seat_price"].is_null()
+            && pd["monthly_cost"].is_null()
+            && pd["potential_savings"].is_null()
+    );
+    assert!(pd["sources"]["seats"].is_string() && pd["sources"]["activity"].is_string());
+    assert!(overview["definitions"]["active_30d"].is_string());
+
+    // Seats: last activity and active days per seat equal the truth.
+    let (status, seats) = request(
+        &stack,
+        org,
+        reqwest::Method::GET,
+        "/api/apps/pagerduty/seats",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{seats}");
+    assert_valid(&doc, "SeatsList", &seats);
+    assert_eq!(seats["total"], seats_n);
+    for s in seats["seats"].as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(
+            s["last_activity_on"].as_str(),
+            last_active.get(id).map(|d| d.to_string()).as_deref(),
+            "{id}"
+        );
+        assert_eq!(s["active_days_30"], active_days_30(id), "{id}");
+        assert_eq!(s["inactive"], inactive_30.contains(id), "{id}");
+        assert_eq!(
+            s["in_grace"], false,
+            "seats of the first import get no grace: {id}"
+        );
+    }
+
+    // Settings: a 60-day threshold, one exempt seat (idle for 60+ days if there is
+    // one), a price. The overview follows at once.
+    let exempt_id = inactive_60
+        .iter()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| truth.seats[0].id.clone());
+    let settings = json!({"inactive_days": 60, "grace_days": 14, "exempt_seats": [exempt_id], "seat_price": 21.5});
+    let (status, saved) = request(
+        &stack,
+        org,
+        reqwest::Method::PUT,
+        "/api/apps/pagerduty/settings",
+        Some(settings.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_valid(&doc, "Settings", &saved);
+    assert_eq!(saved, settings);
+    let (_, got) = request(
+        &stack,
+        org,
+        reqwest::Method::GET,
+        "/api/apps/pagerduty/settings",
+        None,
+    )
+    .await;
+    assert_eq!(got, settings);
+
+    let exempt: BTreeSet<String> = [exempt_id.clone()].into();
+    let inactive = inactive_under(60, &exempt).len() as u64;
+    let (_, overview) = request(&stack, org, reqwest::Method::GET, "/api/overview", None).await;
+    assert_valid(&doc, "Overview", &overview);
+    let pd = card(&overview, "pagerduty");
+    assert_eq!(pd["inactive_days"], 60);
+    assert_eq!(pd["inactive_seats"], inactive);
+    assert_eq!(pd["seat_price"].as_f64(), Some(21.5));
+    assert_eq!(
+        pd["monthly_cost"].as_f64(),
+        Some(cents(21.5 * seats_n as f64))
+    );
+    assert_eq!(
+        pd["cost_per_active_user"].as_f64(),
+        Some(cents(21.5 * seats_n as f64 / mau as f64))
+    );
+    assert_eq!(
+        pd["potential_savings"].as_f64(),
+        Some(cents(21.5 * inactive as f64))
+    );
+    let totals = &overview["totals"];
+    assert_eq!(totals["seats"], seats_n);
+    assert_eq!(totals["inactive_seats"], inactive);
+    assert_eq!(totals["monthly_cost"], pd["monthly_cost"]);
+    assert_eq!(totals["potential_savings"], pd["potential_savings"]);
+
+    // App detail over 3 months: same summary, a point per synced day, schema-valid.
+    let from = (today - Duration::days(89)).to_string();
+    let path = format!("/api/apps/pagerduty?from={from}&to={today}");
+    let (status, detail) = request(&stack, org, reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_valid(&doc, "AppDetail", &detail);
+    assert_eq!(detail["settings"], settings);
+    for k in [
+        "seats",
+        "active_30d",
+        "inactive_seats",
+        "monthly_cost",
+        "potential_savings",
+    ] {
+        assert_eq!(detail["summary"][k], pd[k], "{k}");
+    }
+    let dates: Vec<String> = detail["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["date"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dates.len(), 90);
+    let expected = expected_actives(&truth, &dates);
+    for p in detail["daily"].as_array().unwrap() {
+        let (dau, wau, mau) = expected[p["date"].as_str().unwrap()];
+        assert_eq!(
+            (p["dau"].as_u64(), p["wau"].as_u64(), p["mau"].as_u64()),
+            (Some(dau as u64), Some(wau as u64), Some(mau as u64))
+        );
+    }
+
+    // CSV exports equal the JSON, row by row.
+    let (_, seats) = request(
+        &stack,
+        org,
+        reqwest::Method::GET,
+        "/api/apps/pagerduty/seats",
+        None,
+    )
+    .await;
+    let (status, body, headers) =
+        text(&stack, Some(org), "/api/apps/pagerduty/export/seats.csv").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("pagerduty-seats.csv"));
+    let rows = csv_rows(&body);
+    let columns = seatscope_core::export::SEAT_COLUMNS;
+    assert_eq!(rows[0], columns.map(str::to_string).to_vec());
+    let want: Vec<Vec<String>> = seats["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| columns.iter().map(|c| cell(&s[*c])).collect())
+        .collect();
+    assert_eq!(rows[1..].to_vec(), want);
+    let (_, body, _) = text(
+        &stack,
+        Some(org),
+        "/api/apps/pagerduty/export/inactive-seats.csv",
+    )
+    .await;
+    let inactive_rows = csv_rows(&body);
+    assert_eq!(inactive_rows.len() as u64 - 1, inactive);
+    assert!(inactive_rows[1..].iter().all(|r| r[7] == "true"));
+    let (_, body, _) = text(
+        &stack,
+        Some(org),
+        &format!("/api/apps/pagerduty/export/trends.csv?from={from}&to={today}"),
+    )
+    .await;
+    let trend_rows = csv_rows(&body);
+    assert_eq!(trend_rows[0], ["date", "seats", "dau", "wau", "mau"]);
+    let want: Vec<Vec<String>> = detail["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            ["date", "seats", "dau", "wau", "mau"]
+                .iter()
+                .map(|c| cell(&p[*c]))
+                .collect()
+        })
+        .collect();
+    assert_eq!(trend_rows[1..].to_vec(), want);
+
+    // Bad input: 4xx with a message that says what is wrong; nothing changes.
+    for (body, code) in [
+        (
+            json!({"inactive_days": 0, "grace_days": 14, "exempt_seats": [], "seat_price": null}),
+            "invalid_inactive_days",
+        ),
+        (
+            json!({"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": -3}),
+            "invalid_seat_price",
+        ),
+        (
+            json!({"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": null, "x": 1}),
+            "invalid_body",
+        ),
+        (json!({"inactive_days": 30}), "invalid_body"),
+    ] {
+        let (status, err) = request(
+            &stack,
+            org,
+            reqwest::Method::PUT,
+            "/api/apps/pagerduty/settings",
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 400, "{err}");
+        assert_valid(&doc, "Error", &err);
+        assert_eq!(err["error"]["code"], code, "{err}");
+    }
+    let (_, got) = request(
+        &stack,
+        org,
+        reqwest::Method::GET,
+        "/api/apps/pagerduty/settings",
+        None,
+    )
+    .await;
+    assert_eq!(got, settings);
+    let (status, _) = request(
+        &stack,
+        org,
+        reqwest::Method::GET,
+        "/api/apps/nope/settings",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = text(&stack, Some(org), "/api/apps/pagerduty/export/all.xlsx").await;
+    assert_eq!(status, 404);
+    let (status, err) = request(
+        &stack,
+        org,
+        reqwest::Method::GET,
+        "/api/apps/pagerduty?from=2026-13-01",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_date"))
+    );
+
+    // Another org sees none of it.
+    let (_, other) = request(
+        &stack,
+        "umbrella",
+        reqwest::Method::GET,
+        "/api/overview",
+        None,
+    )
+    .await;
+    assert_eq!(
+        card(&other, "pagerduty")["connection"]["status"],
+        "not_connected"
+    );
+    assert!(card(&other, "pagerduty")["seats"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_its_files_and_the_sign_in_config_are_served_without_a_token() {
+    let stack = Stack::start(StackOptions::default())
+        .await
+        .expect("the local stack starts");
+    for path in ["/", "/connections", "/apps/pagerduty", "/signin/callback"] {
+        let (status, body, headers) = text(&stack, None, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(body.contains("/assets/app.js"), "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+    }
+    let (status, body, headers) = text(&stack, None, "/assets/chart.umd.min.js").await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(
+        body.contains("Chart.js v4"),
+        "the pinned chart.js build is embedded"
+    );
+    let (status, body, _) = text(&stack, None, "/assets/oidc-client-ts.min.js").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("UserManager"));
+    for asset in ["app.js", "app.css"] {
+        let (status, _, _) = text(&stack, None, &format!("/assets/{asset}")).await;
+        assert_eq!(status, 200, "{asset}");
+    }
+    let (status, _, _) = text(&stack, None, "/assets/../Cargo.toml").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = text(&stack, None, "/assets/secrets.js").await;
+    assert_eq!(status, 404);
+
+    let (status, body, _) = text(&stack, None, "/api/config").await;
+    assert_eq!(status, 200, "{body}");
+    let config: Value = serde_json::from_str(&body).unwrap();
+    assert_valid(&openapi(), "SignInConfig", &config);
+    assert_eq!(
+        config["oidc"]["issuer"],
+        format!("{}/dev-issuer", stack.api_url())
+    );
+    assert_eq!(config["org_claim"], "org_id");
+    let (status, body, _) = text(&stack, None, "/api/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), openapi());
+
+    // The data itself needs a token.
+    let (status, body, _) = text(&stack, None, "/api/overview").await;
+    assert_eq!(status, 401, "{body}");
+}
+
+fn card<'a>(overview: &'a Value, provider: &str) -> &'a Value {
+    overview["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["provider"] == provider)
+        .unwrap_or_else(|| panic!("no {provider} card in {overview}"))
+}
