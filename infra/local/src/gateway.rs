@@ -1,8 +1,8 @@
 //! A local stand-in for API Gateway (HTTP API) and EventBridge: reads the routes
 //! and the schedule from template.yaml, verifies bearer tokens like the JWT
-//! authorizer, turns each request into an API Gateway v2.0 event (the JSON
-//! `sam local` would send), parses it with `lambda_http::request::from_str` and
-//! calls the function's `handle`.
+//! authorizer (against the dev OIDC issuer's JWKS, see `dev_issuer`), turns each
+//! request into an API Gateway v2.0 event (the JSON `sam local` would send), parses
+//! it with `lambda_http::request::from_str` and calls the function's `handle`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -14,13 +14,14 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::Body;
 use seatscope_core::sync::TickReport;
 use seatscope_core::App;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+/// The local run's bearer tokens: minted by the dev OIDC issuer, verified through its JWKS.
+pub use crate::dev_issuer::DevAuth;
 use crate::worker::LocalSyncWorker;
 
 /// The function a route or schedule invokes, by its binary name in template.yaml.
@@ -211,73 +212,6 @@ pub fn definition_body_routes(template: &Path) -> anyhow::Result<Vec<String>> {
     Ok(routes)
 }
 
-/// Signs and verifies the local run's bearer tokens (HS256 with a per-run key),
-/// checking issuer, audience and expiry as API Gateway's JWT authorizer does.
-#[derive(Clone)]
-pub struct DevAuth {
-    key: Vec<u8>,
-    pub issuer: String,
-    pub audience: String,
-    pub org_claim: String,
-}
-
-impl DevAuth {
-    pub fn new(issuer: &str, audience: &str, org_claim: &str) -> DevAuth {
-        use rand::RngCore;
-        let mut key = vec![0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        DevAuth {
-            key,
-            issuer: issuer.into(),
-            audience: audience.into(),
-            org_claim: org_claim.into(),
-        }
-    }
-
-    /// A token for `user` in `org`, valid for `hours`.
-    pub fn token(&self, org: &str, user: &str, hours: i64) -> String {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let mut claims = serde_json::Map::new();
-        claims.insert("iss".into(), json!(self.issuer));
-        claims.insert("aud".into(), json!(self.audience));
-        claims.insert("sub".into(), json!(user));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + hours * 3600));
-        claims.insert(self.org_claim.clone(), json!(org));
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &Value::Object(claims),
-            &EncodingKey::from_secret(&self.key),
-        )
-        .unwrap_or_default()
-    }
-
-    /// Claims as API Gateway passes them to the function: every value a string.
-    pub fn verify(&self, bearer: &str) -> Option<BTreeMap<String, String>> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        let data = jsonwebtoken::decode::<Value>(
-            bearer,
-            &DecodingKey::from_secret(&self.key),
-            &validation,
-        )
-        .ok()?;
-        let map = data.claims.as_object()?.clone();
-        Some(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let s = match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    (k, s)
-                })
-                .collect(),
-        )
-    }
-}
-
 struct Gateway {
     app: Arc<App>,
     routes: Vec<Route>,
@@ -304,7 +238,8 @@ impl Drop for LocalApi {
 }
 
 /// Serves the template's routes on `listener`, plus `POST /_local/tick` (fires the
-/// schedule now, lets the worker drain the queue and returns the combined report).
+/// schedule now, lets the worker drain the queue and returns the combined report)
+/// and the dev OIDC issuer under its path (`/dev-issuer`), which no route can shadow.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
@@ -316,10 +251,11 @@ pub async fn serve(
     let gateway = Arc::new(Gateway {
         app,
         routes,
-        auth,
+        auth: auth.clone(),
         worker,
     });
     let router = axum::Router::new()
+        .merge(auth.router())
         .route("/_local/tick", axum::routing::post(tick_route))
         .fallback(dispatch)
         .with_state(gateway);
@@ -426,7 +362,11 @@ async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> 
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             });
-        match bearer.and_then(|b| gw.auth.verify(b.trim())) {
+        let claims = match bearer {
+            Some(b) => gw.auth.verify(b.trim()).await,
+            None => None,
+        };
+        match claims {
             Some(c) => Some(c),
             None => return Ok(unauthorized()),
         }
@@ -625,16 +565,5 @@ mod tests {
         assert!(is_text("text/html"));
         assert!(!is_text("application/x-www-form-urlencoded"));
         assert!(!is_text("multipart/form-data; boundary=x"));
-    }
-
-    #[test]
-    fn dev_tokens_verify_and_forged_ones_do_not() {
-        let a = DevAuth::new("http://issuer", "seatscope", "org_id");
-        let claims = a.verify(&a.token("demo", "admin", 1)).unwrap();
-        assert_eq!(claims["org_id"], "demo");
-        assert_eq!(claims["sub"], "admin");
-        let other = DevAuth::new("http://issuer", "seatscope", "org_id");
-        assert!(a.verify(&other.token("demo", "admin", 1)).is_none());
-        assert!(a.verify(&a.token("demo", "admin", -2)).is_none());
     }
 }

@@ -94,7 +94,9 @@ fn dev(args: &[String]) -> anyhow::Result<()> {
         let token = stack.token("demo", "admin@demo.example");
         println!(
             "\nSeatscope is running ({:.1} s)\n\
+             \n  dashboard                    {api}/connections\
              \n  API (template.yaml routes)   {api}\
+             \n  dev OIDC issuer              {issuer}  (sign in as any email and org)\
              \n  PagerDuty sandbox            {sandbox}  (ground truth: {sandbox}/_sandbox/ground-truth)\
              \n  PandaDoc sandbox             {pandadoc}  (ground truth: {pandadoc}/_sandbox/ground-truth)\
              \n  SendGrid sandbox             {sendgrid}  (ground truth: {sendgrid}/_sandbox/ground-truth)\
@@ -114,6 +116,7 @@ fn dev(args: &[String]) -> anyhow::Result<()> {
              \n    -d '{{\"api_key\":\"{sendgrid_key}\"}}' {api}/api/connections/sendgrid/api-key\
              \n\nCtrl-C stops everything.",
             started.elapsed().as_secs_f64(),
+            issuer = stack.issuer_url(),
             sandbox = stack.sandbox.base_url(),
             pandadoc = stack.pandadoc.base_url(),
             sendgrid = stack.sendgrid.base_url(),

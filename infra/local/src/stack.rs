@@ -130,6 +130,7 @@ impl Stack {
             .with_context(|| format!("binding the local API on port {}", options.api_port))?;
         let api_base = format!("http://{}", listener.local_addr()?);
         let sandbox_base = sandbox.base_url();
+        let issuer_url = format!("{api_base}/dev-issuer");
         let env: HashMap<String, String> = [
             ("TABLE_NAME", table_name.clone()),
             ("STAGE", options.stage.clone()),
@@ -165,17 +166,17 @@ impl Stack {
             ),
             ("SENDGRID_API_BASE", sendgrid.base_url()),
             ("SYNC_QUEUE_URL", worker.queue_url.clone()),
+            // The dashboard signs in through the dev issuer this server hosts.
+            ("OIDC_ISSUER", issuer_url.clone()),
+            ("OIDC_CLIENT_ID", "seatscope-local".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .chain(options.extra_env.iter().cloned())
         .collect();
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
-        let auth = DevAuth::new(
-            &format!("{api_base}/dev-issuer"),
-            "seatscope-local",
-            &config.org_claim,
-        );
+        let auth = DevAuth::new(&issuer_url, "seatscope-local", &config.org_claim)
+            .context("starting the dev OIDC issuer")?;
         let app =
             Arc::new(App::from_clients(config, dynamodb.clone(), secrets.clone())?.with_queue(sqs));
         let routes = TemplateRoutes::load(&template_path())?;
@@ -208,7 +209,12 @@ impl Stack {
         self.api.base_url()
     }
 
-    /// A bearer token for `user` in `org` (12 hours).
+    /// The dev OIDC issuer's URL (`{api_url}/dev-issuer`): discovery, JWKS, sign-in.
+    pub fn issuer_url(&self) -> String {
+        self.auth.issuer.clone()
+    }
+
+    /// A bearer token for `user` in `org` (12 hours), signed by the dev issuer.
     pub fn token(&self, org: &str, user: &str) -> String {
         self.auth.token(org, user, 12)
     }
