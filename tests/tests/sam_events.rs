@@ -102,6 +102,50 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
 
+    // dashboard-api: the page, a file of it and the sign-in settings need no claims.
+    let resp = dashboard_api::handle(app, request("dashboard-page.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let resp = dashboard_api::handle(app, request("dashboard-asset.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, body) = body_json(
+        dashboard_api::handle(app, request("dashboard-config.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["oidc"]["issuer"].is_string(), "{body}");
+    // Settings are saved for org-demo and echoed.
+    let (status, body) = body_json(
+        dashboard_api::handle(app, request("dashboard-settings-put.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["inactive_days"], 60);
+    assert_eq!(body["exempt_seats"][0], "PABC123");
+    // An export before any sync: the header row only.
+    let resp = dashboard_api::handle(app, request("dashboard-export.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let csv = std::str::from_utf8(resp.body().as_ref())
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        csv.trim_end(),
+        seatscope_core::export::SEAT_COLUMNS.join(",")
+    );
+
     // scheduled-sync: the EventBridge event runs a tick (nothing is due).
     let payload: Value = serde_json::from_str(&event("scheduled-sync.json")).unwrap();
     assert_eq!(payload["detail-type"], "Scheduled Event");
@@ -263,9 +307,10 @@ async fn every_sample_event_is_handled_by_its_function() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // Purged: the connection item, plus the app's settings and summary saved above.
     assert_eq!(
         body,
-        serde_json::json!({"provider": "pagerduty", "status": "not_connected", "purged_items": 1})
+        serde_json::json!({"provider": "pagerduty", "status": "not_connected", "purged_items": 3})
     );
     let (status, _) = body_json(
         dashboard_api::handle(app, request("dashboard-disconnect.json"))
