@@ -5,8 +5,10 @@
 //! - `template`: `sam validate --lint`, `cfn-lint`, `checkov` (template.yaml and
 //!   infra/vpc.yaml) and `sam build` (arm64, cargo-lambda).
 //! - `bench`: sync figures (rate-limit bound, throughput, peak RSS), printed, not asserted.
+//! - `bench-queries`: dashboard query API p50/p99 and page load, printed, not asserted.
 
 mod bench;
+mod query_bench;
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use anyhow::{bail, Context as _};
 use seatscope_local::services::Tools;
 use seatscope_local::stack::{workspace_root, Stack, StackOptions};
 
-const USAGE: &str = "usage: cargo xtask <dev|test|template|bench> [options]
+const USAGE: &str = "usage: cargo xtask <dev|test|template|bench|bench-queries> [options]
 
   dev       run everything locally: DynamoDB Local, moto, the three vendor sandboxes,
             the four handlers behind template.yaml's routes
@@ -29,7 +31,10 @@ const USAGE: &str = "usage: cargo xtask <dev|test|template|bench> [options]
   bench     sync wall time vs the rate-limit bound; events/s, DynamoDB items and peak
             RSS at 10k/100k/1M events (release builds; prints, asserts nothing)
               --sizes 10000,100000,1000000  --no-rate-limit-run  --no-build
-              (cargo xtask bench --help)";
+              (cargo xtask bench --help)
+  bench-queries  query API p50/p99 (overview, app detail, seats) on 50 apps × 10k seats
+            × 365 days in DynamoDB Local, and page load to charts drawn in Chromium
+              --apps N --seats N --days N --runs N --page-runs N --no-page --no-build";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("template") => template(),
         Some("bench") => bench::run(&args[1..]),
+        Some("bench-queries") => query_bench::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

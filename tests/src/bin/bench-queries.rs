@@ -1,0 +1,327 @@
+//! `cargo xtask bench-queries`' measured process: seeds one org with `--apps` apps
+//! (the first is PagerDuty itself, so the page can show it; the others are copies
+//! of its catalog entry), each with `--seats` seats and `--days` daily rollups, then
+//! times the dashboard-api handler (routing, queries, JSON encoding; a release
+//! build, as in Lambda) on API Gateway v2 events against DynamoDB Local:
+//! the overview, the app page's data for 12 months, and the seat list.
+//! Prints a Markdown table and one JSON line; asserts nothing.
+//!
+//! Environment: the functions' variables plus `SEATSCOPE_LOCAL_DYNAMODB` and
+//! `SEATSCOPE_LOCAL_MOTO` (as `bench-sync`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use rand::{Rng as _, SeedableRng as _};
+use seatscope_core::catalog::{AuthMode, Catalog};
+use seatscope_core::config::Config;
+use seatscope_core::domain::{day, keys, DailyRollup, Seat, SeatStatus};
+use seatscope_core::store::ConnectionGrant;
+use seatscope_core::usage::{self, AppSettings};
+use seatscope_core::App;
+use seatscope_local::services::local_sdk_config;
+
+const ORG: &str = "bench-queries";
+
+struct Options {
+    apps: usize,
+    seats: usize,
+    days: i64,
+    runs: usize,
+}
+
+fn parse() -> anyhow::Result<Options> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |name: &str, default: usize| -> anyhow::Result<usize> {
+        match args.iter().position(|a| a == name) {
+            Some(i) => args
+                .get(i + 1)
+                .with_context(|| format!("{name} needs a value"))?
+                .replace('_', "")
+                .parse()
+                .with_context(|| format!("{name} must be a number")),
+            None => Ok(default),
+        }
+    };
+    Ok(Options {
+        apps: value("--apps", 50)?.max(1),
+        seats: value("--seats", 10_000)?,
+        days: value("--days", 365)? as i64,
+        runs: value("--runs", 200)?.max(1),
+    })
+}
+
+/// The catalog with `n` apps: PagerDuty, then copies of it named app-02 … app-NN.
+fn catalog_of(catalog: &Catalog, n: usize) -> anyhow::Result<Catalog> {
+    let pagerduty = catalog.get("pagerduty")?.clone();
+    let mut providers = vec![pagerduty.clone()];
+    for i in 2..=n {
+        let mut p = pagerduty.clone();
+        p.id = format!("app-{i:02}");
+        p.name = format!("App {i:02}");
+        providers.push(p);
+    }
+    Ok(serde_json::from_value(
+        serde_json::json!({ "provider": providers }),
+    )?)
+}
+
+async fn put_many<T: serde::Serialize + Sync>(app: &App, items: &[T]) -> anyhow::Result<()> {
+    let mut writes = futures::stream::iter(items.chunks(500))
+        .map(|chunk| app.store.put_all(chunk))
+        .buffer_unordered(8);
+    while let Some(done) = writes.next().await {
+        done?;
+    }
+    Ok(())
+}
+
+async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let today = now.date();
+    let features = app.config.catalog.get("pagerduty")?.features.clone();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let started = Instant::now();
+    for (i, provider) in app.config.catalog.providers().iter().enumerate() {
+        let pk = keys::app(ORG, &provider.id);
+        let secret_name = format!("{}/{ORG}/{}", app.config.secret_prefix, provider.id);
+        app.store
+            .save_connection(&ConnectionGrant {
+                org: ORG,
+                provider: &provider.id,
+                auth_mode: AuthMode::ApiKey,
+                secret_name: &secret_name,
+                connected_by: "bench",
+                invited_by: None,
+                vendor_account: Some("bench"),
+                now,
+            })
+            .await?;
+        let seats: Vec<Seat> = (0..o.seats)
+            .map(|s| {
+                let last = (rng.gen_range(0..10) < 8)
+                    .then(|| day(today - time::Duration::days(rng.gen_range(0..120))));
+                Seat {
+                    pk: pk.clone(),
+                    sk: keys::seat_sk(&format!("P{s:06}")),
+                    seat_id: format!("P{s:06}"),
+                    email: format!("user{s}@bench.example"),
+                    name: format!("User {s}"),
+                    role: if s % 20 == 0 { "admin" } else { "user" }.into(),
+                    license: Some("full".into()),
+                    status: SeatStatus::Active,
+                    first_seen_at: "2025-01-01T00:00:00Z".into(),
+                    last_seen_at: seatscope_core::domain::rfc3339(now),
+                    active_days_30: Some(rng.gen_range(0..=30)),
+                    last_activity_on: last,
+                    added_after_import: false,
+                }
+            })
+            .collect();
+        put_many(app, &seats).await?;
+        let rollups: Vec<DailyRollup> = (0..o.days)
+            .map(|d| {
+                let date = today - time::Duration::days(d);
+                let mau = rng.gen_range(o.seats as u32 / 2..=o.seats as u32);
+                DailyRollup {
+                    pk: pk.clone(),
+                    sk: keys::rollup_sk(date),
+                    date: day(date),
+                    seats: o.seats as u32,
+                    dau: Some(mau / 5),
+                    wau: Some(mau / 2),
+                    mau: Some(mau),
+                    features: features
+                        .iter()
+                        .map(|f| (f.clone(), rng.gen_range(0..5_000)))
+                        .collect::<BTreeMap<_, _>>(),
+                    as_of: seatscope_core::domain::rfc3339(now),
+                }
+            })
+            .collect();
+        put_many(app, &rollups).await?;
+        // Half the apps have a price and an exemption list; each gets its summary
+        // the way a sync or a settings change computes it.
+        if i % 2 == 0 {
+            let settings = AppSettings {
+                seat_price: Some(21.0),
+                exempt_seats: (0..20).map(|s| format!("P{s:06}")).collect(),
+                ..AppSettings::default()
+            };
+            usage::save_settings(app, ORG, "bench", provider, settings).await?;
+        } else {
+            usage::refresh_summary(app, ORG, provider, now).await?;
+        }
+        eprintln!(
+            "  seeded {}/{} apps ({} seats, {} days each) in {:.0} s",
+            i + 1,
+            app.config.catalog.providers().len(),
+            o.seats,
+            o.days,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// An API Gateway v2 event for `GET path?query`, with the authorizer's claims.
+fn event(route: &str, path: &str, query: &str, params: &[(&str, &str)]) -> String {
+    let params: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+        .collect();
+    let query_map: serde_json::Map<String, serde_json::Value> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), serde_json::json!(v)))
+            .collect();
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "bench.local"},
+        "queryStringParameters": query_map,
+        "pathParameters": params,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "bench", "domainName": "bench.local",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "bench", "routeKey": route, "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+            "authorizer": {"jwt": {"claims": {"sub": "bench", "org_id": ORG}, "scopes": null}}
+        },
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+struct Measured {
+    label: String,
+    times: Vec<Duration>,
+    bytes: usize,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+async fn measure(
+    app: &App,
+    label: &str,
+    runs: usize,
+    make: impl Fn(usize) -> String,
+) -> anyhow::Result<Measured> {
+    let mut times = Vec::with_capacity(runs);
+    let mut bytes = 0;
+    for i in 0..runs + 5 {
+        let req = lambda_http::request::from_str(&make(i))?;
+        let started = Instant::now();
+        let resp = dashboard_api::handle(app, req)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let took = started.elapsed();
+        anyhow::ensure!(
+            resp.status() == 200,
+            "{label}: status {} {:?}",
+            resp.status(),
+            std::str::from_utf8(resp.body().as_ref()).unwrap_or("")
+        );
+        bytes = resp.body().as_ref().len();
+        if i >= 5 {
+            times.push(took);
+        }
+    }
+    times.sort();
+    Ok(Measured {
+        label: label.into(),
+        times,
+        bytes,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = parse()?;
+    let endpoint = |k: &str| std::env::var(k).with_context(|| format!("{k} is required"));
+    let dynamodb = aws_sdk_dynamodb::Client::new(
+        &local_sdk_config(&endpoint("SEATSCOPE_LOCAL_DYNAMODB")?).await,
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(
+        &local_sdk_config(&endpoint("SEATSCOPE_LOCAL_MOTO")?).await,
+    );
+    let mut config = Config::from_env()?;
+    config.catalog = catalog_of(&config.catalog, o.apps)?;
+    let app = App::from_clients(config, dynamodb, secrets)?;
+    let started = Instant::now();
+    eprintln!(
+        "bench-queries: seeding {} apps × {} seats × {} days …",
+        o.apps, o.seats, o.days
+    );
+    seed(&app, &o).await?;
+    let seeded = started.elapsed();
+    let ids: Vec<String> = app
+        .config
+        .catalog
+        .providers()
+        .iter()
+        .map(|p| p.id.clone())
+        .collect();
+    let today = time::OffsetDateTime::now_utc().date();
+    let from = day(today - time::Duration::days(364));
+    let to = day(today);
+    eprintln!("bench-queries: timing {} requests of each kind …", o.runs);
+    let results = vec![
+        measure(&app, "overview", o.runs, |_| {
+            event("GET /api/overview", "/api/overview", "", &[])
+        })
+        .await?,
+        measure(&app, "app detail (12 months)", o.runs, |i| {
+            let id = &ids[i % ids.len()];
+            event(
+                "GET /api/apps/{provider}",
+                &format!("/api/apps/{id}"),
+                &format!("from={from}&to={to}"),
+                &[("provider", id)],
+            )
+        })
+        .await?,
+        measure(&app, "seat list", o.runs.min(50), |i| {
+            let id = &ids[i % ids.len()];
+            event(
+                "GET /api/apps/{provider}/seats",
+                &format!("/api/apps/{id}/seats"),
+                "",
+                &[("provider", id)],
+            )
+        })
+        .await?,
+    ];
+    println!(
+        "\n### Query API on DynamoDB Local: {} apps × {} seats × {} days (seeded in {:.0} s)\n",
+        o.apps,
+        o.seats,
+        o.days,
+        seeded.as_secs_f64()
+    );
+    println!("| request | runs | p50 ms | p99 ms | max ms | response |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut json = serde_json::Map::new();
+    for m in &results {
+        let (p50, p99) = (percentile(&m.times, 0.5), percentile(&m.times, 0.99));
+        let max = m.times.last().map_or(0.0, |t| t.as_secs_f64() * 1000.0);
+        println!(
+            "| {} | {} | {p50:.1} | {p99:.1} | {max:.1} | {:.0} KB |",
+            m.label,
+            m.times.len(),
+            m.bytes as f64 / 1024.0
+        );
+        json.insert(
+            m.label.clone(),
+            serde_json::json!({"p50_ms": p50, "p99_ms": p99, "runs": m.times.len(), "bytes": m.bytes}),
+        );
+    }
+    println!("\n{}", serde_json::Value::Object(json));
+    Ok(())
+}
