@@ -233,6 +233,7 @@
   }
 
   function renderSignedOut() {
+    if (location.search) history.replaceState(null, '', location.pathname); // the issuer's ?state=
     document.getElementById('account').hidden = true;
     clearBanners();
     const btn = h('button', { type: 'button', class: 'primary', text: 'Sign in' });
@@ -876,6 +877,7 @@
     sections.push(
       definitionsBlock(defs, Object.fromEntries([...Object.entries(sources), ...(detail.features || []).filter((f) => f.source).map((f) => [`feature ${f.feature}`, f.source])]), [
         asOf ? `Rollup day: ${asOf}` : 'No rollup day yet',
+        sum.computed_at ? h('span', {}, 'Summary computed ', timeEl(sum.computed_at)) : null,
         detail.plan?.as_of ? h('span', {}, 'Plan credits: ', timeEl(detail.plan.as_of)) : null,
         detail.connection?.last_sync_at ? h('span', {}, 'Last sync: ', timeEl(detail.connection.last_sync_at)) : null,
       ].filter(Boolean)),
@@ -904,6 +906,10 @@
       { key: 'cost_per_active_user', label: 'Cost per active user', def: defs.cost_per_active_user, kind: 'money' },
       { key: 'potential_savings', label: 'Potential savings / month', def: defs.potential_savings, kind: 'money' },
     ];
+    if (detail.plan) {
+      const pl = detail.plan;
+      tiles.splice(4, 0, { key: 'plan_utilization_percent', label: 'Plan credits used', def: defs.plan_utilization_percent, kind: 'percent', src: pl.source, value: isNum(pl.utilization_percent) ? pl.utilization_percent : null, asOf: pl.as_of });
+    }
     return h(
       'section',
       { class: 'tiles', 'aria-label': 'Summary' },
@@ -911,7 +917,7 @@
         'dl',
         {},
         tiles.map((t) =>
-          h('div', { class: 'tile', dataset: { metric: t.key } }, h('dt', { text: t.label, title: t.def }), num('dd', 'value' in t ? t.value : sum[t.key], { metric: t.key, label: t.label, def: t.def, kind: t.kind, currency: cur, source: t.src, asOf, why: why(t.key) })),
+          h('div', { class: 'tile', dataset: { metric: t.key } }, h('dt', { text: t.label, title: t.def }), num('dd', 'value' in t ? t.value : sum[t.key], { metric: t.key, label: t.label, def: t.def, kind: t.kind, currency: cur, source: t.src, asOf: t.asOf || asOf, why: t.key === 'plan_utilization_percent' ? 'the plan has no included credits' : why(t.key) })),
         ),
       ),
     );
@@ -961,6 +967,12 @@
     );
   }
 
+  /** "emails_delivered" → "Emails delivered" */
+  function metricLabel(k) {
+    const t = String(k).replace(/_/g, ' ');
+    return t.charAt(0).toUpperCase() + t.slice(1);
+  }
+
   function trendSection(ctx) {
     const { detail, defs, perSeat } = ctx;
     const daily = detail.daily || [];
@@ -974,7 +986,7 @@
       ].map((s) => ({ ...s, data: daily.map((d) => (isNum(d[s.key]) ? d[s.key] : null)) }));
     } else {
       const keys = [...new Set(daily.flatMap((d) => Object.keys(d.account || {})))].sort();
-      series = keys.map((k) => ({ key: k, label: k, def: `Account-level ${k} per day, as the vendor reports it.`, data: daily.map((d) => (isNum(d.account?.[k]) ? d.account[k] : null)) }));
+      series = keys.map((k) => ({ key: k, label: metricLabel(k), def: `${metricLabel(k)} per day, for the whole account (${k}), as the vendor reports it.`, data: daily.map((d) => (isNum(d.account?.[k]) ? d.account[k] : null)) }));
     }
     const title = perSeat ? 'Active users per day' : 'Account activity per day';
     const headId = uid('trend-h');
@@ -1028,7 +1040,7 @@
     const labels = feats.map((f) => f.feature);
     const data = feats.map((f) => (isNum(f.total) ? f.total : null));
     const canvas = h('canvas', { role: 'img', 'aria-label': `Feature usage totals from ${detail.from || ctx.from} to ${detail.to || ctx.to}: ${feats.map((f) => `${f.feature} ${f.total}`).join(', ')}.` });
-    const table = chartTable('features', 'Feature usage totals over the range (the numbers in the chart)', ['Feature', 'Total'], feats.map((f) => [f.feature, f.total]));
+    const table = chartTable('features', 'Feature usage totals over the range (the numbers in the chart)', ['Feature', 'Events'], feats.map((f) => [f.feature, f.total]));
     const section = h(
       'section',
       { class: 'chart-section', 'aria-labelledby': headId },
@@ -1136,7 +1148,7 @@
       const a = count ? page * PAGE_SIZE + 1 : 0;
       const b = Math.min(count, (page + 1) * PAGE_SIZE);
       info.textContent = count ? `Rows ${nfInt.format(a)}–${nfInt.format(b)} of ${nfInt.format(count)} (page ${page + 1} of ${pages()})` : 'No rows';
-      el.hidden = count <= PAGE_SIZE && page === 0 && count > 0 ? false : false;
+      el.hidden = count <= PAGE_SIZE; // one page: nothing to page through
     };
     prev.addEventListener('click', () => {
       if (page > 0) { page -= 1; onPage(page); update(); }
@@ -1256,7 +1268,9 @@
     const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
     const save = h('button', { type: 'submit', class: 'primary', text: 'Save settings' });
 
-    const list = (seatsResp.seats || []).filter((s) => s.inactive === true || s.exempt || exempt.has(s.id));
+    const list = (seatsResp.seats || [])
+      .filter((s) => s.inactive === true || s.exempt || exempt.has(s.id))
+      .sort((a, b) => String(a.email).localeCompare(String(b.email), undefined, { sensitivity: 'base', numeric: true }));
     const tbody = h('tbody');
     const pg = pager('inactive seats', (page) => rows(page));
     function rows(page) {
@@ -1283,7 +1297,7 @@
 
     const form = h('form', { class: 'settings-form', novalidate: true, dataset: { form: 'settings' } });
     if (perSeat) {
-      form.append(
+      append(form, [
         h(
           'div',
           { class: 'fields' },
@@ -1302,12 +1316,12 @@
             pg.el,
           ]
           : h('p', { class: 'empty', text: 'No inactive seats with the current settings.' }),
-      );
+      ]);
     } else {
-      form.append(
+      append(form, [
         h('p', { class: 'note', text: detail.activity_note || `${detail.name} reports no per-seat activity, so inactive seats cannot be known.` }),
         h('div', { class: 'fields' }, h('div', { class: 'field' }, h('label', { for: priceId, text: `Seat price per month (${cur})` }), price)),
-      );
+      ]);
     }
     form.append(h('div', { class: 'actions' }, save), err, status);
     form.addEventListener('submit', async (ev) => {
@@ -1346,7 +1360,9 @@
       'section',
       { class: 'inactive-panel', 'aria-labelledby': headId },
       h('h2', { id: headId, text: 'Inactive seats' }),
-      perSeat ? num('p', ctx.sum.inactive_seats, { class: 'big', metric: 'inactive_seats', label: 'Inactive seats', def: ctx.defs.inactive, asOf: ctx.asOf, why: 'no sync has finished yet' }) : null,
+      perSeat
+        ? h('p', { class: 'inactive-count' }, num('span', ctx.sum.inactive_seats, { class: 'big', metric: 'inactive_seats', label: 'Inactive seats', def: ctx.defs.inactive, asOf: ctx.asOf, why: 'no sync has finished yet' }), ` inactive ${ctx.sum.inactive_seats === 1 ? 'seat' : 'seats'}: no activity in ${settings.inactive_days} days, not exempt, past the ${settings.grace_days}-day grace period (as of ${ctx.asOf || '—'}).`)
+        : null,
       form,
     );
   }

@@ -1,0 +1,149 @@
+//! The dashboard page in a real browser: starts the local stack (what `cargo xtask
+//! dev` runs) on free ports, then runs `node --test tests/browser/dashboard.test.mjs`
+//! (Playwright's `playwright-core` driving Debian's `chromium`, headless) against it,
+//! and `tests/browser/page-load-bench.mjs` for three loads as a smoke run (it prints
+//! figures, it asserts nothing about time).
+//!
+//! Needs Node.js ≥ 20, npm and a Chromium: `$CHROMIUM`, else `/usr/bin/chromium`
+//! (Debian package `chromium`). `npm ci` runs in tests/browser when its
+//! node_modules lacks playwright-core.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use seatscope_local::stack::{Stack, StackOptions};
+use seatscope_sandbox::PagerDutyConfig;
+use seatscope_sandbox::SendGridSandboxKey;
+
+/// The org the browser signs in to (through the dev issuer's form).
+const ORG: &str = "browser";
+const EMAIL: &str = "admin@browser.example";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.is_file(),
+        "no Chromium at {} (install the Debian package `chromium`, or set CHROMIUM)",
+        path.display()
+    );
+    path
+}
+
+/// `npm ci` in tests/browser when playwright-core is not installed there.
+async fn npm_ci(dir: &Path) {
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        return;
+    }
+    let npm = std::env::var("NPM").unwrap_or_else(|_| "npm".into());
+    let out = tokio::process::Command::new(&npm)
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running `{npm} ci` in {}: {e}", dir.display()));
+    assert!(
+        out.status.success(),
+        "`{npm} ci` in {} failed:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `node args…` in `dir` with `env`, prints what it printed, returns whether it
+/// exited 0. Killed after `limit`.
+async fn node(dir: &Path, args: &[&str], env: &[(&str, String)], limit: Duration) -> bool {
+    let started = Instant::now();
+    let mut cmd =
+        tokio::process::Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()));
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("node runs (install Node.js ≥ 20)");
+    let out = match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(out) => out.expect("node's output"),
+        Err(_) => panic!("node {args:?} ran longer than {limit:?}"),
+    };
+    println!(
+        "---- node {} (exit {:?}, {:.1} s) ----\n{}",
+        args.join(" "),
+        out.status.code(),
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.trim().is_empty() {
+        println!("---- stderr ----\n{stderr}");
+    }
+    out.status.success()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_chromium_signs_in_connects_syncs_and_shows_the_ground_truth() {
+    let root = workspace_root();
+    let dir = root.join("tests/browser");
+    let chromium = chromium();
+    npm_ci(&dir).await;
+    // More than one page of seats (pages of 100), a few weeks of activity.
+    let stack = Stack::start(StackOptions {
+        sandbox: PagerDutyConfig {
+            users: 130,
+            days: 35,
+            events_per_day: 300,
+            ..PagerDutyConfig::default()
+        },
+        ..StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts");
+    let screenshots = root.join("tests/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
+
+    let env = [
+        ("SEATSCOPE_API", stack.api_url()),
+        ("SEATSCOPE_PAGERDUTY", stack.sandbox.base_url()),
+        ("SEATSCOPE_SENDGRID", stack.sendgrid.base_url()),
+        ("SEATSCOPE_SENDGRID_KEY", SendGridSandboxKey::full().key),
+        ("SEATSCOPE_ORG", ORG.to_string()),
+        ("SEATSCOPE_EMAIL", EMAIL.to_string()),
+        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
+        ("CHROMIUM", chromium.display().to_string()),
+    ];
+    let passed = node(
+        &dir,
+        &["--test", "--test-reporter=spec", "dashboard.test.mjs"],
+        &env,
+        Duration::from_secs(600),
+    )
+    .await;
+    assert!(passed, "the browser tests failed (output above)");
+
+    // The page-load bench, three loads: it must run; its figures are only printed.
+    let mut bench_env = env.to_vec();
+    bench_env.push(("SEATSCOPE_TOKEN", stack.token(ORG, EMAIL)));
+    bench_env.push(("SEATSCOPE_BENCH_RUNS", "3".into()));
+    let bench = node(
+        &dir,
+        &["page-load-bench.mjs"],
+        &bench_env,
+        Duration::from_secs(180),
+    )
+    .await;
+    assert!(bench, "page-load-bench.mjs failed (output above)");
+}
