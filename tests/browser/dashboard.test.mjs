@@ -352,6 +352,12 @@ test('PagerDuty: consent denied shows the reason; approved, Sync now, and the ap
   await ready(page, 'app');
   assert.equal((await chartTable('trend')).rows.length, threeMonths, 'Back returns to 3 months');
 
+  // Filters: active = activity within the threshold (30 days ending the as-of day).
+  const activeWant = truth.seats.filter((s) => truth.daily.some((d) => d.user_id === s.id && d.count > 0 && t(d.date) <= t(asOf) && t(d.date) > t(asOf) - 30 * DAY)).length;
+  await page.getByLabel('Show').selectOption('active');
+  await page.waitForFunction((n) => document.querySelector('table[data-table="seats"]').dataset.rows === String(n), activeWant);
+  await page.getByLabel('Show').selectOption('all');
+
   // Sort and search work from the keyboard.
   const emailSort = page.locator('th[data-col="email"]');
   assert.equal(await emailSort.getAttribute('aria-sort'), 'ascending');

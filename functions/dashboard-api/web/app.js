@@ -469,7 +469,7 @@
     if (modes.includes('api_key')) {
       const form = apiKeyForm(app, setMsg);
       if (c.status === 'connected') {
-        card.append(h('details', { class: 'replace-key' }, h('summary', { text: 'Use an API key instead' }), form));
+        card.append(h('details', { class: 'replace-key' }, h('summary', { text: modes.includes('oauth2') ? 'Use an API key instead' : 'Replace the API key' }), form));
       } else {
         card.append(form);
       }
@@ -1100,9 +1100,10 @@
     ['in_grace', 'In grace'],
   ];
 
-  function seatMatches(s, filter) {
+  /** `active`: activity within the inactive threshold (whatever grace or exemption says). */
+  function seatMatches(s, filter, activeSince) {
     switch (filter) {
-      case 'active': return s.inactive === false && !s.exempt && !s.in_grace;
+      case 'active': return !!(activeSince && s.last_activity_on && s.last_activity_on >= activeSince);
       case 'inactive': return s.inactive === true;
       case 'exempt': return !!s.exempt;
       case 'in_grace': return !!s.in_grace;
@@ -1166,11 +1167,14 @@
   function seatsSection(ctx, seatsResp) {
     const { defs, perSeat, detail } = ctx;
     const all = seatsResp.seats || [];
+    const thresholdDays = seatsResp.inactive_days ?? ctx.settings.inactive_days;
+    const seatsAsOf = seatsResp.as_of_date || ctx.asOf;
+    const activeSince = seatsAsOf ? minusDays(seatsAsOf, thresholdDays - 1) : null;
     const st = { sort: 'email', dir: 'asc', filter: 'all', q: '', rows: all };
     const headId = uid('seats-h');
     const filterId = uid('seat-filter');
     const searchId = uid('seat-search');
-    const filterSel = h('select', { id: filterId, name: 'filter' }, FILTERS.map(([v, t]) => h('option', { value: v, text: t })));
+    const filterSel = h('select', { id: filterId, name: 'filter' }, FILTERS.map(([v, t]) => h('option', { value: v, text: v === 'active' ? `Active (activity in the last ${thresholdDays} days)` : t })));
     const search = h('input', { id: searchId, type: 'search', name: 'q', placeholder: 'email or name', autocomplete: 'off' });
     const tbody = h('tbody');
     const headCells = SEAT_COLS.map((c) => {
@@ -1220,7 +1224,7 @@
       const q = st.q.trim().toLowerCase();
       const col = SEAT_COLS.find((c) => c.key === st.sort);
       st.rows = all
-        .filter((s) => seatMatches(s, st.filter))
+        .filter((s) => seatMatches(s, st.filter, activeSince))
         .filter((s) => !q || (s.email || '').toLowerCase().includes(q) || (s.name || '').toLowerCase().includes(q))
         .sort(compareSeats(col.key, col.type, st.dir));
       for (const th of headCells) {
