@@ -65,6 +65,9 @@
   const nfDec = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
   const money = (v, cur) =>
     new Intl.NumberFormat(undefined, { style: 'currency', currency: cur || 'USD' }).format(v);
+  // One collator for every text sort: localeCompare with options builds one per call,
+  // which costs seconds on 10 000 seats.
+  const collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
   const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
 
   function fmt(v, kind, currency) {
@@ -239,7 +242,7 @@
     const btn = h('button', { type: 'button', class: 'primary', text: 'Sign in' });
     btn.addEventListener('click', () => signIn().catch(showFatal));
     setMain(h('h1', { tabindex: '-1', text: 'You are signed out' }), h('p', {}, btn));
-    document.body.dataset.ready = 'signed-out';
+    markReady('signed-out');
   }
 
   function showAccount() {
@@ -292,6 +295,7 @@
   async function route({ focus = false } = {}) {
     const gen = ++S.gen;
     delete document.body.dataset.ready;
+    delete document.body.dataset.readyAt;
     delete document.body.dataset.chartsDrawn;
     destroyCharts();
     const path = location.pathname;
@@ -309,7 +313,7 @@
       if (e instanceof ApiError && e.status === 401) return;
       console.error(e);
       setMain(h('h1', { tabindex: '-1', text: 'Could not load this page' }), h('p', { role: 'alert', class: 'error-text', text: e.message || String(e) }));
-      document.body.dataset.ready = 'error';
+      markReady('error');
     }
     if (focus && gen === S.gen) document.querySelector('main h1')?.focus({ preventScroll: false });
   }
@@ -317,7 +321,13 @@
   function pageNotFound() {
     document.title = 'Not found — Seatscope';
     setMain(h('h1', { tabindex: '-1', text: 'Page not found' }), h('p', {}, 'Go to ', h('a', { href: '/', 'data-route': true, text: 'the overview' }), '.'));
-    document.body.dataset.ready = 'not-found';
+    markReady('not-found');
+  }
+
+  /** The page has rendered its data: data-ready=<page>, data-ready-at=performance.now(). */
+  function markReady(name) {
+    document.body.dataset.readyAt = String(performance.now());
+    document.body.dataset.ready = name;
   }
 
   const loading = (what) => h('p', { class: 'loading', role: 'status', text: `Loading ${what}…` });
@@ -380,7 +390,7 @@
       h('p', { class: 'lede', text: 'Connect each app once; Seatscope then syncs its seats and activity every hour. Anyone can send an invite link to the app’s admin instead.' }),
       cards,
     );
-    document.body.dataset.ready = 'connections';
+    markReady('connections');
   }
 
   function lastSyncLine(c) {
@@ -801,7 +811,7 @@
       h('div', { class: 'table-wrap' }, table),
       definitionsBlock(defs, mergedSources(ov.apps), [h('span', {}, 'Generated ', timeEl(ov.generated_at))].concat((ov.apps || []).filter((a) => a.as_of_date).map((a) => `${a.name}: rollup day ${a.as_of_date}`))),
     );
-    document.body.dataset.ready = 'overview';
+    markReady('overview');
   }
 
   function mergedSources(apps) {
@@ -828,9 +838,12 @@
     const h1 = h('h1', { tabindex: '-1', text: appName(provider) });
     setMain(h1, loading('the numbers'));
     const p = enc(provider);
-    const [detail, seatsResp] = await Promise.all([
+    // Progressive: the summary and charts render as soon as the detail is here; the
+    // seat list (10 000 seats is a few MB) fills its two sections when it lands.
+    const seatsP = api(`/api/apps/${p}/seats?only=all`);
+    seatsP.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+    const [detail] = await Promise.all([
       api(`/api/apps/${p}?from=${from}&to=${to}`),
-      api(`/api/apps/${p}/seats?only=all`),
       S.overview ? null : loadOverview().catch(() => null),
     ]);
     if (gen !== S.gen) return;
@@ -839,10 +852,10 @@
     const defs = detail.definitions || S.overview?.definitions || {};
     const sources = detail.sources || {};
     const sum = detail.summary || {};
-    const settings = detail.settings || { inactive_days: seatsResp.inactive_days || 30, grace_days: seatsResp.grace_days || 0, exempt_seats: [], seat_price: null };
+    const settings = detail.settings || { inactive_days: sum.inactive_days || 30, grace_days: 0, exempt_seats: [], seat_price: null };
     const cur = S.overview?.currency || 'USD';
     const perSeat = detail.per_seat_activity !== false;
-    const asOf = sum.as_of_date || seatsResp.as_of_date || null;
+    const asOf = sum.as_of_date || null;
     const ctx = { detail, defs, sources, sum, settings, cur, perSeat, asOf, provider, from, to, months, gen };
 
     const rangeId = uid('range');
@@ -873,7 +886,10 @@
     const feats = featuresSection(ctx);
     sections.push(trend.section, feats.section);
     if (detail.tier_hint) sections.push(tierHint(detail.tier_hint));
-    sections.push(seatsSection(ctx, seatsResp), inactivePanel(ctx, seatsResp), exportsSection(ctx));
+    const pending = (cls, title) => h('section', { class: cls, 'aria-busy': 'true' }, h('h2', { text: title }), loading('the seats'));
+    const seatsHolder = pending('seats', 'Seats');
+    const inactiveHolder = pending('inactive-panel', 'Inactive seats');
+    sections.push(seatsHolder, inactiveHolder, exportsSection(ctx));
     sections.push(
       definitionsBlock(defs, Object.fromEntries([...Object.entries(sources), ...(detail.features || []).filter((f) => f.source).map((f) => [`feature ${f.feature}`, f.source])]), [
         asOf ? `Rollup day: ${asOf}` : 'No rollup day yet',
@@ -889,7 +905,23 @@
     feats.draw();
     window.seatscopeCharts = { trend: S.charts.trend, features: S.charts.features };
     document.body.dataset.chartsDrawn = String(performance.now());
-    document.body.dataset.ready = 'app';
+
+    let seatsResp;
+    try {
+      seatsResp = await seatsP;
+    } catch (e) {
+      if (gen !== S.gen || e.status === 401) return;
+      const fail = h('p', { role: 'alert', class: 'error-text', text: `Could not load the seats: ${e.message}` });
+      seatsHolder.replaceChildren(h('h2', { text: 'Seats' }), fail);
+      seatsHolder.removeAttribute('aria-busy');
+      inactiveHolder.remove();
+      markReady('app');
+      return;
+    }
+    if (gen !== S.gen) return;
+    seatsHolder.replaceWith(seatsSection(ctx, seatsResp));
+    inactiveHolder.replaceWith(inactivePanel(ctx, seatsResp));
+    markReady('app');
   }
 
   function summaryTiles(ctx) {
@@ -1121,7 +1153,7 @@
       let c;
       if (type === 'num') c = x - y;
       else if (type === 'bool') c = (x ? 1 : 0) - (y ? 1 : 0);
-      else c = String(x).localeCompare(String(y), undefined, { sensitivity: 'base', numeric: true });
+      else c = collator.compare(String(x), String(y));
       return dir === 'asc' ? c : -c;
     };
   }
@@ -1274,7 +1306,7 @@
 
     const list = (seatsResp.seats || [])
       .filter((s) => s.inactive === true || s.exempt || exempt.has(s.id))
-      .sort((a, b) => String(a.email).localeCompare(String(b.email), undefined, { sensitivity: 'base', numeric: true }));
+      .sort((a, b) => collator.compare(String(a.email), String(b.email)));
     const tbody = h('tbody');
     const pg = pager('inactive seats', (page) => rows(page));
     function rows(page) {
@@ -1455,7 +1487,7 @@
         const btn = h('button', { type: 'button', class: 'primary', text: 'Try again' });
         btn.addEventListener('click', () => { history.replaceState(null, '', '/'); signIn().catch(showFatal); });
         setMain(h('h1', { tabindex: '-1', text: 'Sign-in failed' }), h('p', { role: 'alert', text: e?.error_description || e?.message || String(e) }), h('p', {}, btn));
-        document.body.dataset.ready = 'signin-error';
+        markReady('signin-error');
         return;
       }
       S.user = user;
