@@ -6,7 +6,7 @@ use crate::domain::Caller;
 use crate::error::{Error, Result};
 
 /// Org ids become part of DynamoDB keys and secret names: keep them to a safe alphabet.
-fn valid_org(org: &str) -> bool {
+pub fn valid_org(org: &str) -> bool {
     !org.is_empty()
         && org.len() <= 128
         && org

@@ -543,12 +543,3 @@ async fn the_page_its_files_and_the_sign_in_config_are_served_without_a_token() 
     let (status, body, _) = text(&stack, None, "/api/overview").await;
     assert_eq!(status, 401, "{body}");
 }
-
-fn card<'a>(overview: &'a Value, provider: &str) -> &'a Value {
-    overview["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["provider"] == provider)
-        .unwrap_or_else(|| panic!("no {provider} card in {overview}"))
-}

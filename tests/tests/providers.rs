@@ -13,15 +13,6 @@ use seatscope_sandbox::sendgrid::SendGridConfig;
 use seatscope_sandbox::SendGridSandboxKey;
 use serde_json::Value;
 
-fn card<'a>(overview: &'a Value, provider: &str) -> &'a Value {
-    overview["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["provider"] == provider)
-        .unwrap_or_else(|| panic!("{provider} card in {overview}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pandadoc_oauth_connect_then_sync_equals_ground_truth() {
     let stack = Stack::start(StackOptions {

@@ -21,6 +21,8 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
+use seatscope_core::claims::valid_org;
+use seatscope_core::web::escape_html;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -375,15 +377,6 @@ fn params(raw: &[u8]) -> Result<HashMap<String, String>, String> {
     Ok(out)
 }
 
-/// Org ids become parts of DynamoDB keys: the alphabet the functions accept.
-fn valid_org(org: &str) -> bool {
-    !org.is_empty()
-        && org.len() <= 128
-        && org
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 fn valid_email(email: &str) -> bool {
     email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -476,21 +469,6 @@ async fn jwks_route(State(iss): State<Arc<DevIssuer>>) -> Response {
     json_response(StatusCode::OK, &iss.jwks())
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 const PAGE_STYLE: &str = "\
 body{font-family:system-ui,sans-serif;line-height:1.5;color:#1a1a1a;background:#f6f7f9;margin:0}\
 main{max-width:26rem;margin:3rem auto;padding:1.5rem 2rem;background:#fff;border:1px solid #d0d4da;border-radius:8px}\
@@ -507,7 +485,7 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}</title>\n<style>{PAGE_STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
-        title = escape(title),
+        title = escape_html(title),
     );
     let mut r = (
         status,
@@ -532,7 +510,7 @@ fn error_page(message: &str) -> Response {
         "Sign-in request refused",
         &format!(
             "<h1>Sign-in request refused</h1>\n<p>The local dev issuer cannot handle this sign-in request.</p>\n<p>{}</p>",
-            escape(message)
+            escape_html(message)
         ),
     )
 }
@@ -564,7 +542,7 @@ fn sign_in_form(
         .map(|(k, v)| {
             format!(
                 "<input type=\"hidden\" name=\"{k}\" value=\"{}\">\n",
-                escape(v)
+                escape_html(v)
             )
         })
         .collect();
@@ -579,7 +557,7 @@ fn sign_in_form(
         .map(|(_, m)| {
             format!(
                 "<p id=\"form-error\" class=\"error\" role=\"alert\">{}</p>\n",
-                escape(m)
+                escape_html(m)
             )
         })
         .unwrap_or_default();
@@ -614,9 +592,9 @@ fn sign_in_form(
          <p id=\"org-hint\" class=\"hint\">The org id: letters, digits, '-', '_' and '.'.</p>\n\
          <button type=\"submit\">Sign in</button>\n\
          </form>",
-        action = escape(&format!("{}/authorize", iss.path)),
-        email = escape(email),
-        org = escape(org),
+        action = escape_html(&format!("{}/authorize", iss.path)),
+        email = escape_html(email),
+        org = escape_html(org),
         email_invalid = invalid("email"),
         org_invalid = invalid("org"),
     );

@@ -305,3 +305,13 @@ pub fn expected_actives(
         })
         .collect()
 }
+
+/// The overview's card of `provider`.
+pub fn card<'a>(overview: &'a Value, provider: &str) -> &'a Value {
+    overview["apps"]
+        .as_array()
+        .expect("the overview lists apps")
+        .iter()
+        .find(|a| a["provider"] == provider)
+        .unwrap_or_else(|| panic!("no {provider} card in {overview}"))
+}
