@@ -47,6 +47,8 @@ pub mod keys {
     pub const SETTINGS_SK: &str = "SETTINGS";
     /// The app's headline numbers, computed when a sync finishes or settings change.
     pub const SUMMARY_SK: &str = "SUMMARY";
+    /// The parts of the seat-list snapshot written with the summary.
+    pub const SEAT_SNAPSHOT_PREFIX: &str = "SEATLIST#";
     /// OAuth state is keyed by the SHA-256 of the state value, not the value itself.
     pub fn oauth_state(state_hash: &str) -> String {
         format!("OAUTH_STATE#{state_hash}")

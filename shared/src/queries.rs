@@ -594,6 +594,23 @@ impl SeatFilter {
     }
 }
 
+/// The seats as of the last summary, from its snapshot (a few items), or from the
+/// seat items where there is no usable snapshot.
+async fn current_seats(app: &App, pk: &str, summary: Option<&SummaryItem>) -> Result<Vec<Seat>> {
+    if let Some((parts, version)) =
+        summary.and_then(|s| Some((s.seat_snapshot_parts?, s.summary.computed_at.clone()?)))
+    {
+        let keys: Vec<(String, String)> = (0..parts)
+            .map(|p| (pk.to_string(), usage::snapshot_part_sk(p)))
+            .collect();
+        let found = app.store.get_many::<usage::SeatSnapshotPart>(&keys).await?;
+        if let Some(seats) = usage::seats_from_snapshot(found, parts, &version)? {
+            return Ok(seats);
+        }
+    }
+    app.store.query_prefix::<Seat>(pk, keys::SEAT_PREFIX).await
+}
+
 /// The app's current seats under its settings (`inactive_days` overrides the
 /// stored threshold for this answer only).
 pub async fn seats(
@@ -606,11 +623,11 @@ pub async fn seats(
     let now = OffsetDateTime::now_utc();
     let provider = app.config.catalog.get(provider_id)?;
     let pk = keys::app(&caller.org, &provider.id);
-    let (stored, mut settings, summary) = tokio::try_join!(
-        app.store.query_prefix::<Seat>(&pk, keys::SEAT_PREFIX),
+    let (mut settings, summary) = tokio::try_join!(
         usage::settings(app, &caller.org, &provider.id),
         app.store.get::<SummaryItem>(&pk, keys::SUMMARY_SK),
     )?;
+    let stored = current_seats(app, &pk, summary.as_ref()).await?;
     if let Some(d) = inactive_days {
         settings.inactive_days = d;
     }

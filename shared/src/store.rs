@@ -172,6 +172,18 @@ impl DynamoDbStore {
         Ok(())
     }
 
+    pub async fn delete(&self, pk: &str, sk: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(ddb_err("DeleteItem"))?;
+        Ok(())
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
         let out = self
             .client

@@ -227,12 +227,96 @@ pub fn summarize(
     }
 }
 
+/// Seats per snapshot part: ~150 bytes of JSON each before gzip, far below
+/// DynamoDB's 400 KB item limit even for long names.
+const SEATS_PER_PART: usize = 1000;
+
+/// One part of the seat-list snapshot: the app's current seats as gzipped JSON
+/// (base64), written with the summary. Reading 10 of these is what makes the seat
+/// list of a 10k-seat app fast; `version` (the summary's `computed_at`) keeps a
+/// reader from mixing parts of two snapshots.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeatSnapshotPart {
+    pub pk: String,
+    pub sk: String,
+    pub version: String,
+    pub seats_gz: String,
+}
+
+pub fn snapshot_part_sk(part: u32) -> String {
+    format!("{}{part:04}", keys::SEAT_SNAPSHOT_PREFIX)
+}
+
+fn encode_seats(seats: &[&Seat]) -> Result<String> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let json = serde_json::to_vec(seats).map_err(|e| Error::internal("encoding seats", e))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&json)
+        .map_err(|e| Error::internal("compressing seats", e))?;
+    let bytes = gz
+        .finish()
+        .map_err(|e| Error::internal("compressing seats", e))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn decode_seats(text: &str) -> Result<Vec<Seat>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| Error::internal("reading a seat snapshot", e))?;
+    serde_json::from_reader(flate2::read::GzDecoder::new(bytes.as_slice()))
+        .map_err(|e| Error::internal("reading a seat snapshot", e))
+}
+
+/// The snapshot parts of `seats` (current ones only) at `version`.
+pub fn snapshot_parts(pk: &str, seats: &[Seat], version: &str) -> Result<Vec<SeatSnapshotPart>> {
+    let current: Vec<&Seat> = seats
+        .iter()
+        .filter(|s| s.status != SeatStatus::Removed)
+        .collect();
+    current
+        .chunks(SEATS_PER_PART)
+        .enumerate()
+        .map(|(i, chunk)| {
+            Ok(SeatSnapshotPart {
+                pk: pk.to_string(),
+                sk: snapshot_part_sk(i as u32),
+                version: version.to_string(),
+                seats_gz: encode_seats(chunk)?,
+            })
+        })
+        .collect()
+}
+
+/// The seats of a snapshot, if all `parts` parts are there at `version`; None
+/// (read the seat items instead) when a part is missing or from another snapshot.
+pub fn seats_from_snapshot(
+    mut parts: Vec<SeatSnapshotPart>,
+    expected: u32,
+    version: &str,
+) -> Result<Option<Vec<Seat>>> {
+    if parts.len() != expected as usize || parts.iter().any(|p| p.version != version) {
+        return Ok(None);
+    }
+    parts.sort_by(|a, b| a.sk.cmp(&b.sk));
+    let mut seats = Vec::new();
+    for p in parts {
+        seats.extend(decode_seats(&p.seats_gz)?);
+    }
+    Ok(Some(seats))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SummaryItem {
     pub pk: String,
     pub sk: String,
     #[serde(flatten)]
     pub summary: Summary,
+    /// How many parts the seat-list snapshot written with this summary has (None
+    /// before the first one): the seat list reads them instead of every seat item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat_snapshot_parts: Option<u32>,
 }
 
 /// Recomputes and stores the app's summary (after a sync and when settings change).
@@ -243,20 +327,32 @@ pub async fn refresh_summary(
     now: OffsetDateTime,
 ) -> Result<Summary> {
     let pk = keys::app(org, &provider.id);
-    let (latest, seats, settings) = tokio::try_join!(
+    let (latest, seats, settings, before) = tokio::try_join!(
         app.store
             .last_with_prefix::<DailyRollup>(&pk, keys::ROLLUP_PREFIX),
         app.store.query_prefix::<Seat>(&pk, keys::SEAT_PREFIX),
         settings(app, org, &provider.id),
+        app.store.get::<SummaryItem>(&pk, keys::SUMMARY_SK),
     )?;
     let summary = summarize(provider, latest.as_ref(), &seats, &settings, now);
+    // The snapshot first, then the summary that points at it: a reader sees the old
+    // summary with the old parts, or parts that do not match it and reads the items.
+    let version = summary.computed_at.clone().unwrap_or_default();
+    let parts = snapshot_parts(&pk, &seats, &version)?;
+    app.store.put_all(&parts).await?;
     app.store
         .put(&SummaryItem {
-            pk,
+            pk: pk.clone(),
             sk: keys::SUMMARY_SK.to_string(),
             summary: summary.clone(),
+            seat_snapshot_parts: Some(parts.len() as u32),
         })
         .await?;
+    // Parts the previous snapshot had beyond this one's.
+    let old_parts = before.and_then(|b| b.seat_snapshot_parts).unwrap_or(0);
+    for part in parts.len() as u32..old_parts {
+        app.store.delete(&pk, &snapshot_part_sk(part)).await?;
+    }
     Ok(summary)
 }
 
@@ -449,6 +545,36 @@ mod tests {
             (s.seat_price, s.inactive_seats, s.seats),
             (None, None, Some(4))
         );
+    }
+
+    #[test]
+    fn seat_snapshots_round_trip_in_parts_and_refuse_mixed_versions() {
+        let old = "2026-01-01T00:00:00Z";
+        let mut seats: Vec<Seat> = (0..2500)
+            .map(|i| seat(&format!("P{i:05}"), Some("2026-11-20"), old, false))
+            .collect();
+        seats[7].status = SeatStatus::Removed;
+        let parts = snapshot_parts("pk", &seats, "v1").unwrap();
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.seats_gz.len() < 100_000));
+        let mut shuffled = parts.clone();
+        shuffled.reverse();
+        let back = seats_from_snapshot(shuffled, 3, "v1").unwrap().unwrap();
+        let current: Vec<Seat> = seats
+            .iter()
+            .filter(|s| s.status != SeatStatus::Removed)
+            .cloned()
+            .collect();
+        assert_eq!(back, current);
+        assert!(seats_from_snapshot(parts.clone(), 4, "v1")
+            .unwrap()
+            .is_none());
+        assert!(seats_from_snapshot(parts.clone(), 3, "v2")
+            .unwrap()
+            .is_none());
+        let mut mixed = parts;
+        mixed[1].version = "v0".into();
+        assert!(seats_from_snapshot(mixed, 3, "v1").unwrap().is_none());
     }
 
     #[test]

@@ -237,7 +237,16 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     assert!(pd["sources"]["seats"].is_string() && pd["sources"]["activity"].is_string());
     assert!(overview["definitions"]["active_30d"].is_string());
 
-    // Seats: last activity and active days per seat equal the truth.
+    // Seats: served from the snapshot the sync wrote with the summary (one part for
+    // 30 seats); last activity and active days per seat equal the truth.
+    let parts = items_with_prefix(&stack, &format!("ORG#{org}#APP#pagerduty"), "SEATLIST#")
+        .await
+        .unwrap();
+    assert_eq!(parts.len(), 1);
+    assert!(
+        !serde_json::to_string(&parts).unwrap().contains("@"),
+        "emails only gzipped"
+    );
     let (status, seats) = request(
         &stack,
         org,
