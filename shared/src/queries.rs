@@ -475,18 +475,6 @@ fn seat_views(
         .collect()
 }
 
-async fn stored_summary(app: &App, pk: &str, settings: &AppSettings) -> Result<Summary> {
-    Ok(app
-        .store
-        .get::<SummaryItem>(pk, keys::SUMMARY_SK)
-        .await?
-        .map(|i| i.summary)
-        .unwrap_or_else(|| Summary {
-            inactive_days: settings.inactive_days,
-            ..Summary::default()
-        }))
-}
-
 /// The app page: summary, settings, plan, the daily points and feature totals of
 /// `range`, the tier hint. Seats come from `seats` (they can be many).
 pub async fn app_detail(
@@ -499,14 +487,18 @@ pub async fn app_detail(
     let provider = app.config.catalog.get(provider_id)?;
     let pk = keys::app(&caller.org, &provider.id);
     let (first_sk, last_sk) = (keys::rollup_sk(range.from), keys::rollup_sk(range.to));
-    let (connection, rollups, settings, plan) = tokio::try_join!(
+    let (connection, rollups, settings, plan, summary) = tokio::try_join!(
         app.store.connection(&caller.org, &provider.id),
         app.store
             .query_between::<DailyRollup>(&pk, &first_sk, &last_sk),
         usage::settings(app, &caller.org, &provider.id),
         plan(app, &pk),
+        app.store.get::<SummaryItem>(&pk, keys::SUMMARY_SK),
     )?;
-    let summary = stored_summary(app, &pk, &settings).await?;
+    let summary = summary.map(|i| i.summary).unwrap_or_else(|| Summary {
+        inactive_days: settings.inactive_days,
+        ..Summary::default()
+    });
     let mut totals: BTreeMap<String, u64> =
         provider.features.iter().map(|f| (f.clone(), 0)).collect();
     for r in &rollups {

@@ -24,6 +24,8 @@ use seatscope_core::App;
 use seatscope_local::services::local_sdk_config;
 
 const ORG: &str = "bench-queries";
+/// Unmeasured requests first: DynamoDB Local's JVM compiles its hot paths.
+const WARM_UP: usize = 30;
 
 struct Options {
     apps: usize,
@@ -215,7 +217,7 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let mut times = Vec::with_capacity(runs);
     let mut bytes = 0;
-    for i in 0..runs + 5 {
+    for i in 0..runs + WARM_UP {
         let req = lambda_http::request::from_str(&make(i))?;
         let started = Instant::now();
         let resp = dashboard_api::handle(app, req)
@@ -229,7 +231,7 @@ async fn measure(
             std::str::from_utf8(resp.body().as_ref()).unwrap_or("")
         );
         bytes = resp.body().as_ref().len();
-        if i >= 5 {
+        if i >= WARM_UP {
             times.push(took);
         }
     }
