@@ -475,6 +475,37 @@ fn seat_views(
         .collect()
 }
 
+/// Days per rollup query: a year is read as four queries at once, which the table
+/// serves in parallel (one query would page through it alone).
+const ROLLUP_DAYS_PER_QUERY: i64 = 92;
+
+/// `range` cut into contiguous pieces of at most `ROLLUP_DAYS_PER_QUERY` days.
+fn rollup_query_bounds(range: Range) -> Vec<(Date, Date)> {
+    let mut bounds = Vec::new();
+    let mut from = range.from;
+    while from <= range.to {
+        let to = (from + Duration::days(ROLLUP_DAYS_PER_QUERY - 1)).min(range.to);
+        bounds.push((from, to));
+        from = to + Duration::days(1);
+    }
+    bounds
+}
+
+/// The rollups of `range`, in date order.
+async fn rollups_between(app: &App, pk: &str, range: Range) -> Result<Vec<DailyRollup>> {
+    let bounds: Vec<(String, String)> = rollup_query_bounds(range)
+        .into_iter()
+        .map(|(a, b)| (keys::rollup_sk(a), keys::rollup_sk(b)))
+        .collect();
+    let parts = futures::future::try_join_all(
+        bounds
+            .iter()
+            .map(|(a, b)| app.store.query_between::<DailyRollup>(pk, a, b)),
+    )
+    .await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
 /// The app page: summary, settings, plan, the daily points and feature totals of
 /// `range`, the tier hint. Seats come from `seats` (they can be many).
 pub async fn app_detail(
@@ -486,11 +517,9 @@ pub async fn app_detail(
     let now = OffsetDateTime::now_utc();
     let provider = app.config.catalog.get(provider_id)?;
     let pk = keys::app(&caller.org, &provider.id);
-    let (first_sk, last_sk) = (keys::rollup_sk(range.from), keys::rollup_sk(range.to));
     let (connection, rollups, settings, plan, summary) = tokio::try_join!(
         app.store.connection(&caller.org, &provider.id),
-        app.store
-            .query_between::<DailyRollup>(&pk, &first_sk, &last_sk),
+        rollups_between(app, &pk, range),
         usage::settings(app, &caller.org, &provider.id),
         plan(app, &pk),
         app.store.get::<SummaryItem>(&pk, keys::SUMMARY_SK),
@@ -660,6 +689,29 @@ mod tests {
             (r.from, r.to),
             (date!(2026 - 10 - 25), date!(2026 - 11 - 23))
         );
+    }
+
+    #[test]
+    fn a_year_of_rollups_is_read_in_four_contiguous_queries() {
+        let r = Range::parse(
+            Some("2025-11-24"),
+            Some("2026-11-23"),
+            date!(2026 - 11 - 23),
+        )
+        .unwrap();
+        let b = rollup_query_bounds(r);
+        assert_eq!(b.len(), 4);
+        assert_eq!((b[0].0, b[3].1), (r.from, r.to));
+        for w in b.windows(2) {
+            assert_eq!(w[1].0, w[0].1 + Duration::days(1));
+        }
+        let one_day = Range::parse(
+            Some("2026-11-23"),
+            Some("2026-11-23"),
+            date!(2026 - 11 - 23),
+        )
+        .unwrap();
+        assert_eq!(rollup_query_bounds(one_day), vec![(r.to, r.to)]);
     }
 
     #[test]
