@@ -103,6 +103,7 @@ fn token_set(
         scope: response
             .scopes()
             .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
+        obtained_at: Some(now.unix_timestamp()),
     }
 }
 

@@ -409,7 +409,7 @@ pub async fn usable_credentials(
             return Ok(credentials)
         }
         Some(r) => r.clone(),
-        None if tokens.expires_within(OffsetDateTime::now_utc(), REFRESH_MARGIN) => {
+        None if tokens.due_for_refresh(OffsetDateTime::now_utc(), REFRESH_MARGIN) => {
             tokens.access_token.clone()
         }
         None => return Ok(credentials),

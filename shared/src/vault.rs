@@ -23,9 +23,25 @@ pub struct TokenSet {
     /// Epoch seconds; None when the vendor did not say.
     pub expires_at: Option<i64>,
     pub scope: Option<String>,
+    /// Epoch seconds when this access token was obtained (None for sets stored
+    /// before this field existed).
+    pub obtained_at: Option<i64>,
 }
 
 impl TokenSet {
+    /// Time to refresh: the token expires within `margin`, or within half its
+    /// lifetime where that is shorter — so a vendor whose tokens live less than
+    /// the margin does not get a refresh for every use of a token just obtained.
+    pub fn due_for_refresh(&self, now: OffsetDateTime, margin: time::Duration) -> bool {
+        let margin = match (self.obtained_at, self.expires_at) {
+            (Some(obtained), Some(expires)) if expires > obtained => {
+                margin.min(time::Duration::seconds((expires - obtained) / 2))
+            }
+            _ => margin,
+        };
+        self.expires_within(now, margin)
+    }
+
     /// True when the token expires within `margin` of `now`.
     pub fn expires_within(&self, now: OffsetDateTime, margin: time::Duration) -> bool {
         self.expires_at
@@ -45,6 +61,8 @@ enum StoredSecret {
         expires_at: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scope: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obtained_at: Option<i64>,
     },
     ApiKey {
         api_key: String,
@@ -62,6 +80,7 @@ impl Credentials {
                     .map(|r| r.expose_secret().to_string()),
                 expires_at: t.expires_at,
                 scope: t.scope.clone(),
+                obtained_at: t.obtained_at,
             },
             Credentials::ApiKey(k) => StoredSecret::ApiKey {
                 api_key: k.expose_secret().to_string(),
@@ -81,11 +100,13 @@ impl Credentials {
                 refresh_token,
                 expires_at,
                 scope,
+                obtained_at,
             } => Credentials::OAuth2(TokenSet {
                 access_token: access_token.into(),
                 refresh_token: refresh_token.map(Into::into),
                 expires_at,
                 scope,
+                obtained_at,
             }),
             StoredSecret::ApiKey { api_key } => Credentials::ApiKey(api_key.into()),
         })
@@ -292,6 +313,7 @@ mod tests {
             refresh_token: Some("r".to_string().into()),
             expires_at: Some(10),
             scope: Some("read".into()),
+            obtained_at: Some(5),
         });
         let json = c.to_json().unwrap();
         match Credentials::from_json(&json).unwrap() {
@@ -299,6 +321,7 @@ mod tests {
                 assert_eq!(t.access_token.expose_secret(), "a");
                 assert_eq!(t.refresh_token.unwrap().expose_secret(), "r");
                 assert_eq!(t.expires_at, Some(10));
+                assert_eq!(t.obtained_at, Some(5));
             }
             Credentials::ApiKey(_) => panic!("wrong kind"),
         }
@@ -318,8 +341,39 @@ mod tests {
             refresh_token: None,
             expires_at: Some(1_300),
             scope: None,
+            obtained_at: None,
         };
         assert!(t.expires_within(now, time::Duration::minutes(5)));
         assert!(!t.expires_within(now, time::Duration::minutes(4)));
+    }
+
+    #[test]
+    fn a_short_lived_token_is_refreshed_at_half_its_life_not_on_every_use() {
+        let at = |s: i64| OffsetDateTime::from_unix_timestamp(s).unwrap();
+        let margin = time::Duration::minutes(5);
+        // Lives 120 s, obtained at 1000: fine until 1060, due from then on.
+        let short = TokenSet {
+            access_token: "a".to_string().into(),
+            refresh_token: None,
+            expires_at: Some(1_120),
+            scope: None,
+            obtained_at: Some(1_000),
+        };
+        assert!(!short.due_for_refresh(at(1_000), margin));
+        assert!(!short.due_for_refresh(at(1_059), margin));
+        assert!(short.due_for_refresh(at(1_060), margin));
+        // A long-lived token keeps the 5-minute margin.
+        let long = TokenSet {
+            expires_at: Some(1_000 + 3_600),
+            ..short.clone()
+        };
+        assert!(!long.due_for_refresh(at(4_299), margin));
+        assert!(long.due_for_refresh(at(4_300), margin));
+        // Unknown age (stored before obtained_at existed): the margin alone.
+        let legacy = TokenSet {
+            obtained_at: None,
+            ..short
+        };
+        assert!(legacy.due_for_refresh(at(1_000), margin));
     }
 }
