@@ -68,6 +68,12 @@ async fn request(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+async fn get(stack: &Stack, org: &str, path: &str) -> (u16, Value) {
+    get_json(stack, org, path)
+        .await
+        .expect("the local API answers with JSON")
+}
+
 async fn text(
     stack: &Stack,
     org: Option<&str>,
@@ -160,8 +166,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     let truth = stack.sandbox.ground_truth();
 
     // Before connecting: every card says not connected; the shapes already hold.
-    let (status, overview) =
-        request(&stack, org, reqwest::Method::GET, "/api/overview", None).await;
+    let (status, overview) = get(&stack, org, "/api/overview").await;
     assert_eq!(status, 200, "{overview}");
     assert_valid(&doc, "Overview", &overview);
 
@@ -217,7 +222,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     let seats_n = truth.seats.len() as u64;
 
     // Overview with the default settings: no price, so no money figures.
-    let (_, overview) = request(&stack, org, reqwest::Method::GET, "/api/overview", None).await;
+    let (_, overview) = get(&stack, org, "/api/overview").await;
     assert_valid(&doc, "Overview", &overview);
     let pd = card(&overview, "pagerduty");
     assert_eq!(pd["seats"], seats_n);
@@ -247,14 +252,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
         !serde_json::to_string(&parts).unwrap().contains("@"),
         "emails only gzipped"
     );
-    let (status, seats) = request(
-        &stack,
-        org,
-        reqwest::Method::GET,
-        "/api/apps/pagerduty/seats",
-        None,
-    )
-    .await;
+    let (status, seats) = get(&stack, org, "/api/apps/pagerduty/seats").await;
     assert_eq!(status, 200, "{seats}");
     assert_valid(&doc, "SeatsList", &seats);
     assert_eq!(seats["total"], seats_n);
@@ -292,19 +290,12 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     assert_eq!(status, 200, "{saved}");
     assert_valid(&doc, "Settings", &saved);
     assert_eq!(saved, settings);
-    let (_, got) = request(
-        &stack,
-        org,
-        reqwest::Method::GET,
-        "/api/apps/pagerduty/settings",
-        None,
-    )
-    .await;
+    let (_, got) = get(&stack, org, "/api/apps/pagerduty/settings").await;
     assert_eq!(got, settings);
 
     let exempt: BTreeSet<String> = [exempt_id.clone()].into();
     let inactive = inactive_under(60, &exempt).len() as u64;
-    let (_, overview) = request(&stack, org, reqwest::Method::GET, "/api/overview", None).await;
+    let (_, overview) = get(&stack, org, "/api/overview").await;
     assert_valid(&doc, "Overview", &overview);
     let pd = card(&overview, "pagerduty");
     assert_eq!(pd["inactive_days"], 60);
@@ -331,7 +322,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     // App detail over 3 months: same summary, a point per synced day, schema-valid.
     let from = (today - Duration::days(89)).to_string();
     let path = format!("/api/apps/pagerduty?from={from}&to={today}");
-    let (status, detail) = request(&stack, org, reqwest::Method::GET, &path, None).await;
+    let (status, detail) = get(&stack, org, &path).await;
     assert_eq!(status, 200, "{detail}");
     assert_valid(&doc, "AppDetail", &detail);
     assert_eq!(detail["settings"], settings);
@@ -361,14 +352,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     }
 
     // CSV exports equal the JSON, row by row.
-    let (_, seats) = request(
-        &stack,
-        org,
-        reqwest::Method::GET,
-        "/api/apps/pagerduty/seats",
-        None,
-    )
-    .await;
+    let (_, seats) = get(&stack, org, "/api/apps/pagerduty/seats").await;
     let (status, body, headers) =
         text(&stack, Some(org), "/api/apps/pagerduty/export/seats.csv").await;
     assert_eq!(status, 200, "{body}");
@@ -448,48 +432,20 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
         assert_valid(&doc, "Error", &err);
         assert_eq!(err["error"]["code"], code, "{err}");
     }
-    let (_, got) = request(
-        &stack,
-        org,
-        reqwest::Method::GET,
-        "/api/apps/pagerduty/settings",
-        None,
-    )
-    .await;
+    let (_, got) = get(&stack, org, "/api/apps/pagerduty/settings").await;
     assert_eq!(got, settings);
-    let (status, _) = request(
-        &stack,
-        org,
-        reqwest::Method::GET,
-        "/api/apps/nope/settings",
-        None,
-    )
-    .await;
+    let (status, _) = get(&stack, org, "/api/apps/nope/settings").await;
     assert_eq!(status, 404);
     let (status, _, _) = text(&stack, Some(org), "/api/apps/pagerduty/export/all.xlsx").await;
     assert_eq!(status, 404);
-    let (status, err) = request(
-        &stack,
-        org,
-        reqwest::Method::GET,
-        "/api/apps/pagerduty?from=2026-13-01",
-        None,
-    )
-    .await;
+    let (status, err) = get(&stack, org, "/api/apps/pagerduty?from=2026-13-01").await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
         (400, Some("invalid_date"))
     );
 
     // Another org sees none of it.
-    let (_, other) = request(
-        &stack,
-        "umbrella",
-        reqwest::Method::GET,
-        "/api/overview",
-        None,
-    )
-    .await;
+    let (_, other) = get(&stack, "umbrella", "/api/overview").await;
     assert_eq!(
         card(&other, "pagerduty")["connection"]["status"],
         "not_connected"
