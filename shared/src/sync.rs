@@ -824,7 +824,8 @@ async fn pull(
             })
             .await?;
     }
-    crate::usage::refresh_summary(app, org, provider, now).await?;
+    // The seats this sync wrote (last activity and active days moved in memory too).
+    crate::usage::refresh_summary(app, org, provider, progress.seats.as_deref(), now).await?;
     Ok(Pulled::Done(progress.summary()))
 }
 

@@ -121,7 +121,7 @@ pub async fn save_settings(
             updated_at: rfc3339(OffsetDateTime::now_utc()),
         })
         .await?;
-    refresh_summary(app, org, provider, OffsetDateTime::now_utc()).await?;
+    refresh_summary(app, org, provider, None, OffsetDateTime::now_utc()).await?;
     Ok(settings)
 }
 
@@ -320,25 +320,35 @@ pub struct SummaryItem {
 }
 
 /// Recomputes and stores the app's summary (after a sync and when settings change).
+/// `seats`: the app's seats where the caller holds them already (a sync that just
+/// wrote them); None reads them.
 pub async fn refresh_summary(
     app: &App,
     org: &str,
     provider: &Provider,
+    seats: Option<&[Seat]>,
     now: OffsetDateTime,
 ) -> Result<Summary> {
     let pk = keys::app(org, &provider.id);
-    let (latest, seats, settings, before) = tokio::try_join!(
+    let read_seats = async {
+        match seats {
+            Some(_) => Ok(Vec::new()),
+            None => app.store.query_prefix::<Seat>(&pk, keys::SEAT_PREFIX).await,
+        }
+    };
+    let (latest, read, settings, before) = tokio::try_join!(
         app.store
             .last_with_prefix::<DailyRollup>(&pk, keys::ROLLUP_PREFIX),
-        app.store.query_prefix::<Seat>(&pk, keys::SEAT_PREFIX),
+        read_seats,
         settings(app, org, &provider.id),
         app.store.get::<SummaryItem>(&pk, keys::SUMMARY_SK),
     )?;
-    let summary = summarize(provider, latest.as_ref(), &seats, &settings, now);
+    let seats = seats.unwrap_or(&read);
+    let summary = summarize(provider, latest.as_ref(), seats, &settings, now);
     // The snapshot first, then the summary that points at it: a reader sees the old
     // summary with the old parts, or parts that do not match it and reads the items.
     let version = summary.computed_at.clone().unwrap_or_default();
-    let parts = snapshot_parts(&pk, &seats, &version)?;
+    let parts = snapshot_parts(&pk, seats, &version)?;
     app.store.put_all(&parts).await?;
     app.store
         .put(&SummaryItem {

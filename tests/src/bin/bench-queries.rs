@@ -154,7 +154,7 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
             };
             usage::save_settings(app, ORG, "bench", provider, settings).await?;
         } else {
-            usage::refresh_summary(app, ORG, provider, now).await?;
+            usage::refresh_summary(app, ORG, provider, Some(&seats), now).await?;
         }
         eprintln!(
             "  seeded {}/{} apps ({} seats, {} days each) in {:.0} s",
