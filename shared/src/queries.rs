@@ -506,6 +506,39 @@ async fn rollups_between(app: &App, pk: &str, range: Range) -> Result<Vec<DailyR
     Ok(parts.into_iter().flatten().collect())
 }
 
+/// The rollups as the page's daily points: account-level metrics only for apps
+/// without per-seat activity.
+fn daily_points(provider: &Provider, rollups: Vec<DailyRollup>) -> Vec<DailyPoint> {
+    rollups
+        .into_iter()
+        .map(|r| DailyPoint {
+            date: r.date,
+            seats: r.seats,
+            dau: r.dau,
+            wau: r.wau,
+            mau: r.mau,
+            account: if provider.per_seat_activity {
+                BTreeMap::new()
+            } else {
+                r.features
+            },
+            as_of: r.as_of,
+        })
+        .collect()
+}
+
+/// The daily points of `range` alone (the trends export).
+pub async fn trends(
+    app: &App,
+    caller: &Caller,
+    provider_id: &str,
+    range: Range,
+) -> Result<Vec<DailyPoint>> {
+    let provider = app.config.catalog.get(provider_id)?;
+    let rollups = rollups_between(app, &keys::app(&caller.org, &provider.id), range).await?;
+    Ok(daily_points(provider, rollups))
+}
+
 /// The app page: summary, settings, plan, the daily points and feature totals of
 /// `range`, the tier hint. Seats come from `seats` (they can be many).
 pub async fn app_detail(
@@ -553,22 +586,7 @@ pub async fn app_detail(
         summary,
         settings,
         plan,
-        daily: rollups
-            .into_iter()
-            .map(|r| DailyPoint {
-                date: r.date,
-                seats: r.seats,
-                dau: r.dau,
-                wau: r.wau,
-                mau: r.mau,
-                account: if provider.per_seat_activity {
-                    BTreeMap::new()
-                } else {
-                    r.features
-                },
-                as_of: r.as_of,
-            })
-            .collect(),
+        daily: daily_points(provider, rollups),
         features: totals
             .into_iter()
             .map(|(feature, total)| FeatureTotal {

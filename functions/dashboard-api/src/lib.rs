@@ -136,8 +136,8 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                     export::seats_csv(&list.seats)?
                 }
                 "trends.csv" => {
-                    let detail = queries::app_detail(app, &caller, &provider, range(req)?).await?;
-                    export::trends_csv(&detail.daily)?
+                    let daily = queries::trends(app, &caller, &provider, range(req)?).await?;
+                    export::trends_csv(&daily)?
                 }
                 other => {
                     return Err(Error::NotFound(format!(
