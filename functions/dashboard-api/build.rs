@@ -20,11 +20,10 @@ const VENDORED: [(&str, &str); 2] = [
 ];
 const OWN: [&str; 3] = ["index.html", "app.js", "app.css"];
 
-fn main() {
-    let web =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("web");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+fn main() -> Result<(), String> {
+    let var = |k: &str| std::env::var(k).map_err(|_| format!("cargo did not set {k}"));
+    let web = PathBuf::from(var("CARGO_MANIFEST_DIR")?).join("web");
+    let out = PathBuf::from(var("OUT_DIR")?);
     println!("cargo:rerun-if-changed=web/package-lock.json");
     for f in OWN {
         println!("cargo:rerun-if-changed=web/{f}");
@@ -38,6 +37,7 @@ fn main() {
     for f in OWN {
         copy(&web.join(f), &out.join(f));
     }
+    Ok(())
 }
 
 fn npm_ci(web: &Path) {
