@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use url::Url;
 
 use crate::catalog::Catalog;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -57,6 +58,8 @@ pub struct Config {
     /// OAuth clients by provider id (only those configured).
     pub oauth_clients: BTreeMap<String, OAuthClient>,
     pub catalog: Catalog,
+    /// What "now" is (CLOCK_OFFSET_SECONDS, default 0: the system clock); see `clock`.
+    pub clock: Clock,
 }
 
 impl Config {
@@ -120,7 +123,16 @@ impl Config {
                 ))
             }
         };
+        let clock_offset = match lookup("CLOCK_OFFSET_SECONDS") {
+            None => 0,
+            Some(v) => v.parse::<i64>().ok().filter(|s| s.abs() <= 200 * 365 * 86_400).ok_or_else(|| {
+                Error::Config(format!(
+                    "CLOCK_OFFSET_SECONDS must be a whole number of seconds within 200 years, got '{v}'"
+                ))
+            })?,
+        };
         Ok(Config {
+            clock: Clock::offset_by(time::Duration::seconds(clock_offset)),
             sign_in,
             table_name: required("TABLE_NAME")?,
             stage: required("STAGE")?,

@@ -101,7 +101,7 @@ async fn begin_oauth(
     invited_by: Option<String>,
 ) -> Result<String> {
     let authorization = oauth::authorization(app, provider).await?;
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let state = OAuthState {
         pk: keys::oauth_state(&state_hash(&authorization.state)),
         sk: keys::OAUTH_STATE_SK.to_string(),
@@ -231,7 +231,7 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
     if state_value.len() > 256 {
         return Err(invalid_state());
     }
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let state = app
         .store
         .consume_oauth_state(&state_hash(state_value), now)
@@ -421,7 +421,7 @@ pub async fn connect_api_key(
         &caller.user,
         None,
         account.as_deref(),
-        OffsetDateTime::now_utc(),
+        app.config.clock.now(),
     )
     .await?;
     tracing::info!(org = %caller.org, provider = %provider.id, "connected with an API key");
@@ -486,7 +486,7 @@ pub async fn create_invite(app: &App, caller: &Caller, provider_id: &str) -> Res
     let provider = app.config.catalog.get(provider_id)?;
     invite_mode(app, provider)?;
     let token = new_invite_token();
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let expires = now + INVITE_TTL;
     app.store
         .put_invite(&Invite {
@@ -574,7 +574,7 @@ async fn pending_invite<'a>(app: &'a App, token: &str) -> Result<(String, Invite
     let hash = invite_hash(token)?;
     let invite = app
         .store
-        .invite(&hash, OffsetDateTime::now_utc())
+        .invite(&hash, app.config.clock.now())
         .await?
         .ok_or_else(invite_unusable)?;
     let provider = app.config.catalog.get(&invite.provider)?;
@@ -617,7 +617,7 @@ pub async fn continue_invite(app: &App, token: &str) -> Result<String> {
     // created; a concurrent use loses here.
     let invite = app
         .store
-        .consume_invite(&hash, OffsetDateTime::now_utc())
+        .consume_invite(&hash, app.config.clock.now())
         .await?
         .ok_or_else(invite_unusable)?;
     let authorize_url = begin_oauth(
@@ -665,7 +665,7 @@ pub async fn submit_invite_key(
         }
         Err(e) => return Err(e),
     };
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let invite = app
         .store
         .consume_invite(&hash, now)
@@ -725,7 +725,7 @@ pub async fn disconnect(
     purge: bool,
 ) -> Result<Disconnected> {
     let provider = app.config.catalog.get(provider_id)?;
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let connection = app
         .store
         .mark_disconnected(&caller.org, &provider.id, &caller.user, now)

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod catalog;
 pub mod claims;
+pub mod clock;
 pub mod config;
 pub mod connect;
 pub mod connectors;

@@ -156,7 +156,7 @@ pub async fn exchange_code(
         .request_async(&app.http)
         .await
         .map_err(|e| token_error(provider, e))?;
-    Ok(token_set(&response, None, OffsetDateTime::now_utc()))
+    Ok(token_set(&response, None, app.config.clock.now()))
 }
 
 /// Uses the refresh token; the caller must hold the connection's lease and must
@@ -176,9 +176,5 @@ pub async fn refresh(app: &App, provider: &Provider, current: &TokenSet) -> Resu
         .request_async(&app.http)
         .await
         .map_err(|e| token_error(provider, e))?;
-    Ok(token_set(
-        &response,
-        Some(refresh),
-        OffsetDateTime::now_utc(),
-    ))
+    Ok(token_set(&response, Some(refresh), app.config.clock.now()))
 }

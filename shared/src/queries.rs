@@ -191,7 +191,7 @@ pub const CURRENCY: &str = "USD";
 /// One Query for the org's connections and two BatchGetItems (summaries, plans)
 /// whatever the number of apps.
 pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let connections = app.store.connections(&caller.org).await?;
     let connected: Vec<&Provider> = app
         .config
@@ -547,7 +547,7 @@ pub async fn app_detail(
     provider_id: &str,
     range: Range,
 ) -> Result<AppDetail> {
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let provider = app.config.catalog.get(provider_id)?;
     let pk = keys::app(&caller.org, &provider.id);
     let (connection, rollups, settings, plan, summary) = tokio::try_join!(
@@ -659,7 +659,7 @@ pub async fn seats(
     inactive_days: Option<u32>,
     filter: SeatFilter,
 ) -> Result<SeatsList> {
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let provider = app.config.catalog.get(provider_id)?;
     let pk = keys::app(&caller.org, &provider.id);
     let (mut settings, summary) = tokio::try_join!(
@@ -691,7 +691,7 @@ pub async fn seats(
 pub async fn request_sync(app: &App, caller: &Caller, provider_id: &str) -> Result<()> {
     let provider = app.config.catalog.get(provider_id)?;
     app.store
-        .make_due(&caller.org, &provider.id, OffsetDateTime::now_utc())
+        .make_due(&caller.org, &provider.id, app.config.clock.now())
         .await
 }
 

@@ -159,7 +159,7 @@ pub async fn work(
     request: &SyncRequest,
     deadline: Option<OffsetDateTime>,
 ) -> Result<RunResult> {
-    let now = OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let result =
         sync_connection_within(app, &request.org, &request.provider, now, deadline).await?;
     if let RunResult::Paused(summary) = &result {
@@ -242,9 +242,9 @@ pub async fn sync_connection_within(
         stop_at: deadline.map(|d| d - margin),
         lease_ttl: ttl,
     };
-    let started = OffsetDateTime::now_utc();
+    let started = app.config.clock.now();
     let result = sync_streams(app, &connection, &run).await;
-    let finished = OffsetDateTime::now_utc();
+    let finished = app.config.clock.now();
     let interval = Duration::minutes(i64::from(app.config.sync_interval_minutes));
     let (outcome, run_result) = match result {
         Ok(Pulled::Paused(summary)) => {
@@ -409,7 +409,7 @@ pub async fn usable_credentials(
             return Ok(credentials)
         }
         Some(r) => r.clone(),
-        None if tokens.due_for_refresh(OffsetDateTime::now_utc(), REFRESH_MARGIN) => {
+        None if tokens.due_for_refresh(app.config.clock.now(), REFRESH_MARGIN) => {
             tokens.access_token.clone()
         }
         None => return Ok(credentials),
@@ -422,7 +422,7 @@ pub async fn usable_credentials(
     let owner = run_id();
     let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
     loop {
-        let now = OffsetDateTime::now_utc();
+        let now = app.config.clock.now();
         if app
             .store
             .acquire_refresh_lock(org, provider_id, &owner, now, REFRESH_LOCK_TTL)
@@ -673,7 +673,7 @@ async fn save_checkpoint(
             &connection.provider,
             &run.owner,
             checkpoint,
-            OffsetDateTime::now_utc() + run.lease_ttl,
+            app.config.clock.now() + run.lease_ttl,
         )
         .await?;
     if saved {

@@ -118,10 +118,10 @@ pub async fn save_settings(
             sk: keys::SETTINGS_SK.to_string(),
             settings: settings.clone(),
             updated_by: user.to_string(),
-            updated_at: rfc3339(OffsetDateTime::now_utc()),
+            updated_at: rfc3339(app.config.clock.now()),
         })
         .await?;
-    refresh_summary(app, org, provider, None, OffsetDateTime::now_utc()).await?;
+    refresh_summary(app, org, provider, None, app.config.clock.now()).await?;
     Ok(settings)
 }
 

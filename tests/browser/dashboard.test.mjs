@@ -6,6 +6,7 @@
 //   SEATSCOPE_SENDGRID_KEY a key the SendGrid sandbox accepts
 //   SEATSCOPE_ORG / SEATSCOPE_EMAIL  who signs in at the dev issuer
 //   SEATSCOPE_SCREENSHOTS  where the screenshots go
+//   SEATSCOPE_TODAY_UTC    today by the stack's clock (YYYY-MM-DD)
 //   CHROMIUM               the browser (default /usr/bin/chromium)
 // The tests run in order and share one signed-in page.
 import { test, before, after } from 'node:test';
@@ -20,6 +21,8 @@ const PD = env('SEATSCOPE_PAGERDUTY').replace(/\/$/, '');
 const SG_KEY = env('SEATSCOPE_SENDGRID_KEY');
 const ORG = env('SEATSCOPE_ORG', 'browser');
 const EMAIL = env('SEATSCOPE_EMAIL', `admin@${ORG}.example`);
+// Today's UTC day by the stack's clock (pinned in tests): where the page's ranges end.
+const TODAY = env('SEATSCOPE_TODAY_UTC');
 const SHOTS = env('SEATSCOPE_SCREENSHOTS', path.resolve('../screenshots'));
 
 let browser;
@@ -341,7 +344,7 @@ test('PagerDuty: consent denied shows the reason; approved, Sync now, and the ap
   const query = new URL((await asked).url()).searchParams;
   await page.waitForURL((u) => u.pathname === '/apps/pagerduty' && u.search === '?range=6');
   await ready(page, 'app');
-  const today = new Date().toISOString().slice(0, 10);
+  const today = TODAY;
   const from6 = new Date(t(today) - 182 * DAY).toISOString().slice(0, 10);
   assert.deepEqual([query.get('from'), query.get('to')], [from6, today], '6 months = today − 182 days … today');
   const six = await chartTable('trend');

@@ -123,6 +123,7 @@ async fn the_dashboard_in_chromium_signs_in_connects_syncs_and_shows_the_ground_
         ("SEATSCOPE_ORG", ORG.to_string()),
         ("SEATSCOPE_EMAIL", EMAIL.to_string()),
         ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
+        ("SEATSCOPE_TODAY_UTC", stack.today().to_string()),
         ("CHROMIUM", chromium.display().to_string()),
     ];
     let passed = node(

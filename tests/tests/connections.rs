@@ -305,7 +305,7 @@ async fn invite_link_connects_through_the_vendors_consent_once_and_records_who()
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    let in_days = (expires - time::OffsetDateTime::now_utc()).whole_hours();
+    let in_days = (expires - stack.now()).whole_hours();
     assert!(
         (167..=168).contains(&in_days),
         "expires in 7 days ({in_days} h)"
@@ -442,7 +442,7 @@ async fn expired_unknown_and_malformed_invites_are_refused_and_change_nothing() 
     let org = "hooli";
     // An invite whose 7 days have passed (DynamoDB's TTL deletion lags; the expiry is checked).
     let token = "c".repeat(43);
-    let now = time::OffsetDateTime::now_utc();
+    let now = stack.now();
     for provider in ["pagerduty", "sendgrid"] {
         let token = format!("{}{provider}", &token[..43 - provider.len()]);
         stack
@@ -509,7 +509,7 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
     let data_before = partition(&stack, &provider_pk).await.unwrap();
     assert!(data_before.len() > 10, "seats, days, rollups and a run");
     // A run holds the lease while the admin disconnects.
-    let now = time::OffsetDateTime::now_utc();
+    let now = stack.now();
     let app = &stack.app;
     assert!(app
         .store

@@ -321,7 +321,7 @@ async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from
     stack
         .app
         .store
-        .make_due("killed", "pagerduty", time::OffsetDateTime::now_utc())
+        .make_due("killed", "pagerduty", stack.now())
         .await
         .unwrap();
     let before = stack.sandbox.api_requests();

@@ -532,7 +532,7 @@ async fn pandadoc_paced_by_its_class_budgets_stays_under_a_sliding_window_withou
 
     let truth = sandbox.ground_truth();
     // The window a first sync reads: 90 days of history up to now.
-    let until = time::OffsetDateTime::now_utc();
+    let until = seatscope_sandbox::clock::now();
     let since = (until - time::Duration::days(90)).replace_time(time::Time::MIDNIGHT);
     let started = Instant::now();
     let mut counts: Counts = BTreeMap::new();

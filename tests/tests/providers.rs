@@ -13,6 +13,17 @@ use seatscope_sandbox::sendgrid::SendGridConfig;
 use seatscope_sandbox::SendGridSandboxKey;
 use serde_json::Value;
 
+#[test]
+fn both_providers_equal_their_ground_truth_at_a_month_end_a_leap_day_and_new_year() {
+    rerun_at_days(
+        &[
+            "pandadoc_oauth_connect_then_sync_equals_ground_truth",
+            "sendgrid_api_key_connect_then_sync_equals_ground_truth_and_invents_no_activity",
+        ],
+        &PINNED_DAYS,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pandadoc_oauth_connect_then_sync_equals_ground_truth() {
     let stack = Stack::start(StackOptions {

@@ -38,7 +38,7 @@ async fn stored_secret(stack: &Stack, org: &str) -> Value {
 /// before half its life, however short-lived the sandbox's tokens are.)
 async fn age_stored_token(stack: &Stack, org: &str) {
     let mut secret = stored_secret(stack, org).await;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = stack.now().unix_timestamp();
     secret["obtained_at"] = serde_json::json!(now - 3_600);
     secret["expires_at"] = serde_json::json!(now + 60);
     stack
@@ -131,7 +131,7 @@ async fn fifty_concurrent_sync_runs_of_one_connection_run_once_and_refresh_once(
     connect(&stack, org).await.expect("connect");
     age_stored_token(&stack, org).await;
     let tokens_before = stack.sandbox.token_requests();
-    let now = time::OffsetDateTime::now_utc();
+    let now = stack.now();
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let app = stack.app.clone();
@@ -262,7 +262,7 @@ async fn a_token_endpoint_outage_keeps_the_connection_connected_and_a_later_run_
     let cut_off =
         seatscope_core::App::from_clients(config, stack.dynamodb.clone(), stack.secrets.clone())
             .unwrap();
-    let now = time::OffsetDateTime::now_utc();
+    let now = cut_off.config.clock.now();
     match sync::sync_connection(&cut_off, org, "pagerduty", now)
         .await
         .unwrap()
@@ -286,7 +286,7 @@ async fn a_token_endpoint_outage_keeps_the_connection_connected_and_a_later_run_
     stack
         .app
         .store
-        .make_due(org, "pagerduty", time::OffsetDateTime::now_utc())
+        .make_due(org, "pagerduty", stack.now())
         .await
         .unwrap();
     let report = stack.tick().await.unwrap();

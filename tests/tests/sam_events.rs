@@ -210,7 +210,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert!(body["expires_at"].is_string());
 
     // The events' tokens are not ones we issued: store invites under their hashes.
-    let now = time::OffsetDateTime::now_utc();
+    let now = stack.now();
     for (token, provider) in [
         ("sam-local-example-invite-oauth-0123456789ab", "pagerduty"),
         ("sam-local-example-invite-apikey-123456789ab", "sendgrid"),

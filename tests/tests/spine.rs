@@ -29,6 +29,14 @@ fn without(mut v: Value, keys: &[&str]) -> Value {
     v
 }
 
+#[test]
+fn sync_equals_the_ground_truth_at_a_month_end_a_leap_day_and_new_year() {
+    rerun_at_days(
+        &["oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_nothing"],
+        &PINNED_DAYS,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_nothing() {
     // Enough entries that one window exceeds PagerDuty's 10 000 offset cap.
@@ -180,7 +188,7 @@ async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_n
         );
     }
     // Inactive seats: the users with no activity in the last 30 days.
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = stack.today();
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let recent: std::collections::BTreeSet<&str> = truth
         .daily

@@ -53,7 +53,11 @@ fn public(app: &App, req: &Request, route: &str) -> Option<Response<Body>> {
         "GET /api/config" => match &app.config.sign_in {
             Some(sign_in) => Ok(web::json(
                 200,
-                &serde_json::json!({"oidc": sign_in, "org_claim": app.config.org_claim}),
+                &serde_json::json!({
+                    "oidc": sign_in,
+                    "org_claim": app.config.org_claim,
+                    "today": app.config.clock.today().to_string(),
+                }),
             )),
             None => Err(Error::Config(
                 "OIDC_ISSUER and OIDC_CLIENT_ID are not set: the dashboard cannot offer sign-in"
@@ -98,11 +102,11 @@ fn with_page_headers(app: &App, mut response: Response<Body>) -> Response<Body> 
     response
 }
 
-fn range(req: &Request) -> Result<Range, Error> {
+fn range(app: &App, req: &Request) -> Result<Range, Error> {
     Range::parse(
         web::query_param(req, "from").as_deref(),
         web::query_param(req, "to").as_deref(),
-        time::OffsetDateTime::now_utc().date(),
+        app.config.clock.today(),
     )
 }
 
@@ -111,7 +115,8 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
     match route {
         "GET /api/overview" => Ok(web::json(200, &queries::overview(app, &caller).await?)),
         "GET /api/apps/{provider}" => {
-            let detail = queries::app_detail(app, &caller, &provider(req)?, range(req)?).await?;
+            let detail =
+                queries::app_detail(app, &caller, &provider(req)?, range(app, req)?).await?;
             Ok(web::json(200, &detail))
         }
         "GET /api/apps/{provider}/seats" => {
@@ -136,7 +141,7 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                     export::seats_csv(&list.seats)?
                 }
                 "trends.csv" => {
-                    let daily = queries::trends(app, &caller, &provider, range(req)?).await?;
+                    let daily = queries::trends(app, &caller, &provider, range(app, req)?).await?;
                     export::trends_csv(&daily)?
                 }
                 other => {

@@ -101,7 +101,9 @@
 
   const timeEl = (iso) => (iso ? h('time', { datetime: iso, title: iso, text: fmtDateTime(iso) }) : '—');
 
-  const utcToday = () => new Date().toISOString().slice(0, 10);
+  // The server's UTC day (GET /api/config): ranges end where the data's days do, whatever
+  // the browser's clock or time zone says.
+  const utcToday = () => (S.config && S.config.today) || new Date().toISOString().slice(0, 10);
   function minusDays(ymd, n) {
     const d = new Date(`${ymd}T00:00:00Z`);
     d.setUTCDate(d.getUTCDate() - n);

@@ -77,7 +77,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SyncResponse
         .and_then(Value::as_str)
         .unwrap_or("direct");
     tracing::info!(source, "sync tick");
-    let report = sync::enqueue_due(app, OffsetDateTime::now_utc())
+    let report = sync::enqueue_due(app, app.config.clock.now())
         .await
         .map_err(|e| {
             tracing::error!(error = %e.chain(), "tick failed");

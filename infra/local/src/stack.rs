@@ -169,6 +169,14 @@ impl Stack {
             // The dashboard signs in through the dev issuer this server hosts.
             ("OIDC_ISSUER", issuer_url.clone()),
             ("OIDC_CLIENT_ID", "seatscope-local".into()),
+            // The sandboxes' clock (pinned by SEATSCOPE_TODAY in tests), so the code under
+            // test agrees with them on what today is.
+            (
+                "CLOCK_OFFSET_SECONDS",
+                seatscope_sandbox::clock::offset()
+                    .whole_seconds()
+                    .to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -203,6 +211,17 @@ impl Stack {
             env,
             aws,
         })
+    }
+
+    /// Now, by the clock the functions run on (the system clock, or the day pinned by
+    /// `SEATSCOPE_TODAY`): what a test compares stored times and dates with.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.app.config.clock.now()
+    }
+
+    /// Today's UTC day by the functions' clock.
+    pub fn today(&self) -> time::Date {
+        self.app.config.clock.today()
     }
 
     pub fn api_url(&self) -> String {

@@ -5,6 +5,7 @@
 //! compute (the ground truth). Integration tests and the local dev stack run the same code
 //! against a sandbox that they would run against the vendor.
 
+pub mod clock;
 pub mod faults;
 mod oauth;
 pub mod pagerduty;

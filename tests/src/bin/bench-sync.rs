@@ -179,8 +179,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let app = App::from_clients(config, dynamodb, secrets)?;
     let started = Instant::now();
-    let result =
-        sync::sync_connection(&app, org, provider, time::OffsetDateTime::now_utc()).await?;
+    let result = sync::sync_connection(&app, org, provider, app.config.clock.now()).await?;
     let sync_ms = started.elapsed().as_millis();
     let (name, summary) = match result {
         RunResult::Synced(s) => ("synced", s),

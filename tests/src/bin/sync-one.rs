@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         &local_sdk_config(&endpoint("SEATSCOPE_LOCAL_MOTO")?).await,
     );
     let app = App::from_clients(Config::from_env()?, dynamodb, secrets)?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = app.config.clock.now();
     let result = sync::sync_connection(&app, &org, &provider, now).await?;
     println!(
         "{}",

@@ -315,3 +315,32 @@ pub fn card<'a>(overview: &'a Value, provider: &str) -> &'a Value {
         .find(|a| a["provider"] == provider)
         .unwrap_or_else(|| panic!("no {provider} card in {overview}"))
 }
+
+/// The fixed days the date-sensitive suites are run again at: a month end, a leap day
+/// and the first day of a year (and so the turn of a month and of a year inside their
+/// 30- and 90-day windows).
+pub const PINNED_DAYS: [&str; 3] = ["2027-01-31", "2028-02-29", "2029-01-01"];
+
+/// Runs the named tests of this test binary again, each day of `days` in its own child
+/// process with `SEATSCOPE_TODAY` set to it (the sandboxes' data ends then and the
+/// functions' clock reads it), and fails with the child's output unless every named
+/// test passed at every day.
+pub fn rerun_at_days(tests: &[&str], days: &[&str]) {
+    let exe = std::env::current_exe().expect("this test binary's path");
+    for day in days {
+        let out = std::process::Command::new(&exe)
+            .args(tests)
+            .args(["--exact", "--test-threads=2", "--nocapture"])
+            .env(seatscope_sandbox::clock::TODAY_VAR, day)
+            .output()
+            .expect("the test binary runs again");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let passed = format!("test result: ok. {} passed; 0 failed", tests.len());
+        assert!(
+            out.status.success() && stdout.contains(&passed),
+            "at {day}, {tests:?} did not all pass:\n{stdout}\n{stderr}"
+        );
+        println!("at {day}: {} passed", tests.len());
+    }
+}

@@ -761,7 +761,7 @@ pub(crate) async fn list_log_entries(
                 }),
             }
         };
-        let until = time("until")?.unwrap_or_else(OffsetDateTime::now_utc);
+        let until = time("until")?.unwrap_or_else(crate::clock::now);
         let since = time("since")?.unwrap_or(until - time::Duration::days(30));
         if since > until {
             return Err(invalid_input("since must not be after until"));

@@ -17,7 +17,7 @@
 //! automatic assignment at trigger time is also an `assign_log_entry`, with a service agent.
 //! So "reassign" = `assign_log_entry` with a user agent.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use time::{Date, OffsetDateTime, Time, Weekday};
 
@@ -576,6 +576,19 @@ fn generate_activity(
         u64::from(config.events_per_day) * days as u64
     };
     let targets = apportion(total, &factors);
+    // The users who went quiet, each with the last day (index) they act on.
+    let quiet_last_day: HashMap<usize, usize> = active
+        .iter()
+        .rev()
+        .filter(|&&u| u != 0)
+        .zip(&config.went_quiet_days_ago)
+        .filter_map(|(&user, &n)| {
+            let latest = days.checked_sub(1 + n as usize)?;
+            let day = (0..=latest).rev().find(|&d| targets[d] > 0)?;
+            Some((user, day))
+        })
+        .collect();
+    let quiet_on = |user: usize, d: usize| quiet_last_day.get(&user).is_some_and(|&last| d > last);
 
     let mut number = 1000u32;
     for (d, date) in dates.iter().enumerate() {
@@ -749,11 +762,30 @@ fn generate_activity(
                 user_incidents[rng.index(user_incidents.len())]
             };
             let incident = first_incident + k;
-            let actor = if rng.chance(0.65) {
+            let mut actor = if rng.chance(0.65) {
                 primary[k]
             } else {
                 weighted(&mut rng, &active, &weights, total_weight)
             };
+            // A quiet user's last day starts with their own action; after it, never theirs.
+            let mut last_day_of: Vec<usize> = quiet_last_day
+                .iter()
+                .filter(|&(_, &last)| last == d)
+                .map(|(&user, _)| user)
+                .collect();
+            last_day_of.sort_unstable();
+            if let Some(&user) = last_day_of.get(slot) {
+                actor = user;
+            }
+            let mut redraws = 0;
+            while quiet_on(actor, d) {
+                redraws += 1;
+                actor = if redraws > 8 {
+                    0
+                } else {
+                    weighted(&mut rng, &active, &weights, total_weight)
+                };
+            }
             let r = rng.below(100);
             let kind = match r {
                 0..=33 => EntryKind::Acknowledge,
@@ -932,6 +964,38 @@ mod tests {
         assert_eq!(parts.iter().sum::<u64>(), 10);
         assert!(parts[2] >= parts[0]);
         assert_eq!(apportion(0, &[1.0]), vec![0]);
+    }
+
+    #[test]
+    fn users_who_went_quiet_act_last_on_their_day_and_the_total_is_unchanged() {
+        let cfg = PagerDutyConfig {
+            users: 30,
+            days: 90,
+            events_per_day: 6,
+            went_quiet_days_ago: vec![40, 50],
+            ..config(3)
+        };
+        let truth = Dataset::generate(&cfg).ground_truth();
+        let total: u32 = truth.daily.iter().map(|d| d.count).sum();
+        assert_eq!(total, 6 * 90);
+        let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+        for d in &truth.daily {
+            let e = last.entry(d.user_id.as_str()).or_insert(d.date.as_str());
+            *e = (*e).max(d.date.as_str());
+        }
+        // With 6 events a day every day has counted actions, so each lands exactly.
+        for n in [40, 50] {
+            let day = (cfg.end_date - time::Duration::days(n)).to_string();
+            assert!(
+                last.values().any(|&d| d == day),
+                "a user acted last {n} days ago: {last:?}"
+            );
+        }
+        let recent = (cfg.end_date - time::Duration::days(30)).to_string();
+        assert!(
+            last.values().filter(|&&d| d > recent.as_str()).count() >= 2,
+            "others stay active"
+        );
     }
 
     #[test]

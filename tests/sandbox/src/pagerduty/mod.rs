@@ -44,8 +44,14 @@ pub struct PagerDutyConfig {
     /// across the account. The total over the range is exactly `events_per_day * days`
     /// whenever at least one user is active; days and users vary around the average.
     pub events_per_day: u32,
-    /// Last day with data (inclusive). The default is yesterday (UTC), which makes the
-    /// default data change daily: tests that compare runs should set it.
+    /// Users who went quiet: for each entry N, one active user (never the owner; the
+    /// highest-indexed active users, in order) acts for the last time on the latest day at
+    /// or before `end_date - N` that has counted actions, and never after. Tests that need
+    /// seats idle for a known number of days build it into the data with this instead of
+    /// hoping a seed provides it. Empty by default (the data is then what it always was).
+    pub went_quiet_days_ago: Vec<u32>,
+    /// Last day with data (inclusive). The default is yesterday by [`crate::clock`]: the
+    /// system date's, or the day before `SEATSCOPE_TODAY` where a test pins it.
     pub end_date: time::Date,
     /// The OAuth client registered at the sandbox (a confidential client).
     pub client_id: String,
@@ -60,13 +66,13 @@ pub struct PagerDutyConfig {
 
 impl Default for PagerDutyConfig {
     fn default() -> Self {
-        let today = time::OffsetDateTime::now_utc().date();
         PagerDutyConfig {
             seed: 42,
             users: 25,
             days: 30,
             events_per_day: 120,
-            end_date: today.previous_day().unwrap_or(today),
+            went_quiet_days_ago: Vec::new(),
+            end_date: crate::clock::yesterday(),
             client_id: "seatscope-dev".to_string(),
             client_secret: "seatscope-dev-secret".to_string(),
             api_token: None,
@@ -197,6 +203,10 @@ fn check(config: &PagerDutyConfig) -> anyhow::Result<()> {
         "end_date minus days is before the calendar's start"
     );
     anyhow::ensure!(!config.client_id.is_empty(), "client_id must not be empty");
+    anyhow::ensure!(
+        config.went_quiet_days_ago.iter().all(|&n| n < config.days),
+        "every went_quiet_days_ago entry must be less than days"
+    );
     Ok(())
 }
 

@@ -55,8 +55,8 @@ pub struct PandaDocConfig {
     /// exists; days vary around the average (weekends are quieter). Templates are created
     /// at about one for every twelve documents.
     pub events_per_day: u32,
-    /// Last day with data (inclusive). The default is yesterday (UTC), which makes the
-    /// default data change daily: tests that compare runs should set it.
+    /// Last day with data (inclusive). The default is yesterday by [`crate::clock`]: the
+    /// system date's, or the day before `SEATSCOPE_TODAY` where a test pins it.
     pub end_date: time::Date,
     /// The OAuth application registered at the sandbox (a confidential client).
     pub client_id: String,
@@ -75,13 +75,12 @@ pub struct PandaDocConfig {
 
 impl Default for PandaDocConfig {
     fn default() -> Self {
-        let today = time::OffsetDateTime::now_utc().date();
         PandaDocConfig {
             seed: 42,
             users: 25,
             days: 30,
             events_per_day: 12,
-            end_date: today.previous_day().unwrap_or(today),
+            end_date: crate::clock::yesterday(),
             client_id: "seatscope-dev".to_string(),
             client_secret: "seatscope-dev-secret".to_string(),
             api_key: None,

@@ -47,7 +47,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use time::macros::format_description;
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 use super::data::Teammate;
 use super::state::{App, RateDecision};
@@ -328,9 +328,7 @@ fn stats_body(app: &App, params: &Params) -> Result<Value, ApiError> {
     let start = params.date("start_date")?.ok_or_else(|| {
         ApiError::bad_request("start_date", "missing required argument: start_date")
     })?;
-    let end = params
-        .date("end_date")?
-        .unwrap_or_else(|| OffsetDateTime::now_utc().date());
+    let end = params.date("end_date")?.unwrap_or_else(crate::clock::today);
     if end < start {
         return Err(ApiError::bad_request(
             "end_date",

@@ -132,8 +132,8 @@ pub struct SendGridConfig {
     /// `emails_per_day * days`. Days vary around the average (weekends are quieter, a few
     /// days send nothing).
     pub emails_per_day: u32,
-    /// Last day with data (inclusive). The default is yesterday (UTC), which makes the
-    /// default data change daily: tests that compare runs should set it. Credits are as of
+    /// Last day with data (inclusive). The default is yesterday by [`crate::clock`]: the
+    /// system date's, or the day before `SEATSCOPE_TODAY` where a test pins it. Credits are as of
     /// this day.
     pub end_date: time::Date,
     /// The plan's monthly email credits (`total` of `GET /v3/user/credits`).
@@ -147,14 +147,13 @@ pub struct SendGridConfig {
 
 impl Default for SendGridConfig {
     fn default() -> Self {
-        let today = time::OffsetDateTime::now_utc().date();
         SendGridConfig {
             seed: 42,
             teammates: 12,
             pending_invites: 2,
             days: 30,
             emails_per_day: 2_000,
-            end_date: today.previous_day().unwrap_or(today),
+            end_date: crate::clock::yesterday(),
             monthly_credits: 100_000,
             api_keys: vec![SandboxKey::full(), SandboxKey::without_stats()],
             rate_limit_per_minute: 600,
