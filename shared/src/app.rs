@@ -23,7 +23,7 @@ impl App {
     /// `AWS_ENDPOINT_URL` points them at DynamoDB Local and moto).
     pub async fn from_env() -> Result<App> {
         let config = Config::from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = sdk_config_loader().load().await;
         App::new(config, &sdk)
     }
 
@@ -67,6 +67,17 @@ impl App {
             config,
         })
     }
+}
+
+/// The AWS SDK's configuration loader with the one HTTP client every AWS call uses:
+/// hyper 1 + rustls 0.23 on ring (the same TLS stack as reqwest), trusting the system's
+/// CA certificates, which it reads on the first connection rather than at start-up.
+pub fn sdk_config_loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
 }
 
 pub fn http_client() -> Result<reqwest::Client> {

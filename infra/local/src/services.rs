@@ -11,7 +11,7 @@ mod tools;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 
 pub use dynamodb::{create_table_from_template, DynamoDbLocal};
 pub use moto::MotoServer;
@@ -21,7 +21,7 @@ pub use tools::Tools;
 /// An `SdkConfig` for an emulator at `endpoint`: us-east-1, static dummy credentials,
 /// no lookups of real credentials or region.
 pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    seatscope_core::app::sdk_config_loader()
         .region(Region::from_static("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local",
