@@ -6,8 +6,11 @@
 //!   infra/vpc.yaml) and `sam build` (arm64, cargo-lambda).
 //! - `bench`: sync figures (rate-limit bound, throughput, peak RSS), printed, not asserted.
 //! - `bench-queries`: dashboard query API p50/p99 and page load, printed, not asserted.
+//! - `bench-init`: handler cold starts and sizes beside a hello-world's, printed, not asserted.
 
 mod bench;
+mod init_bench;
+mod prerequisites;
 mod query_bench;
 
 use std::process::{Command, ExitCode};
@@ -17,7 +20,8 @@ use anyhow::{bail, Context as _};
 use seatscope_local::services::Tools;
 use seatscope_local::stack::{workspace_root, Stack, StackOptions};
 
-const USAGE: &str = "usage: cargo xtask <dev|test|template|bench|bench-queries> [options]
+const USAGE: &str =
+    "usage: cargo xtask <dev|test|template|bench|bench-queries|bench-init> [options]
 
   dev       run everything locally: DynamoDB Local, moto, the three vendor sandboxes,
             the four handlers behind template.yaml's routes
@@ -25,7 +29,9 @@ const USAGE: &str = "usage: cargo xtask <dev|test|template|bench|bench-queries> 
               --sandbox-port N (4010, PagerDuty)  --pandadoc-port N (4011)
               --sendgrid-port N (4012)
               --seed N --users N --days N --events-per-day N   (PagerDuty data)
-  test      install what is missing into .tools/, then cargo test --workspace
+  test      install what is missing (apt packages when root, .tools/), then cargo test
+            --workspace with today pinned to 2026-11-23
+              --today YYYY-MM-DD   run as if today were that day
   template  sam validate --lint, cfn-lint, checkov (template.yaml, infra/vpc.yaml),
             sam build (arm64 bootstrap binaries)
   bench     sync wall time vs the rate-limit bound; events/s, DynamoDB items and peak
@@ -34,7 +40,10 @@ const USAGE: &str = "usage: cargo xtask <dev|test|template|bench|bench-queries> 
               (cargo xtask bench --help)
   bench-queries  query API p50/p99 (overview, app detail, seats) on 50 apps × 10k seats
             × 365 days in DynamoDB Local, and page load to charts drawn in Chromium
-              --apps N --seats N --days N --runs N --page-runs N --no-page --no-build";
+              --apps N --seats N --days N --runs N --page-runs N --no-page --no-build
+  bench-init     each handler's cold start (spawn → first Runtime API poll) and binary
+            size beside a hello-world lambda_http function's (release; prints only)
+              --runs N (15)  --no-build";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +53,7 @@ fn main() -> ExitCode {
         Some("template") => template(),
         Some("bench") => bench::run(&args[1..]),
         Some("bench-queries") => query_bench::run(&args[1..]),
+        Some("bench-init") => init_bench::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -78,6 +88,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn dev(args: &[String]) -> anyhow::Result<()> {
+    prerequisites::for_dev()?;
     let mut options = StackOptions {
         api_port: flag(args, "--port", 3000)?,
         sandbox_port: flag(args, "--sandbox-port", 4010)?,
@@ -159,14 +170,36 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The day the test command pins when `--today` is not given: tests must pass on any
+/// date, and the same fixed day makes every run reproducible (the suites also rerun
+/// themselves at `common::PINNED_DAYS`).
+const DEFAULT_TEST_DAY: &str = "2026-11-23";
+
 fn test(args: &[String]) -> anyhow::Result<()> {
+    // Before building anything: what the machine must have (installed if it can be).
+    prerequisites::for_test()?;
+    let (today, rest) = match args.iter().position(|a| a == "--today") {
+        Some(i) => {
+            let day = args
+                .get(i + 1)
+                .context("--today needs a YYYY-MM-DD value")?;
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(day, format)
+                .with_context(|| format!("--today: '{day}' is not a YYYY-MM-DD date"))?;
+            let rest = [&args[..i], &args[(i + 2).min(args.len())..]].concat();
+            (day.clone(), rest)
+        }
+        None => (DEFAULT_TEST_DAY.to_string(), args.to_vec()),
+    };
     let tools = Tools::locate()?;
     runtime()?.block_on(tools.ensure())?;
     let root = workspace_root();
+    eprintln!("tests run as if today were {today} (SEATSCOPE_TODAY; --today YYYY-MM-DD picks another day)");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root)
+        .env("SEATSCOPE_TODAY", &today)
         .args(["test", "--workspace"])
-        .args(args);
+        .args(rest);
     run(&mut cmd)
 }
 

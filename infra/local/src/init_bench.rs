@@ -1,0 +1,230 @@
+//! `cargo xtask bench-init`: each handler's cold start next to a hello-world `lambda_http`
+//! function's, measured the same way in one run. It prints figures and asserts nothing.
+//!
+//! How: the release binaries (x86_64, the workspace's release profile) are spawned with
+//! `AWS_LAMBDA_RUNTIME_API` pointing at a Lambda Runtime API played on loopback; the time
+//! from spawn to the binary's first `GET /2018-06-01/runtime/invocation/next` is its init
+//! (what Lambda bills as Init Duration, less the sandbox's own start). Each binary gets
+//! the environment template.yaml gives it, with placeholder values (no AWS call happens
+//! before the first poll). Runs alternate between binaries so drift hits all alike.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const USAGE: &str = "usage: cargo xtask bench-init [--runs N (15)] [--no-build]
+
+  Builds the four handlers and infra/hello-lambda (release, this machine's target), then
+  spawns each --runs times against a Lambda Runtime API on loopback and prints, per
+  binary, its size and its init time (spawn → first poll of /invocation/next): min,
+  median, max, and the median's ratio to hello-world's. Targets (issue 11): ratio ≤ 1.3,
+  binary ≤ 8 MB.";
+
+struct Subject {
+    name: &'static str,
+    package: &'static str,
+}
+
+const SUBJECTS: [Subject; 5] = [
+    Subject {
+        name: "hello-world (lambda_http)",
+        package: "hello-lambda",
+    },
+    Subject {
+        name: "connect-start",
+        package: "connect-start",
+    },
+    Subject {
+        name: "oauth-callback",
+        package: "oauth-callback",
+    },
+    Subject {
+        name: "scheduled-sync",
+        package: "scheduled-sync",
+    },
+    Subject {
+        name: "dashboard-api",
+        package: "dashboard-api",
+    },
+];
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let runs: usize = crate::flag(args, "--runs", 15)?;
+    anyhow::ensure!(runs >= 1, "--runs must be at least 1");
+    let root = crate::workspace_root();
+    if !args.iter().any(|a| a == "--no-build") {
+        build(&root)?;
+    }
+    let release = root.join("target/release");
+    let bins: Vec<PathBuf> = SUBJECTS.iter().map(|s| release.join(s.package)).collect();
+    for bin in &bins {
+        anyhow::ensure!(
+            bin.is_file(),
+            "{} is missing (drop --no-build)",
+            bin.display()
+        );
+    }
+    let rt = crate::runtime()?;
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); bins.len()];
+    // One warm-up spawn each (page cache), not counted.
+    for bin in &bins {
+        rt.block_on(init_time(bin))?;
+    }
+    for _ in 0..runs {
+        for (i, bin) in bins.iter().enumerate() {
+            samples[i].push(rt.block_on(init_time(bin))?);
+        }
+    }
+    let hello = median(&samples[0]);
+    println!(
+        "\nCold start: spawn → first poll of /2018-06-01/runtime/invocation/next, {runs} runs each, \
+         release profile, {} ({} cores)\n",
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| binary | size | init min | init median | init max | median ÷ hello-world |");
+    println!("|---|---|---|---|---|---|");
+    for (s, (bin, times)) in SUBJECTS.iter().zip(bins.iter().zip(&samples)) {
+        let size = std::fs::metadata(bin)?.len() as f64 / 1e6;
+        let (min, max) = (
+            times.iter().min().copied().unwrap_or_default(),
+            times.iter().max().copied().unwrap_or_default(),
+        );
+        let med = median(times);
+        println!(
+            "| {} | {size:.1} MB | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}× |",
+            s.name,
+            ms(min),
+            ms(med),
+            ms(max),
+            med.as_secs_f64() / hello.as_secs_f64().max(1e-9)
+        );
+    }
+    println!("\nTargets: median ÷ hello-world ≤ 1.30×, size ≤ 8 MB (MB = 10^6 bytes).");
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn build(root: &Path) -> anyhow::Result<()> {
+    eprintln!("bench-init: building the handlers and hello-lambda (release)…");
+    let started = Instant::now();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root).args(["build", "--release"]);
+    for s in &SUBJECTS {
+        cmd.args(["-p", s.package]);
+    }
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    eprintln!(
+        "bench-init: release build done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The environment template.yaml gives every function (placeholders), and what Lambda sets.
+fn lambda_env(cmd: &mut tokio::process::Command, runtime_api: &str) {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench-init")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench-init")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_SESSION_TOKEN", "bench")
+        .env("TABLE_NAME", "seatscope-bench")
+        .env("STAGE", "bench")
+        .env("SECRET_PREFIX", "seatscope/bench")
+        .env("ORG_CLAIM", "org_id")
+        .env(
+            "OAUTH_REDIRECT_URI",
+            "https://example.invalid/oauth/callback",
+        )
+        .env("PAGERDUTY_CLIENT_ID", "bench")
+        .env(
+            "PAGERDUTY_CLIENT_SECRET_NAME",
+            "seatscope/bench/oauth-clients/pagerduty",
+        )
+        .env("PANDADOC_CLIENT_ID", "bench")
+        .env(
+            "PANDADOC_CLIENT_SECRET_NAME",
+            "seatscope/bench/oauth-clients/pandadoc",
+        )
+        .env("OIDC_ISSUER", "https://issuer.example.invalid/")
+        .env("OIDC_CLIENT_ID", "bench")
+        .env(
+            "SYNC_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/000000000000/seatscope-bench-sync",
+        );
+}
+
+/// Spawns `bin` against a Runtime API on loopback; the time until its first poll.
+async fn init_time(bin: &Path) -> anyhow::Result<Duration> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let mut cmd = tokio::process::Command::new(bin);
+    lambda_env(&mut cmd, &addr);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {}", bin.display()))?;
+    let polled = async {
+        loop {
+            let (mut socket, _) = listener.accept().await?;
+            let mut buf = vec![0u8; 4096];
+            let n = socket.read(&mut buf).await?;
+            let at = started.elapsed();
+            let head = String::from_utf8_lossy(&buf[..n]);
+            if head.starts_with("GET /2018-06-01/runtime/invocation/next") {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                return anyhow::Ok(at);
+            }
+        }
+    };
+    let result = tokio::select! {
+        at = polled => at,
+        status = child.wait() => {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut stderr).await;
+            }
+            Err(anyhow::anyhow!("{} exited before polling ({:?}): {stderr}", bin.display(), status?))
+        }
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
+            Err(anyhow::anyhow!("{} did not poll within 10 s", bin.display()))
+        }
+    };
+    let _ = child.kill().await;
+    result
+}
