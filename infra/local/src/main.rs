@@ -198,7 +198,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root)
         .env("SEATSCOPE_TODAY", &today)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(rest);
     run(&mut cmd)
 }
