@@ -27,7 +27,7 @@ const USAGE: &str =
             the four handlers behind template.yaml's routes
               --port N (3000)  --tick-seconds N (30)
               --sandbox-port N (4010, PagerDuty)  --pandadoc-port N (4011)
-              --sendgrid-port N (4012)
+              --sendgrid-port N (4012)  --dynamodb-port N (8000)  --moto-port N (4566)
               --seed N --users N --days N --events-per-day N   (PagerDuty data)
   test      install what is missing (apt packages when root, .tools/), then cargo test
             --workspace with today pinned to 2026-11-23
@@ -94,6 +94,9 @@ fn dev(args: &[String]) -> anyhow::Result<()> {
         sandbox_port: flag(args, "--sandbox-port", 4010)?,
         pandadoc_port: flag(args, "--pandadoc-port", 4011)?,
         sendgrid_port: flag(args, "--sendgrid-port", 4012)?,
+        // Where tests/events/env.json (sam local invoke) expects them.
+        dynamodb_port: flag(args, "--dynamodb-port", 8000)?,
+        moto_port: flag(args, "--moto-port", 4566)?,
         ..StackOptions::default()
     };
     options.sandbox.seed = flag(args, "--seed", options.sandbox.seed)?;

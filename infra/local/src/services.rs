@@ -56,10 +56,21 @@ impl LocalAws {
     }
 
     pub async fn start_with(tools: &Tools) -> anyhow::Result<LocalAws> {
+        Self::start_on_ports(tools, 0, 0).await
+    }
+
+    /// On these ports (0: free ones), e.g. the fixed ports `sam local`'s env.json names.
+    pub async fn start_on_ports(
+        tools: &Tools,
+        dynamodb_port: u16,
+        moto_port: u16,
+    ) -> anyhow::Result<LocalAws> {
         tools.ensure().await?;
         // If one fails, the other's future is dropped and its process killed.
-        let (dynamodb, moto) =
-            tokio::try_join!(DynamoDbLocal::start(tools), MotoServer::start(tools))?;
+        let (dynamodb, moto) = tokio::try_join!(
+            DynamoDbLocal::start_on_port(tools, dynamodb_port),
+            MotoServer::start_on_port(tools, moto_port)
+        )?;
         Ok(LocalAws { dynamodb, moto })
     }
 }

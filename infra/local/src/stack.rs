@@ -34,6 +34,9 @@ pub struct StackOptions {
     pub sendgrid_port: u16,
     /// More environment for the functions, over the defaults (e.g. SYNC_WINDOW_DAYS).
     pub extra_env: Vec<(String, String)>,
+    /// DynamoDB Local's and moto's ports (0: free ones).
+    pub dynamodb_port: u16,
+    pub moto_port: u16,
 }
 
 impl Default for StackOptions {
@@ -49,6 +52,8 @@ impl Default for StackOptions {
             sendgrid: SendGridConfig::default(),
             sendgrid_port: 0,
             extra_env: Vec::new(),
+            dynamodb_port: 0,
+            moto_port: 0,
         }
     }
 }
@@ -82,7 +87,8 @@ pub fn template_path() -> PathBuf {
 
 impl Stack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
-        let aws = LocalAws::start()
+        let tools = crate::services::Tools::locate()?;
+        let aws = LocalAws::start_on_ports(&tools, options.dynamodb_port, options.moto_port)
             .await
             .context("starting DynamoDB Local and moto")?;
         let dynamodb =

@@ -46,10 +46,23 @@ impl DynamoDbLocal {
     /// Starts it and waits until it answers ListTables (retrying on another port if
     /// the one picked was taken meanwhile).
     pub async fn start(tools: &Tools) -> anyhow::Result<DynamoDbLocal> {
+        Self::start_on_port(tools, 0).await
+    }
+
+    /// On `port` (0: a free one, retried if taken meanwhile).
+    pub async fn start_on_port(tools: &Tools, port: u16) -> anyhow::Result<DynamoDbLocal> {
         let java_opts: Vec<String> = match std::env::var("SEATSCOPE_DYNAMODB_JAVA_OPTS") {
             Ok(opts) => opts.split_whitespace().map(String::from).collect(),
             Err(_) => DEFAULT_JAVA_OPTS.iter().map(|s| s.to_string()).collect(),
         };
+        if port != 0 {
+            let dir = tools
+                .dynamodb_local_dir()
+                .context("DynamoDB Local is not installed (Tools::ensure installs it)")?;
+            return Self::start_on(tools, &dir, &java_opts, port)
+                .await
+                .map_err(|f| f.error.context(format!("starting DynamoDB Local on port {port}")));
+        }
         Self::start_with_java_opts(tools, &java_opts).await
     }
 

@@ -28,6 +28,11 @@ impl MotoServer {
     /// Starts it and waits until it answers (retrying on another port if the one
     /// picked was taken meanwhile).
     pub async fn start(tools: &Tools) -> anyhow::Result<MotoServer> {
+        Self::start_on_port(tools, 0).await
+    }
+
+    /// On `port` (0: a free one, retried if taken meanwhile).
+    pub async fn start_on_port(tools: &Tools, port: u16) -> anyhow::Result<MotoServer> {
         let python = tools.venv_python();
         if !python.exists() {
             anyhow::bail!(
@@ -40,6 +45,11 @@ impl MotoServer {
             .timeout(Duration::from_secs(2))
             .build()
             .context("building the readiness-probe HTTP client")?;
+        if port != 0 {
+            return Self::start_on(tools, &http, port)
+                .await
+                .map_err(|f| f.error.context(format!("starting moto on port {port}")));
+        }
         let mut attempt = 1;
         loop {
             let port = free_port()?;
