@@ -39,7 +39,9 @@ pub fn daily_metrics<'a>(
         }
     }
     let distinct_in = |end: Date, len: i64| -> u32 {
-        let start = end - Duration::days(len - 1);
+        let start = end
+            .checked_sub(Duration::days(len - 1))
+            .unwrap_or(Date::MIN);
         let mut seen = BTreeSet::new();
         for (_, seats) in active.range(start..=end) {
             seen.extend(seats.iter().copied());
@@ -70,7 +72,9 @@ pub fn utilization_percent(mau: u32, seats: u32) -> Option<f64> {
 pub fn is_inactive(last_activity_on: Option<Date>, today: Date, n_days: u32) -> bool {
     match last_activity_on {
         None => true,
-        Some(d) => d <= today - Duration::days(i64::from(n_days)),
+        Some(d) => today
+            .checked_sub(Duration::days(i64::from(n_days)))
+            .is_some_and(|limit| d <= limit),
     }
 }
 

@@ -265,22 +265,41 @@ pub struct Range {
     pub to: Date,
 }
 
+/// The earliest day a range may start: long before any data Seatscope can hold.
+pub const MIN_DAY: Date = time::macros::date!(2000 - 01 - 01);
+/// How far past today a range may end (a page that looks a little ahead).
+const MAX_DAYS_AHEAD: i64 = 366;
+
 impl Range {
-    /// `from`/`to` as YYYY-MM-DD; defaults to the 30 days ending today (UTC).
+    /// `from`/`to` as YYYY-MM-DD between 2000-01-01 and a year after `today`;
+    /// defaults to the 30 days ending today (UTC). Every failure is a 400.
     pub fn parse(from: Option<&str>, to: Option<&str>, today: Date) -> Result<Range> {
+        let latest = today
+            .checked_add(Duration::days(MAX_DAYS_AHEAD))
+            .unwrap_or(Date::MAX);
         let parse = |name: &str, v: &str| {
-            parse_day(v).ok_or_else(|| {
+            let shown: String = v.chars().take(40).collect();
+            let day = parse_day(v).ok_or_else(|| {
                 Error::bad_request(
                     "invalid_date",
-                    format!("{name} must be a date like 2026-10-31, got '{v}'"),
+                    format!("{name} must be a date like 2026-10-31, got '{shown}'"),
                 )
-            })
+            })?;
+            if day < MIN_DAY || day > latest {
+                return Err(Error::bad_request(
+                    "date_out_of_range",
+                    format!("{name} must be a day from {MIN_DAY} to {latest}, got '{shown}'"),
+                ));
+            }
+            Ok(day)
         };
         let to = to.map(|v| parse("to", v)).transpose()?.unwrap_or(today);
-        let from = from
-            .map(|v| parse("from", v))
-            .transpose()?
-            .unwrap_or(to - Duration::days(29));
+        let from = match from {
+            Some(v) => parse("from", v)?,
+            None => to
+                .checked_sub(Duration::days(29))
+                .map_or(MIN_DAY, |d| d.max(MIN_DAY)),
+        };
         if from > to {
             return Err(Error::bad_request(
                 "invalid_range",
@@ -484,9 +503,14 @@ fn rollup_query_bounds(range: Range) -> Vec<(Date, Date)> {
     let mut bounds = Vec::new();
     let mut from = range.from;
     while from <= range.to {
-        let to = (from + Duration::days(ROLLUP_DAYS_PER_QUERY - 1)).min(range.to);
+        let to = from
+            .checked_add(Duration::days(ROLLUP_DAYS_PER_QUERY - 1))
+            .map_or(range.to, |d| d.min(range.to));
         bounds.push((from, to));
-        from = to + Duration::days(1);
+        match to.next_day() {
+            Some(next) => from = next,
+            None => break,
+        }
     }
     bounds
 }
@@ -753,9 +777,73 @@ mod tests {
                 .status(),
             400
         );
+        for (from, to) in [
+            (None, Some("9999-12-31")),
+            (Some("-9999-01-01"), None),
+            (Some("-9999-01-01"), Some("-9999-01-01")),
+            (Some("9999-12-31"), Some("9999-12-31")),
+            (Some("1999-12-31"), Some("2000-01-05")),
+            (Some("+10000-01-01"), None),
+            (Some("2026-02-30"), None),
+            (Some("2026-11-01T00:00:00Z"), None),
+            (Some(""), None),
+        ] {
+            let e = Range::parse(from, to, today).unwrap_err();
+            assert_eq!(e.status(), 400, "{from:?} {to:?}");
+        }
+        // The edges of the accepted span still parse, with checked defaults.
+        let r = Range::parse(None, Some("2000-01-10"), today).unwrap();
+        assert_eq!((r.from, r.to), (MIN_DAY, date!(2000 - 01 - 10)));
+        let r = Range::parse(None, None, Date::MAX).unwrap();
+        assert_eq!(rollup_query_bounds(r).last().unwrap().1, Date::MAX);
         assert_eq!(parse_inactive_days(Some("0")).unwrap_err().status(), 400);
         assert_eq!(parse_inactive_days(Some("x")).unwrap_err().status(), 400);
         assert_eq!(parse_inactive_days(None).unwrap(), None);
         assert_eq!(parse_inactive_days(Some("60")).unwrap(), Some(60));
+        for bad in ["99999999999999999999", "-1", "366", "1e3", "NaN", " 30"] {
+            assert_eq!(parse_inactive_days(Some(bad)).unwrap_err().status(), 400);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_range_query_is_a_range_or_a_client_error(
+            from in proptest::option::of(proptest::prelude::any::<String>()),
+            to in proptest::option::of(proptest::prelude::any::<String>()),
+            today_offset in -800_000i32..=800_000,
+        ) {
+            let today = Date::from_julian_day(2_460_000 + today_offset).unwrap_or(Date::MAX);
+            match Range::parse(from.as_deref(), to.as_deref(), today) {
+                Ok(r) => {
+                    proptest::prop_assert!(r.from <= r.to);
+                    let bounds = rollup_query_bounds(r);
+                    proptest::prop_assert_eq!(bounds.first().map(|b| b.0), Some(r.from));
+                    proptest::prop_assert_eq!(bounds.last().map(|b| b.1), Some(r.to));
+                }
+                Err(e) => proptest::prop_assert_eq!(e.status(), 400),
+            }
+        }
+
+        #[test]
+        fn date_like_queries_near_the_edges_never_panic(
+            y in -9999i32..=9999, m in 1u8..=12, d in 1u8..=31,
+            y2 in -9999i32..=9999, m2 in 1u8..=12, d2 in 1u8..=31,
+        ) {
+            let from = format!("{y:04}-{m:02}-{d:02}");
+            let to = format!("{y2:04}-{m2:02}-{d2:02}");
+            let today = date!(2026 - 11 - 23);
+            for (f, t) in [(Some(&from), Some(&to)), (Some(&from), None), (None, Some(&to))] {
+                if let Err(e) = Range::parse(f.map(String::as_str), t.map(String::as_str), today) {
+                    proptest::prop_assert_eq!(e.status(), 400);
+                }
+            }
+        }
+
+        #[test]
+        fn any_inactive_days_query_is_a_number_or_a_client_error(v in proptest::prelude::any::<String>()) {
+            if let Err(e) = parse_inactive_days(Some(&v)) {
+                proptest::prop_assert_eq!(e.status(), 400);
+            }
+        }
     }
 }

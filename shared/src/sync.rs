@@ -1015,7 +1015,9 @@ async fn rebuild_rollups(
     let (Some(first), Some(_)) = (touched.first(), touched.last()) else {
         return Ok(Vec::new());
     };
-    let lookback_from = *first - Duration::days(metrics::MAU_DAYS - 1);
+    let lookback_from = first
+        .checked_sub(Duration::days(metrics::MAU_DAYS - 1))
+        .unwrap_or(Date::MIN);
     let earlier: Vec<SeatDay> = app
         .store
         .query_between(

@@ -142,8 +142,11 @@ pub fn seat_flags(
 ) -> SeatFlags {
     let exempt = settings.exempt_seats.contains(&seat.seat_id);
     let in_grace = seat.added_after_import
-        && parse_day(seat.first_seen_at.get(..10).unwrap_or_default())
-            .is_some_and(|d| d > today - Duration::days(i64::from(settings.grace_days)));
+        && parse_day(seat.first_seen_at.get(..10).unwrap_or_default()).is_some_and(|d| {
+            today
+                .checked_sub(Duration::days(i64::from(settings.grace_days)))
+                .is_none_or(|since| d > since)
+        });
     let last = seat.last_activity_on.as_deref().and_then(parse_day);
     SeatFlags {
         inactive: per_seat_activity.then(|| {
@@ -610,5 +613,46 @@ mod tests {
         assert!(tier_hint(pd, &used(&[]), Some(2), range).is_none());
         let pandadoc = c.get("pandadoc").unwrap();
         assert!(tier_hint(pandadoc, &used(&[("document_sent", 1)]), Some(1), range).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_settings_are_valid_or_a_client_error_and_never_panic_later(
+            inactive_days in proptest::prelude::any::<u32>(),
+            grace_days in proptest::prelude::any::<u32>(),
+            seat_price in proptest::option::of(proptest::prelude::any::<f64>()),
+            exempt in proptest::collection::btree_set(".{0,300}", 0..4),
+            today_julian in proptest::prelude::any::<i32>(),
+        ) {
+            let settings = AppSettings {
+                inactive_days,
+                grace_days,
+                exempt_seats: exempt,
+                seat_price,
+            };
+            match settings.validate() {
+                Ok(()) => {
+                    proptest::prop_assert!((1..=365).contains(&settings.inactive_days));
+                    proptest::prop_assert!(settings.grace_days <= 365);
+                    proptest::prop_assert!(settings.seat_price.is_none_or(|p| p.is_finite() && p >= 0.0));
+                }
+                Err(e) => proptest::prop_assert_eq!(e.status(), 400),
+            }
+            // The flags are computed from stored settings too: no day arithmetic panics.
+            let today = Date::from_julian_day(today_julian).unwrap_or(Date::MIN);
+            let s = seat("P1", Some("2026-11-01"), "2026-11-01T00:00:00Z", true);
+            let _ = seat_flags(&s, &settings, today, true);
+        }
+
+        #[test]
+        fn any_settings_body_parses_or_is_refused(body in proptest::prelude::any::<String>(), n in proptest::prelude::any::<i128>(), x in proptest::prelude::any::<f64>()) {
+            let _ = serde_json::from_str::<AppSettings>(&body);
+            let json = format!(r#"{{"inactive_days": {n}, "grace_days": {n}, "exempt_seats": [], "seat_price": {x}}}"#);
+            if let Ok(settings) = serde_json::from_str::<AppSettings>(&json) {
+                if let Err(e) = settings.validate() {
+                    proptest::prop_assert_eq!(e.status(), 400);
+                }
+            }
+        }
     }
 }
