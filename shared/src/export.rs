@@ -1,6 +1,10 @@
 //! CSV exports of what the app page shows: seats, inactive seats, daily trends.
-//! Written with the `csv` crate (quoting, embedded commas and newlines).
+//! Written with the `csv` crate (quoting, embedded commas and newlines). Text
+//! that comes from a vendor (names, emails, roles, licenses, metric names) is
+//! neutralized against formula injection the OWASP way; numbers, dates and our
+//! own words go out unchanged.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
@@ -26,6 +30,16 @@ fn finish(w: csv::Writer<Vec<u8>>) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| Error::internal("writing a CSV", e))
 }
 
+/// A text cell a spreadsheet must not read as a formula: one starting with
+/// `=`, `+`, `-`, `@`, TAB or CR gets a leading `'` (OWASP CSV injection).
+pub fn text_cell(s: &str) -> Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(T::to_string).unwrap_or_default()
 }
@@ -42,10 +56,10 @@ pub fn seats_csv(seats: &[SeatView]) -> Result<String> {
             crate::domain::SeatStatus::Removed => "removed",
         };
         w.write_record([
-            s.email.clone(),
-            s.name.clone(),
-            s.role.clone(),
-            opt(&s.license),
+            text_cell(&s.email).into_owned(),
+            text_cell(&s.name).into_owned(),
+            text_cell(&s.role).into_owned(),
+            text_cell(&opt(&s.license)).into_owned(),
             status.to_string(),
             opt(&s.last_activity_on),
             opt(&s.active_days_30),
@@ -66,9 +80,13 @@ pub fn trends_csv(daily: &[DailyPoint]) -> Result<String> {
         .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::internal("writing a CSV", e);
-    let mut header = vec!["date", "seats", "dau", "wau", "mau"];
-    header.extend(metrics.iter().copied());
-    w.write_record(&header).map_err(err)?;
+    let mut header: Vec<Cow<'_, str>> = ["date", "seats", "dau", "wau", "mau"]
+        .into_iter()
+        .map(Cow::Borrowed)
+        .collect();
+    header.extend(metrics.iter().map(|m| text_cell(m)));
+    w.write_record(header.iter().map(|h| h.as_bytes()))
+        .map_err(err)?;
     for d in daily {
         let mut row = vec![
             d.date.clone(),
@@ -116,6 +134,64 @@ mod tests {
             lines.next().unwrap(),
             r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,,false,true"#
         );
+    }
+
+    fn seat(email: &str, name: &str, role: &str, license: Option<&str>) -> SeatView {
+        SeatView {
+            id: "P1".into(),
+            email: email.into(),
+            name: name.into(),
+            role: role.into(),
+            license: license.map(str::to_string),
+            status: SeatStatus::Active,
+            first_seen_at: "2026-01-01T00:00:00Z".into(),
+            last_activity_on: Some("2026-11-20".into()),
+            active_days_30: Some(3),
+            inactive: Some(false),
+            exempt: false,
+            in_grace: false,
+        }
+    }
+
+    #[test]
+    fn every_formula_lead_character_is_neutralized_in_text_cells() {
+        for lead in ['=', '+', '-', '@', '\t', '\r'] {
+            let hostile = format!("{lead}HYPERLINK(\"http://evil.example\",\"x\")");
+            let csv = seats_csv(&[seat(&hostile, &hostile, &hostile, Some(&hostile))]).unwrap();
+            let mut r = csv::Reader::from_reader(csv.as_bytes());
+            let row = r.records().next().unwrap().unwrap();
+            for col in 0..4 {
+                assert_eq!(row[col], format!("'{hostile}"), "{lead:?} in column {col}");
+            }
+            // Our own cells are left alone.
+            assert_eq!(&row[4], "active");
+            assert_eq!(&row[5], "2026-11-20");
+            assert_eq!(&row[6], "3");
+        }
+        assert_eq!(text_cell("Jane Doe"), "Jane Doe");
+        assert_eq!(text_cell("a=b"), "a=b");
+        assert_eq!(text_cell(""), "");
+        assert_eq!(text_cell("=1+1"), "'=1+1");
+        assert_eq!(text_cell("-1"), "'-1");
+        assert_eq!(text_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(text_cell("+1"), "'+1");
+        assert_eq!(text_cell("\t=1"), "'\t=1");
+        assert_eq!(text_cell("\r=1"), "'\r=1");
+    }
+
+    #[test]
+    fn metric_names_are_text_cells_and_counts_stay_numbers() {
+        let csv = trends_csv(&[DailyPoint {
+            date: "2026-11-01".into(),
+            seats: 4,
+            dau: Some(0),
+            wau: None,
+            mau: None,
+            account: BTreeMap::from([("=cmd".to_string(), 7)]),
+            as_of: "t".into(),
+        }])
+        .unwrap();
+        assert_eq!(csv, "date,seats,dau,wau,mau,'=cmd\n2026-11-01,4,0,,,7\n");
     }
 
     #[test]

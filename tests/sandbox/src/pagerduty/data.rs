@@ -530,6 +530,12 @@ fn generate_users(config: &PagerDutyConfig, rng: &mut Prng, ids: &mut Ids) -> Ve
     if n >= 2 && users.iter().all(|u| u.active) {
         users[n - 1].active = false;
     }
+    // Renames last, drawing nothing from the generator: the rest of the data is unchanged.
+    for (i, name) in &config.renamed_users {
+        if let Some(user) = users.get_mut(*i as usize) {
+            user.name = name.clone();
+        }
+    }
     users
 }
 
@@ -964,6 +970,34 @@ mod tests {
         assert_eq!(parts.iter().sum::<u64>(), 10);
         assert!(parts[2] >= parts[0]);
         assert_eq!(apportion(0, &[1.0]), vec![0]);
+    }
+
+    #[test]
+    fn a_renamed_user_changes_only_that_name() {
+        let plain = Dataset::generate(&config(7)).ground_truth();
+        let hostile = "=HYPERLINK(\"http://evil.example\",\"x\")".to_string();
+        let renamed = Dataset::generate(&PagerDutyConfig {
+            renamed_users: vec![(3, hostile.clone())],
+            ..config(7)
+        })
+        .ground_truth();
+        assert_eq!(plain.daily, renamed.daily);
+        let names = |t: &GroundTruth| {
+            let mut v: Vec<(String, String)> = t
+                .seats
+                .iter()
+                .map(|s| (s.id.clone(), s.name.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        let changed: Vec<_> = names(&plain)
+            .into_iter()
+            .zip(names(&renamed))
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].1 .1, hostile);
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct PagerDutyConfig {
     /// seats idle for a known number of days build it into the data with this instead of
     /// hoping a seed provides it. Empty by default (the data is then what it always was).
     pub went_quiet_days_ago: Vec<u32>,
+    /// Display names given to users by their index in generation order (index 0 is the
+    /// owner), after the data is generated: nothing else changes. For tests of what a
+    /// vendor-chosen name can do downstream (e.g. a formula in a CSV export). Empty by default.
+    pub renamed_users: Vec<(u32, String)>,
     /// Last day with data (inclusive). The default is yesterday by [`crate::clock`]: the
     /// system date's, or the day before `SEATSCOPE_TODAY` where a test pins it.
     pub end_date: time::Date,
@@ -72,6 +76,7 @@ impl Default for PagerDutyConfig {
             days: 30,
             events_per_day: 120,
             went_quiet_days_ago: Vec::new(),
+            renamed_users: Vec::new(),
             end_date: crate::clock::yesterday(),
             client_id: "seatscope-dev".to_string(),
             client_secret: "seatscope-dev-secret".to_string(),
@@ -206,6 +211,10 @@ fn check(config: &PagerDutyConfig) -> anyhow::Result<()> {
     anyhow::ensure!(
         config.went_quiet_days_ago.iter().all(|&n| n < config.days),
         "every went_quiet_days_ago entry must be less than days"
+    );
+    anyhow::ensure!(
+        config.renamed_users.iter().all(|(i, _)| *i < config.users),
+        "every renamed_users index must be less than users"
     );
     Ok(())
 }
