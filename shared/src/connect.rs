@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::App;
-use crate::catalog::{AuthMode, Provider};
+use crate::catalog::{AuthMode, Catalog, Provider};
 use crate::connectors::{Connector, Verified};
 use crate::domain::{invite_pk, keys, rfc3339, Caller, Invite, OAuthState, INVITE_SK};
 use crate::error::{Error, Result};
@@ -45,24 +45,121 @@ pub fn state_hash(state: &str) -> String {
         .collect()
 }
 
-/// Only same-origin relative paths: `/x`, never `//host`, `/\host` or a scheme.
-pub fn validate_return_to(return_to: Option<&str>) -> Result<String> {
-    let Some(r) = return_to.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(DEFAULT_RETURN_TO.to_string());
-    };
-    let ok = r.starts_with('/')
-        && !r.starts_with("//")
-        && !r.contains('\\')
-        && !r.chars().any(|c| c.is_control())
-        && r.len() <= 512;
-    if ok {
-        Ok(r.to_string())
-    } else {
-        Err(Error::bad_request(
-            "invalid_return_to",
-            "return_to must be a relative path on this site, like /connections",
-        ))
+/// Longest `return_to` looked at; anything longer falls back to the default.
+const MAX_RETURN_TO_LEN: usize = 512;
+
+/// Where the browser may be sent back to after the consent screen: one of the
+/// dashboard's own routes (`/`, `/connections`, `/apps/{provider}` for a catalog
+/// provider), optionally with a query of plain characters. The path is resolved
+/// first (percent-decoded, dot segments removed), so `/.//host`, `/%2e//host`,
+/// `/a/..//host`, `/%2f/host` or `/\host` cannot become `//host` later; anything
+/// that is not a dashboard route falls back to `/connections`.
+pub fn resolve_return_to(return_to: Option<&str>, catalog: &Catalog) -> String {
+    return_to
+        .and_then(|r| dashboard_route(r, catalog))
+        .unwrap_or_else(|| DEFAULT_RETURN_TO.to_string())
+}
+
+fn dashboard_route(raw: &str, catalog: &Catalog) -> Option<String> {
+    // Browsers drop tabs and newlines inside URLs: refuse every control or space.
+    if raw.is_empty()
+        || raw.len() > MAX_RETURN_TO_LEN
+        || raw
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '#')
+    {
+        return None;
     }
+    let (path, query) = match raw.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (raw, None),
+    };
+    let decoded = percent_decode(path);
+    // Encoded twice (`%252e`) or into anything but plain path characters: not ours.
+    if decoded.contains('%')
+        || decoded.contains('\\')
+        || !decoded
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '?' && c != '#')
+    {
+        return None;
+    }
+    let path = remove_dot_segments(&decoded)?;
+    let canonical = match path.as_str() {
+        "/" | "/connections" => path,
+        _ => {
+            let provider = path.strip_prefix("/apps/")?;
+            catalog.get(provider).ok()?;
+            path
+        }
+    };
+    match query {
+        None | Some("") => Some(canonical),
+        Some(q)
+            if q.len() <= 256
+                && q.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '-' | '_' | '.' | '~' | '=' | '&' | '+' | ',')
+                }) =>
+        {
+            Some(format!("{canonical}?{q}"))
+        }
+        Some(_) => None,
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3986 §5.2.4 on an absolute path; None if it does not start with `/`.
+/// Empty segments are kept (`/a//b` stays so), which no dashboard route has.
+fn remove_dot_segments(path: &str) -> Option<String> {
+    let rest = path.strip_prefix('/')?;
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." | ".." => {
+                if *seg == ".." {
+                    out.pop();
+                }
+                // A trailing dot segment leaves a directory path (`/a/.` → `/a/`).
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    Some(format!("/{}", out.join("/")))
+}
+
+/// A path that stays on this origin: one `/` followed by anything but `/` or `\`.
+pub fn is_same_origin_path(location: &str) -> bool {
+    let mut chars = location.chars();
+    chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'))
 }
 
 /// The OAuth providers this deployment can connect (a client is configured).
@@ -83,7 +180,7 @@ pub async fn start_oauth_connect(
             format!("{} connects with an API key, not OAuth", provider.name),
         ));
     }
-    let return_to = validate_return_to(return_to)?;
+    let return_to = resolve_return_to(return_to, &app.config.catalog);
     let authorize_url =
         begin_oauth(app, provider, &caller.org, &caller.user, return_to, None).await?;
     tracing::info!(org = %caller.org, provider = %provider.id, "oauth connect started");
@@ -118,13 +215,26 @@ async fn begin_oauth(
     Ok(authorization.url)
 }
 
-/// The query of the vendor's redirect to `/oauth/callback`.
-#[derive(Debug, Default, Clone)]
+/// The query of the vendor's redirect to `/oauth/callback`. `Debug` never shows
+/// the code or the state (either one is half of a connect).
+#[derive(Default, Clone)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("CallbackParams")
+            .field("code", &redacted(&self.code))
+            .field("state", &redacted(&self.state))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,12 +299,16 @@ impl CallbackOutcome {
                 ],
             ),
         };
-        // `return_to` was validated as a same-origin path; a URL is built only to
-        // append the query pairs with proper encoding.
+        // `return_to` was resolved to a dashboard route; a URL is built only to
+        // append the query pairs with proper encoding. Whatever happens, the
+        // result stays a same-origin path.
         let Ok(base) = url::Url::parse("http://local.invalid/") else {
             return DEFAULT_RETURN_TO.to_string();
         };
         let mut url = base.join(return_to).unwrap_or(base);
+        if !is_same_origin_path(url.path()) {
+            url.set_path(DEFAULT_RETURN_TO);
+        }
         url.query_pairs_mut().extend_pairs(pairs);
         match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -238,9 +352,11 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
         .await?
         .ok_or_else(invalid_state)?;
     let invited = state.invited_by.is_some();
+    // Resolved again: a state stored by an older version may hold any path.
+    let return_to = resolve_return_to(Some(&state.return_to), &app.config.catalog);
     let not_connected = |reason: String, message: String| CallbackOutcome::NotConnected {
         provider: state.provider.clone(),
-        return_to: state.return_to.clone(),
+        return_to: return_to.clone(),
         reason,
         message,
         invited,
@@ -266,7 +382,7 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
             tracing::info!(org = %state.org_id, provider = %state.provider, "connected");
             Ok(CallbackOutcome::Connected {
                 provider: state.provider.clone(),
-                return_to: state.return_to.clone(),
+                return_to,
                 invited,
             })
         }
@@ -762,22 +878,140 @@ pub async fn disconnect(
 mod tests {
     use super::*;
 
+    fn catalog() -> Catalog {
+        Catalog::load(|_| None).unwrap()
+    }
+
+    /// Every way found to smuggle another origin through `return_to`.
+    const HOSTILE_RETURN_TO: &[&str] = &[
+        "/.//evil.example/x",
+        "/%2e//evil.example/x",
+        "/%2E//evil.example/x",
+        "/a/..//evil.example/x",
+        "/apps/..//evil.example/x",
+        "/connections/../..//evil.example/x",
+        "/%2e%2e//evil.example/x",
+        "/%2f/evil.example/x",
+        "/%2F%2Fevil.example/x",
+        "/%5cevil.example/x",
+        "/%5C%5Cevil.example",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "\\\\evil.example",
+        "//evil.example",
+        "//evil.example/x",
+        "///evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r//evil.example",
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "https://evil.example",
+        "https://evil.example/connections",
+        "http:evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "connections",
+        "/%252e//evil.example/x",
+        "/apps/%2e%2e/%2e%2e//evil.example",
+        "/connections?x=1#//evil.example",
+        "/connections?next=//evil.example",
+        "/connections?x=%0d%0aSet-Cookie:a",
+        "/apps/unknown-app",
+        "/apps/pagerduty/../../..//evil.example",
+        "/a\nb",
+    ];
+
     #[test]
-    fn return_to_accepts_only_same_origin_paths() {
-        assert_eq!(validate_return_to(None).unwrap(), "/connections");
-        assert_eq!(
-            validate_return_to(Some("/apps/pagerduty?x=1")).unwrap(),
-            "/apps/pagerduty?x=1"
-        );
-        for bad in [
-            "https://evil.example",
-            "//evil.example",
-            "/\\evil.example",
-            "connections",
-            "/a\nb",
+    fn return_to_resolves_to_a_dashboard_route_or_the_default() {
+        let c = catalog();
+        assert_eq!(resolve_return_to(None, &c), "/connections");
+        assert_eq!(resolve_return_to(Some(""), &c), "/connections");
+        for (given, want) in [
+            ("/", "/"),
+            ("/connections", "/connections"),
+            ("/apps/pagerduty", "/apps/pagerduty"),
+            ("/apps/pagerduty?x=1", "/apps/pagerduty?x=1"),
+            ("/apps/./pagerduty", "/apps/pagerduty"),
+            ("/apps/sendgrid/../pandadoc", "/apps/pandadoc"),
+            ("/%63onnections", "/connections"),
+            (
+                "/connections?tab=all&sort=name",
+                "/connections?tab=all&sort=name",
+            ),
         ] {
-            assert!(validate_return_to(Some(bad)).is_err(), "{bad}");
+            assert_eq!(resolve_return_to(Some(given), &c), want, "{given}");
         }
+        for bad in HOSTILE_RETURN_TO {
+            assert_eq!(resolve_return_to(Some(bad), &c), "/connections", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_return_to_leaves_the_origin_on_approve_or_deny() {
+        let c = catalog();
+        for bad in HOSTILE_RETURN_TO {
+            let return_to = resolve_return_to(Some(bad), &c);
+            for outcome in [
+                CallbackOutcome::Connected {
+                    provider: "pagerduty".into(),
+                    return_to: return_to.clone(),
+                    invited: false,
+                },
+                CallbackOutcome::NotConnected {
+                    provider: "pagerduty".into(),
+                    return_to: return_to.clone(),
+                    reason: "access_denied".into(),
+                    message: "denied".into(),
+                    invited: false,
+                },
+            ] {
+                let to = outcome.location();
+                assert!(
+                    to.starts_with("/connections?provider=pagerduty&result="),
+                    "{bad:?} → {to}"
+                );
+            }
+        }
+        // Even an unresolved stored path cannot leave the origin.
+        let o = CallbackOutcome::Connected {
+            provider: "pagerduty".into(),
+            return_to: "/.//evil.example/x".into(),
+            invited: false,
+        };
+        assert!(is_same_origin_path(&o.location()), "{}", o.location());
+        assert!(!is_same_origin_path("//evil.example"));
+        assert!(!is_same_origin_path("/\\evil.example"));
+        assert!(!is_same_origin_path("https://evil.example"));
+        assert!(is_same_origin_path("/connections"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_code_the_state_or_the_verifier() {
+        let params = CallbackParams {
+            code: Some("code-SECRET-1".into()),
+            state: Some("state-SECRET-2".into()),
+            error: Some("access_denied".into()),
+            error_description: None,
+        };
+        let shown = format!("{params:?} {params:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("access_denied") && shown.contains("REDACTED"));
+        let state = OAuthState {
+            pk: "OAUTH_STATE#hash".into(),
+            sk: "STATE".into(),
+            org_id: "acme".into(),
+            user_id: "u".into(),
+            provider: "pagerduty".into(),
+            pkce_verifier: Some("verifier-SECRET-3".into()),
+            return_to: "/connections".into(),
+            invited_by: None,
+            created_at: "t".into(),
+            expires_at: 0,
+        };
+        let shown = format!("{state:?} {state:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("pagerduty") && shown.contains("REDACTED"));
     }
 
     #[test]

@@ -259,8 +259,8 @@ pub struct SyncRun {
 }
 
 /// A pending OAuth authorization: single use (consumed by a conditional delete),
-/// expires 10 minutes after creation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// expires 10 minutes after creation. `Debug` never shows the PKCE verifier.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct OAuthState {
     pub pk: String,
     pub sk: String,
@@ -279,6 +279,26 @@ pub struct OAuthState {
     pub created_at: String,
     /// TTL attribute (epoch seconds) and the expiry the consume checks.
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for OAuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthState")
+            .field("pk", &self.pk)
+            .field("sk", &self.sk)
+            .field("org_id", &self.org_id)
+            .field("user_id", &self.user_id)
+            .field("provider", &self.provider)
+            .field(
+                "pkce_verifier",
+                &self.pkce_verifier.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("return_to", &self.return_to)
+            .field("invited_by", &self.invited_by)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Invite links: keyed by the SHA-256 of the token, never the token itself.
