@@ -35,14 +35,15 @@ pub struct ApiKeyRequest {
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let route = web::route_key(&req).unwrap_or_default();
     tracing::Span::current().record("route", route.as_str());
-    Ok(match route.as_str() {
+    let response = match route.as_str() {
         "GET /connect/invite/{token}" | "POST /connect/invite/{token}" => {
             invite(app, &req, &route).await
         }
         _ => api(app, &req, &route)
             .await
             .unwrap_or_else(|e| web::error(&e)),
-    })
+    };
+    Ok(web::with_security_headers(app, response))
 }
 
 fn provider(req: &Request) -> Result<String, Error> {

@@ -23,12 +23,13 @@ pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let route = web::route_key(&req).unwrap_or_default();
     tracing::Span::current().record("route", route.as_str());
-    Ok(match public(app, &req, &route) {
+    let response = match public(app, &req, &route) {
         Some(response) => response,
         None => api(app, &req, &route)
             .await
             .unwrap_or_else(|e| web::error(&e)),
-    })
+    };
+    Ok(web::with_security_headers(app, response))
 }
 
 fn provider(req: &Request) -> Result<String, Error> {

@@ -17,7 +17,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
         error: web::query_param(&req, "error"),
         error_description: web::query_param(&req, "error_description"),
     };
-    Ok(match connect::finish_oauth_connect(app, params).await {
+    let response = match connect::finish_oauth_connect(app, params).await {
         Ok(outcome) if outcome.invited() => invite_page(app, &outcome),
         Ok(outcome) => web::redirect(&outcome.location()),
         Err(e) if e.status() < 500 => {
@@ -36,7 +36,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
                 "Something went wrong on our side. Please start the connection again.",
             )
         }
-    })
+    };
+    Ok(web::with_security_headers(app, response))
 }
 
 fn invite_page(app: &App, outcome: &CallbackOutcome) -> Response<Body> {
