@@ -94,6 +94,17 @@ pub async fn consent_to(
     provider: &str,
     decision: &str,
 ) -> anyhow::Result<Consent> {
+    consent_returning_to(stack, org, provider, decision, "/connections").await
+}
+
+/// As [`consent_to`], with the connect's `return_to`.
+pub async fn consent_returning_to(
+    stack: &Stack,
+    org: &str,
+    provider: &str,
+    decision: &str,
+    return_to: &str,
+) -> anyhow::Result<Consent> {
     let client = http();
     let token = stack.token(org, &format!("admin@{org}.example"));
     let resp = client
@@ -102,7 +113,7 @@ pub async fn consent_to(
             stack.api_url()
         ))
         .bearer_auth(&token)
-        .json(&serde_json::json!({"return_to": "/connections"}))
+        .json(&serde_json::json!({ "return_to": return_to }))
         .send()
         .await?;
     let status = resp.status();
