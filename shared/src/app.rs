@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::aws::{LazyClient, LazySdkConfig};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::queue::SqsSyncQueue;
@@ -19,12 +20,21 @@ pub struct App {
 }
 
 impl App {
-    /// Config from the environment; AWS clients from the default chain (locally,
-    /// `AWS_ENDPOINT_URL` points them at DynamoDB Local and moto).
+    /// Config from the environment; the AWS SDK's configuration and clients from the
+    /// default chains, built by the first call that needs each (`aws`), so a cold start
+    /// reads no credentials and no CA certificates.
     pub async fn from_env() -> Result<App> {
         let config = Config::from_env()?;
-        let sdk = sdk_config_loader().load().await;
-        App::new(config, &sdk)
+        let sdk = LazySdkConfig::new();
+        let mut app = App::from_clients(
+            config,
+            LazyClient::on_first_use(sdk.clone(), aws_sdk_dynamodb::Client::new),
+            LazyClient::on_first_use(sdk.clone(), aws_sdk_secretsmanager::Client::new),
+        )?;
+        app.queue = app.config.sync_queue_url.as_ref().map(|url| {
+            SqsSyncQueue::new(LazyClient::on_first_use(sdk, aws_sdk_sqs::Client::new), url)
+        });
+        Ok(app)
     }
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App> {
@@ -56,8 +66,8 @@ impl App {
     /// With clients built elsewhere (the local runner points each at its emulator).
     pub fn from_clients(
         config: Config,
-        dynamodb: aws_sdk_dynamodb::Client,
-        secrets: aws_sdk_secretsmanager::Client,
+        dynamodb: impl Into<LazyClient<aws_sdk_dynamodb::Client>>,
+        secrets: impl Into<LazyClient<aws_sdk_secretsmanager::Client>>,
     ) -> Result<App> {
         Ok(App {
             store: DynamoDbStore::new(dynamodb, &config.table_name),
@@ -67,17 +77,6 @@ impl App {
             config,
         })
     }
-}
-
-/// The AWS SDK's configuration loader with the one HTTP client every AWS call uses:
-/// hyper 1 + rustls 0.23 on ring (the same TLS stack as reqwest), trusting the system's
-/// CA certificates, which it reads on the first connection rather than at start-up.
-pub fn sdk_config_loader() -> aws_config::ConfigLoader {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
 }
 
 pub fn http_client() -> Result<reqwest::Client> {

@@ -7,6 +7,7 @@
 //! `queries` are the operations a handler calls.
 
 pub mod app;
+pub mod aws;
 pub mod catalog;
 pub mod claims;
 pub mod clock;

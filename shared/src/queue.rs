@@ -5,6 +5,7 @@
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 
+use crate::aws::LazyClient;
 use crate::error::{Error, Result};
 use crate::sync::SyncRequest;
 
@@ -15,14 +16,14 @@ const SEND_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 pub struct SqsSyncQueue {
-    client: Client,
+    client: LazyClient<Client>,
     url: String,
 }
 
 impl SqsSyncQueue {
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<LazyClient<Client>>, url: impl Into<String>) -> Self {
         SqsSyncQueue {
-            client,
+            client: client.into(),
             url: url.into(),
         }
     }
@@ -56,6 +57,8 @@ impl SqsSyncQueue {
                     .collect::<Result<Vec<_>>>()?;
                 let out = self
                     .client
+                    .get()
+                    .await
                     .send_message_batch()
                     .queue_url(&self.url)
                     .set_entries(Some(entries))

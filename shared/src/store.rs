@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::aws::LazyClient;
 use crate::domain::{keys, Connection, ConnectionStatus, OAuthState, SyncSummary};
 use crate::error::{Error, Result};
 
@@ -26,7 +27,7 @@ const BATCH_SIZE: usize = 25;
 
 #[derive(Clone)]
 pub struct DynamoDbStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 
@@ -86,20 +87,22 @@ pub struct SyncOutcome {
 }
 
 impl DynamoDbStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<LazyClient<Client>>, table: impl Into<String>) -> Self {
         DynamoDbStore {
-            client,
+            client: client.into(),
             table: table.into(),
         }
     }
 
     /// An UpdateItem on the connection item of (org, provider).
-    fn update_connection(
+    async fn update_connection(
         &self,
         org: &str,
         provider: &str,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
+            .get()
+            .await
             .update_item()
             .table_name(&self.table)
             .key("pk", s(keys::org(org)))
@@ -112,6 +115,8 @@ impl DynamoDbStore {
 
     pub async fn put<T: Serialize>(&self, value: &T) -> Result<()> {
         self.client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(value)?))
@@ -145,6 +150,8 @@ impl DynamoDbStore {
         while !requests.is_empty() {
             let out = self
                 .client
+                .get()
+                .await
                 .batch_write_item()
                 .request_items(&self.table, requests)
                 .send()
@@ -174,6 +181,8 @@ impl DynamoDbStore {
 
     pub async fn delete(&self, pk: &str, sk: &str) -> Result<()> {
         self.client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -187,6 +196,8 @@ impl DynamoDbStore {
     pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
         let out = self
             .client
+            .get()
+            .await
             .get_item()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -218,6 +229,8 @@ impl DynamoDbStore {
                     .map_err(|e| Error::internal("building a batch get", e))?;
                 let out = self
                     .client
+                    .get()
+                    .await
                     .batch_get_item()
                     .request_items(&self.table, request)
                     .send()
@@ -324,6 +337,8 @@ impl DynamoDbStore {
         loop {
             let mut q = self
                 .client
+                .get()
+                .await
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression(format!("pk = :pk AND {sk_condition}"))
@@ -350,6 +365,8 @@ impl DynamoDbStore {
 
     pub async fn put_oauth_state(&self, state: &OAuthState) -> Result<()> {
         self.client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(state)?))
@@ -369,6 +386,8 @@ impl DynamoDbStore {
     ) -> Result<Option<OAuthState>> {
         let result = self
             .client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(keys::oauth_state(state_hash)))
@@ -401,6 +420,7 @@ impl DynamoDbStore {
     pub async fn make_due(&self, org: &str, provider: &str, now: OffsetDateTime) -> Result<()> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression("SET next_sync_at = :now")
             .condition_expression("attribute_exists(due_shard)")
             .expression_attribute_values(":now", n(now.unix_timestamp()))
@@ -420,6 +440,8 @@ impl DynamoDbStore {
             loop {
                 let page = self
                     .client
+                    .get()
+                    .await
                     .query()
                     .table_name(&self.table)
                     .index_name("DueIndex")
@@ -463,6 +485,7 @@ impl DynamoDbStore {
     ) -> Result<bool> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression("SET lease_owner = :me, lease_expires_at = :exp")
             .condition_expression(
                 "attribute_exists(due_shard) AND \
@@ -488,6 +511,7 @@ impl DynamoDbStore {
     ) -> Result<bool> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression("SET refresh_lock_owner = :me, refresh_lock_until = :until")
             .condition_expression(
                 "attribute_exists(pk) AND \
@@ -505,6 +529,7 @@ impl DynamoDbStore {
     pub async fn release_refresh_lock(&self, org: &str, provider: &str, owner: &str) -> Result<()> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression("REMOVE refresh_lock_owner, refresh_lock_until")
             .condition_expression("refresh_lock_owner = :me")
             .expression_attribute_values(":me", s(owner))
@@ -534,6 +559,7 @@ impl DynamoDbStore {
         let mut remove = vec!["lease_owner", "lease_expires_at"];
         let mut u = self
             .update_connection(org, provider)
+            .await
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(
                 ":st",

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::aws::LazyClient;
 use crate::error::{Error, Result};
 
 /// What a connection authenticates with.
@@ -118,14 +119,14 @@ pub const RECOVERY_WINDOW_DAYS: i64 = 7;
 
 #[derive(Clone)]
 pub struct SecretsManagerVault {
-    client: Client,
+    client: LazyClient<Client>,
     prefix: String,
 }
 
 impl SecretsManagerVault {
-    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<LazyClient<Client>>, prefix: impl Into<String>) -> Self {
         SecretsManagerVault {
-            client,
+            client: client.into(),
             prefix: prefix.into(),
         }
     }
@@ -157,7 +158,14 @@ impl SecretsManagerVault {
     pub async fn put(&self, name: &str, credentials: &Credentials) -> Result<()> {
         self.writable(name)?;
         let value = SecretString::from(credentials.to_json()?);
-        let described = self.client.describe_secret().secret_id(name).send().await;
+        let described = self
+            .client
+            .get()
+            .await
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await;
         match described {
             Ok(d) => {
                 if d.deleted_date().is_some() {
@@ -190,6 +198,8 @@ impl SecretsManagerVault {
         self.writable(name)?;
         let result = self
             .client
+            .get()
+            .await
             .delete_secret()
             .secret_id(name)
             .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
@@ -211,6 +221,8 @@ impl SecretsManagerVault {
     async fn create(&self, name: &str, value: &SecretString) -> Result<()> {
         let created = self
             .client
+            .get()
+            .await
             .create_secret()
             .name(name)
             .description("Seatscope connection credentials")
@@ -240,6 +252,8 @@ impl SecretsManagerVault {
 
     async fn restore(&self, name: &str) -> Result<()> {
         self.client
+            .get()
+            .await
             .restore_secret()
             .secret_id(name)
             .send()
@@ -251,6 +265,8 @@ impl SecretsManagerVault {
     async fn put_value(&self, name: &str, value: &SecretString) -> Result<()> {
         let result = self
             .client
+            .get()
+            .await
             .put_secret_value()
             .secret_id(name)
             .secret_string(value.expose_secret())
@@ -279,6 +295,8 @@ impl SecretsManagerVault {
     pub async fn plain(&self, name: &str) -> Result<SecretString> {
         let out = self
             .client
+            .get()
+            .await
             .get_secret_value()
             .secret_id(name)
             .send()

@@ -62,7 +62,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !args.iter().any(|a| a == "--no-build") {
         build(&root)?;
     }
-    let release = root.join("target/release");
+    let release = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release");
     let bins: Vec<PathBuf> = SUBJECTS.iter().map(|s| release.join(s.package)).collect();
     for bin in &bins {
         anyhow::ensure!(

@@ -21,7 +21,7 @@ pub use tools::Tools;
 /// An `SdkConfig` for an emulator at `endpoint`: us-east-1, static dummy credentials,
 /// no lookups of real credentials or region.
 pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    seatscope_core::app::sdk_config_loader()
+    seatscope_core::aws::sdk_config_loader()
         .region(Region::from_static("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local",

@@ -50,6 +50,7 @@ impl DynamoDbStore {
         let mut remove = vec!["status_reason", "disconnected_at", "disconnected_by"];
         let mut update = self
             .update_connection(grant.org, grant.provider)
+            .await
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":org", s(grant.org))
             .expression_attribute_values(":p", s(grant.provider))
@@ -104,6 +105,7 @@ impl DynamoDbStore {
     ) -> Result<Option<Connection>> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression(
                 "SET #st = :st, disconnected_at = :at, disconnected_by = :by \
                  REMOVE due_shard, lease_owner, lease_expires_at, status_reason",
@@ -130,6 +132,8 @@ impl DynamoDbStore {
         loop {
             let page = self
                 .client
+                .get()
+                .await
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk")
@@ -169,6 +173,8 @@ impl DynamoDbStore {
     pub async fn delete_connection(&self, org: &str, provider: &str) -> Result<bool> {
         let out = self
             .client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(keys::org(org)))
@@ -184,6 +190,8 @@ impl DynamoDbStore {
 
     pub async fn put_invite(&self, invite: &Invite) -> Result<()> {
         self.client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(invite)?))
@@ -210,6 +218,8 @@ impl DynamoDbStore {
     ) -> Result<Option<Invite>> {
         let result = self
             .client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(invite_pk(token_hash)))

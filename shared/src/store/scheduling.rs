@@ -30,6 +30,7 @@ impl DynamoDbStore {
     ) -> Result<bool> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression("SET next_sync_at = :later")
             .condition_expression("attribute_exists(due_shard) AND next_sync_at <= :now")
             .expression_attribute_values(":later", n((now + hold).unix_timestamp()))
@@ -50,6 +51,7 @@ impl DynamoDbStore {
     ) -> Result<()> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression("SET next_sync_at = :now")
             .condition_expression("attribute_exists(due_shard) AND next_sync_at = :later")
             .expression_attribute_values(":later", n((now + hold).unix_timestamp()))
@@ -79,6 +81,7 @@ impl DynamoDbStore {
         };
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression(format!("SET {attribute} = :at, lease_expires_at = :exp"))
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":at", s(rfc3339(at)))
@@ -101,6 +104,7 @@ impl DynamoDbStore {
     ) -> Result<bool> {
         let result = self
             .update_connection(org, provider)
+            .await
             .update_expression("SET next_sync_at = :hold REMOVE lease_owner, lease_expires_at")
             .condition_expression("lease_owner = :me AND attribute_exists(due_shard)")
             .expression_attribute_values(":hold", n(hold_until.unix_timestamp()))
