@@ -61,7 +61,10 @@ impl DynamoDbLocal {
                 .context("DynamoDB Local is not installed (Tools::ensure installs it)")?;
             return Self::start_on(tools, &dir, &java_opts, port)
                 .await
-                .map_err(|f| f.error.context(format!("starting DynamoDB Local on port {port}")));
+                .map_err(|f| {
+                    f.error
+                        .context(format!("starting DynamoDB Local on port {port}"))
+                });
         }
         Self::start_with_java_opts(tools, &java_opts).await
     }
