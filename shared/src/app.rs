@@ -13,8 +13,8 @@ pub struct App {
     pub config: Config,
     pub store: DynamoDbStore,
     pub vault: SecretsManagerVault,
-    /// For vendor APIs and token endpoints: no redirects, explicit timeouts.
-    pub http: reqwest::Client,
+    /// For vendor APIs and token endpoints (`App::http`), built on first use.
+    http: std::sync::OnceLock<reqwest::Client>,
     /// The sync fan-out queue, where SYNC_QUEUE_URL is configured.
     pub queue: Option<SqsSyncQueue>,
 }
@@ -72,10 +72,23 @@ impl App {
         Ok(App {
             store: DynamoDbStore::new(dynamodb, &config.table_name),
             vault: SecretsManagerVault::new(secrets, &config.secret_prefix),
-            http: http_client()?,
+            http: std::sync::OnceLock::new(),
             queue: None,
             config,
         })
+    }
+}
+
+impl App {
+    /// The client for vendor APIs and token endpoints (no redirects, explicit timeouts),
+    /// built by the first call that needs it: its TLS configuration is work a cold start
+    /// that talks to no vendor should not do.
+    pub fn http(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = http_client()?;
+        Ok(self.http.get_or_init(|| client))
     }
 }
 

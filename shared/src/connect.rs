@@ -397,7 +397,7 @@ async fn complete(app: &App, state: &OAuthState, code: &str, now: OffsetDateTime
     let provider = app.config.catalog.get(&state.provider)?;
     let tokens = oauth::exchange_code(app, provider, code, state.pkce_verifier.as_deref()).await?;
     let credentials = Credentials::OAuth2(tokens);
-    let account = Connector::new(provider, &app.http, &credentials)?
+    let account = Connector::new(provider, app.http()?, &credentials)?
         .verify()
         .await?
         .account_label;
@@ -510,7 +510,7 @@ async fn verify_api_key(
 ) -> Result<(Credentials, Verified)> {
     validate_api_key(&key)?;
     let credentials = Credentials::ApiKey(key);
-    let verified = Connector::new(provider, &app.http, &credentials)?
+    let verified = Connector::new(provider, app.http()?, &credentials)?
         .verify()
         .await
         .map_err(|e| crate::connectors::refused(&provider.name, e))?;

@@ -153,7 +153,7 @@ pub async fn exchange_code(
         request = request.set_pkce_verifier(PkceCodeVerifier::new(v.to_string()));
     }
     let response = request
-        .request_async(&app.http)
+        .request_async(app.http()?)
         .await
         .map_err(|e| token_error(provider, e))?;
     Ok(token_set(&response, None, app.config.clock.now()))
@@ -173,7 +173,7 @@ pub async fn refresh(app: &App, provider: &Provider, current: &TokenSet) -> Resu
     let client = client(app, provider, true).await?;
     let response = client
         .exchange_refresh_token(&RefreshToken::new(refresh.expose_secret().to_string()))
-        .request_async(&app.http)
+        .request_async(app.http()?)
         .await
         .map_err(|e| token_error(provider, e))?;
     Ok(token_set(&response, Some(refresh), app.config.clock.now()))

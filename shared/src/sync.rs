@@ -695,7 +695,7 @@ async fn pull(
 ) -> Result<Pulled> {
     let org = &connection.org_id;
     let app_pk = keys::app(org, &provider.id);
-    let connector = Connector::new(provider, &app.http, credentials)?;
+    let connector = Connector::new(provider, app.http()?, credentials)?;
     let now = run.now;
 
     // Seats stream: fetched once per sync; a resumed sync uses what it stored.

@@ -89,7 +89,7 @@ async fn fifty_concurrent_users_of_an_expiring_token_refresh_it_exactly_once() {
             let provider = app.config.catalog.get("pagerduty")?;
             let credentials = sync::usable_credentials(&app, provider, &conn, None).await?;
             // What a sync does next: a real API call with those credentials.
-            Connector::new(provider, &app.http, &credentials)?
+            Connector::new(provider, app.http()?, &credentials)?
                 .seats()
                 .await
         }));
