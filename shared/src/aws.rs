@@ -36,8 +36,9 @@ impl LazySdkConfig {
     }
 
     pub async fn get(&self) -> &SdkConfig {
+        // Boxed: the loader's future is large, and every store call awaits this one.
         self.cell
-            .get_or_init(|| async { sdk_config_loader().load().await })
+            .get_or_init(|| Box::pin(sdk_config_loader().load()))
             .await
     }
 }
@@ -75,7 +76,13 @@ impl<C> LazyClient<C> {
         match self.0.as_ref() {
             Source::Ready(client) => client,
             Source::OnFirstUse { sdk, make, cell } => {
-                cell.get_or_init(|| async { make(sdk.get().await) }).await
+                if let Some(client) = cell.get() {
+                    return client;
+                }
+                // Boxed, so the future of every call that awaits a client stays small.
+                let build: std::pin::Pin<Box<dyn std::future::Future<Output = C> + Send + '_>> =
+                    Box::pin(async { make(sdk.get().await) });
+                cell.get_or_init(|| build).await
             }
         }
     }
