@@ -25,7 +25,7 @@ pub use crate::dev_issuer::DevAuth;
 use crate::worker::LocalSyncWorker;
 
 /// The function a route or schedule invokes, by its binary name in template.yaml.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Function {
     ConnectStart,
     OAuthCallback,
@@ -34,7 +34,23 @@ pub enum Function {
 }
 
 impl Function {
-    fn from_binary(name: &str) -> anyhow::Result<Function> {
+    pub const ALL: [Function; 4] = [
+        Function::ConnectStart,
+        Function::OAuthCallback,
+        Function::ScheduledSync,
+        Function::DashboardApi,
+    ];
+
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::ConnectStart => "connect-start",
+            Function::OAuthCallback => "oauth-callback",
+            Function::ScheduledSync => "scheduled-sync",
+            Function::DashboardApi => "dashboard-api",
+        }
+    }
+
+    pub fn from_binary(name: &str) -> anyhow::Result<Function> {
         Ok(match name {
             "connect-start" => Function::ConnectStart,
             "oauth-callback" => Function::OAuthCallback,
@@ -287,9 +303,12 @@ pub async fn tick(app: &Arc<App>, worker: &LocalSyncWorker) -> anyhow::Result<Va
 pub async fn enqueue_tick(app: &App) -> anyhow::Result<TickReport> {
     let event = scheduled_event();
     let lambda_event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
-    match scheduled_sync::handle(app, lambda_event)
-        .await
-        .map_err(|e| anyhow!("scheduled-sync failed: {}", e.0))?
+    match crate::iam::acting_as(
+        Function::ScheduledSync,
+        scheduled_sync::handle(app, lambda_event),
+    )
+    .await
+    .map_err(|e| anyhow!("scheduled-sync failed: {}", e.0))?
     {
         scheduled_sync::SyncResponse::Tick(report) => Ok(report),
         scheduled_sync::SyncResponse::Batch(_) => {
@@ -377,12 +396,16 @@ async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> 
     let request = lambda_http::request::from_str(&event.to_string())
         .map_err(|e| anyhow!("the v2 event did not parse: {e}"))?;
     let app = &gw.app;
-    let response = match route.function {
-        Function::ConnectStart => connect_start::handle(app, request).await,
-        Function::OAuthCallback => oauth_callback::handle(app, request).await,
-        Function::DashboardApi => dashboard_api::handle(app, request).await,
-        Function::ScheduledSync => bail!("scheduled-sync has no HTTP route"),
-    }
+    // As the route's function: its AWS calls are checked against its role (`iam`).
+    let response = crate::iam::acting_as(route.function, async {
+        match route.function {
+            Function::ConnectStart => connect_start::handle(app, request).await,
+            Function::OAuthCallback => oauth_callback::handle(app, request).await,
+            Function::DashboardApi => dashboard_api::handle(app, request).await,
+            Function::ScheduledSync => Err("scheduled-sync has no HTTP route".into()),
+        }
+    })
+    .await
     .map_err(|e| anyhow!("handler error: {e}"))?;
     Ok(from_lambda(response))
 }

@@ -15,6 +15,7 @@ use seatscope_sandbox::sendgrid::{SendGridConfig, SendGridSandbox};
 use seatscope_sandbox::{PagerDutyConfig, PagerDutySandbox};
 
 use crate::gateway::{self, DevAuth, LocalApi, TemplateRoutes};
+use crate::iam::CallRecorder;
 use crate::services::{create_table_from_template, local_sdk_config, LocalAws};
 use crate::worker::LocalSyncWorker;
 
@@ -71,6 +72,8 @@ pub struct Stack {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The sync queue in moto and the poller that feeds scheduled-sync from it.
     pub worker: LocalSyncWorker,
+    /// The AWS calls each function has made (see `iam`).
+    pub calls: CallRecorder,
     pub table_name: String,
     pub env: HashMap<String, String>,
     // Last: the emulators outlive everything that talks to them.
@@ -91,11 +94,12 @@ impl Stack {
         let aws = LocalAws::start_on_ports(&tools, options.dynamodb_port, options.moto_port)
             .await
             .context("starting DynamoDB Local and moto")?;
-        let dynamodb =
-            aws_sdk_dynamodb::Client::new(&local_sdk_config(&aws.dynamodb.endpoint).await);
-        let secrets =
-            aws_sdk_secretsmanager::Client::new(&local_sdk_config(&aws.moto.endpoint).await);
-        let sqs = aws_sdk_sqs::Client::new(&local_sdk_config(&aws.moto.endpoint).await);
+        // Every client records the calls made while a function runs (`iam`).
+        let calls = CallRecorder::new();
+        let dynamodb = calls.dynamodb(&local_sdk_config(&aws.dynamodb.endpoint).await);
+        let moto = local_sdk_config(&aws.moto.endpoint).await;
+        let secrets = calls.secretsmanager(&moto);
+        let sqs = calls.sqs(&moto);
         let table_name = format!("seatscope-{}", options.stage);
         let worker =
             LocalSyncWorker::create(sqs.clone(), &template_path(), &format!("{table_name}-sync"))
@@ -213,6 +217,7 @@ impl Stack {
             dynamodb,
             secrets,
             worker,
+            calls,
             table_name,
             env,
             aws,

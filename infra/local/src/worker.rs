@@ -13,6 +13,9 @@ use seatscope_core::sync::TickReport;
 use seatscope_core::App;
 use serde_json::{json, Value};
 
+use crate::gateway::Function;
+use crate::iam::acting_as;
+
 pub const QUEUE_LOGICAL_ID: &str = "SyncQueue";
 pub const DLQ_LOGICAL_ID: &str = "SyncDeadLetterQueue";
 pub const FUNCTION_LOGICAL_ID: &str = "ScheduledSyncFunction";
@@ -146,7 +149,9 @@ impl LocalSyncWorker {
             .context("creating the sync queue in moto")?
             .queue_url
             .ok_or_else(|| anyhow!("moto returned no queue url"))?;
-        let queue_arn = queue_arn(&client, &queue_url).await?;
+        // Creating the event source mapping, Lambda reads the queue's attributes with the
+        // function's role (which is why the role needs sqs:GetQueueAttributes).
+        let queue_arn = acting_as(Function::ScheduledSync, queue_arn(&client, &queue_url)).await?;
         Ok(LocalSyncWorker {
             client,
             queue_url,
@@ -172,16 +177,22 @@ impl LocalSyncWorker {
     ) -> anyhow::Result<TickReport> {
         let mut report = TickReport::default();
         loop {
-            let received = self
-                .client
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .send()
-                .await
-                .context("receiving from the sync queue")?;
+            // Lambda's event source mapping receives and deletes with the function's
+            // role, so its calls are the function's for the IAM check (`iam`).
+            let received = acting_as(
+                Function::ScheduledSync,
+                self.client
+                    .receive_message()
+                    .queue_url(&self.queue_url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(0)
+                    .message_system_attribute_names(
+                        aws_sdk_sqs::types::MessageSystemAttributeName::All,
+                    )
+                    .send(),
+            )
+            .await
+            .context("receiving from the sync queue")?;
             let messages = received.messages.unwrap_or_default();
             if messages.is_empty() {
                 return Ok(report);
@@ -191,7 +202,9 @@ impl LocalSyncWorker {
                 .map(<[_]>::to_vec)
                 .collect();
             for wave in batches.chunks(self.concurrency.max(1)) {
-                let runs = wave.iter().map(|batch| self.invoke(app, batch, timeout));
+                let runs = wave.iter().map(|batch| {
+                    acting_as(Function::ScheduledSync, self.invoke(app, batch, timeout))
+                });
                 for outcome in futures::future::join_all(runs).await {
                     report.add(&outcome?);
                 }
