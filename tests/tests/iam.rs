@@ -98,8 +98,20 @@ async fn tick(stack: &Stack) -> Value {
         .expect("the tick and the queue's batches run")
 }
 
-/// The sandbox's consent page, a button pressed, our callback followed: its status.
-async fn consent_and_callback(authorize_url: &str, decision: &str) -> u16 {
+/// The cookies a response sets, as a browser sends them back (`a=1; b=2`).
+fn set_cookies(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The sandbox's consent page, a button pressed, our callback followed by the browser
+/// that started the connect (with the `cookie` it was given): the callback's status.
+async fn consent_and_callback(authorize_url: &str, decision: &str, cookie: &str) -> u16 {
     let page = http().get(authorize_url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let form = parse_consent(&page.text().await.unwrap()).unwrap();
@@ -112,14 +124,11 @@ async fn consent_and_callback(authorize_url: &str, decision: &str) -> u16 {
     fields.push(("decision".into(), decision.into()));
     let decided = http().post(action).form(&fields).send().await.unwrap();
     assert!(decided.status().is_redirection());
-    let callback = location(&decided).unwrap();
-    http()
-        .get(&callback)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let mut callback = http().get(location(&decided).unwrap());
+    if !cookie.is_empty() {
+        callback = callback.header(reqwest::header::COOKIE, cookie);
+    }
+    callback.send().await.unwrap().status().as_u16()
 }
 
 /// Every write and read path of every function, through the gateway.
@@ -134,17 +143,23 @@ async fn drive_every_path(stack: &Stack) {
     connect_to(stack, org, "pandadoc")
         .await
         .expect("PandaDoc OAuth connect");
-    let denied = consent_to(stack, "denied", "pagerduty", "deny")
-        .await
-        .unwrap();
-    let status = http()
-        .get(&denied.callback_url)
+    let started = http()
+        .post(format!(
+            "{}/api/connections/pagerduty/connect",
+            stack.api_url()
+        ))
+        .bearer_auth(stack.token("denied", "admin@denied.example"))
+        .json(&json!({ "return_to": "/connections" }))
         .send()
         .await
-        .unwrap()
-        .status();
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let cookie = set_cookies(&started);
+    let body: Value = started.json().await.unwrap();
+    let authorize_url = body["authorize_url"].as_str().unwrap();
+    let status = consent_and_callback(authorize_url, "deny", &cookie).await;
     assert!(
-        status.is_redirection(),
+        (300..400).contains(&status),
         "a denied consent redirects ({status})"
     );
     // connect-start: an API-key connect (new secret).
@@ -162,7 +177,11 @@ async fn drive_every_path(stack: &Stack) {
         .unwrap();
     assert_eq!(continued.status(), 302);
     let authorize_url = location(&continued).unwrap();
-    assert_eq!(consent_and_callback(&authorize_url, "approve").await, 200);
+    let cookie = set_cookies(&continued);
+    assert_eq!(
+        consent_and_callback(&authorize_url, "approve", &cookie).await,
+        200
+    );
     let url = create_invite(stack, "invited", "sendgrid").await;
     let submitted = http()
         .post(&url)
