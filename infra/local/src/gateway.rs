@@ -69,6 +69,68 @@ pub struct Route {
     pub function: Function,
     /// False for `Auth: {Authorizer: NONE}`.
     pub authorized: bool,
+    /// The HttpApi's throttle for this route: its `RouteSettings` entry, else its
+    /// `DefaultRouteSettings` (none: unthrottled).
+    pub throttle: Option<Throttle>,
+}
+
+/// API Gateway's route throttling: a token bucket of `burst` requests, refilled at
+/// `rate_per_second`, shared by every client of the route; past it, 429.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throttle {
+    pub rate_per_second: f64,
+    pub burst: u32,
+}
+
+impl Throttle {
+    fn from_settings(settings: &serde_yaml::Value) -> Option<Throttle> {
+        let number = |k: &str| {
+            settings.get(k).and_then(|v| match v {
+                serde_yaml::Value::Number(n) => n.as_f64(),
+                other => plain(other).and_then(|s| s.parse().ok()),
+            })
+        };
+        Some(Throttle {
+            rate_per_second: number("ThrottlingRateLimit")?,
+            burst: number("ThrottlingBurstLimit")? as u32,
+        })
+    }
+
+    fn limiter(&self) -> Option<governor::DefaultDirectRateLimiter> {
+        let burst = std::num::NonZeroU32::new(self.burst)?;
+        let period = std::time::Duration::from_secs_f64(1.0 / self.rate_per_second.max(1e-3));
+        let quota = governor::Quota::with_period(period)?.allow_burst(burst);
+        Some(governor::RateLimiter::direct(quota))
+    }
+}
+
+/// The throttles of the template's `AWS::Serverless::HttpApi`: its default, and its
+/// per-route settings keyed by route key (`GET /oauth/callback`).
+fn http_api_throttles(
+    resources: &serde_yaml::Mapping,
+) -> (Option<Throttle>, HashMap<String, Throttle>) {
+    let mut default = None;
+    let mut per_route = HashMap::new();
+    for (_, resource) in resources {
+        if resource.get("Type").and_then(plain).as_deref() != Some("AWS::Serverless::HttpApi") {
+            continue;
+        }
+        let props = resource.get("Properties");
+        default = props
+            .and_then(|p| p.get("DefaultRouteSettings"))
+            .and_then(Throttle::from_settings);
+        if let Some(routes) = props
+            .and_then(|p| p.get("RouteSettings"))
+            .and_then(|r| r.as_mapping())
+        {
+            for (key, settings) in routes {
+                if let (Some(key), Some(t)) = (plain(key), Throttle::from_settings(settings)) {
+                    per_route.insert(key, t);
+                }
+            }
+        }
+    }
+    (default, per_route)
 }
 
 impl Route {
@@ -138,6 +200,7 @@ impl TemplateRoutes {
             .ok_or_else(|| anyhow!("template.yaml has no Resources"))?;
         let mut routes = Vec::new();
         let mut schedules = Vec::new();
+        let (default_throttle, route_throttles) = http_api_throttles(resources);
         for (id, resource) in resources {
             if resource.get("Type").and_then(plain).as_deref() != Some("AWS::Serverless::Function")
             {
@@ -164,14 +227,21 @@ impl TemplateRoutes {
                             .and_then(|p| p.get("Auth"))
                             .and_then(|a| a.get("Authorizer"))
                             .and_then(plain);
+                        let method = get("Method")
+                            .ok_or_else(|| anyhow!("{id}: an HttpApi event has no Method"))?
+                            .to_uppercase();
+                        let path = get("Path")
+                            .ok_or_else(|| anyhow!("{id}: an HttpApi event has no Path"))?;
+                        let throttle = route_throttles
+                            .get(&format!("{method} {path}"))
+                            .copied()
+                            .or(default_throttle);
                         routes.push(Route {
-                            method: get("Method")
-                                .ok_or_else(|| anyhow!("{id}: an HttpApi event has no Method"))?
-                                .to_uppercase(),
-                            path: get("Path")
-                                .ok_or_else(|| anyhow!("{id}: an HttpApi event has no Path"))?,
+                            method,
+                            path,
                             function,
                             authorized: authorizer.as_deref() != Some("NONE"),
+                            throttle,
                         });
                     }
                     Some("Schedule") | Some("ScheduleV2") => {
@@ -231,6 +301,8 @@ pub fn definition_body_routes(template: &Path) -> anyhow::Result<Vec<String>> {
 struct Gateway {
     app: Arc<App>,
     routes: Vec<Route>,
+    /// One bucket per route (by index in `routes`), as API Gateway keeps them.
+    limiters: Vec<Option<governor::DefaultDirectRateLimiter>>,
     auth: DevAuth,
     worker: LocalSyncWorker,
 }
@@ -264,8 +336,13 @@ pub async fn serve(
     worker: LocalSyncWorker,
 ) -> anyhow::Result<LocalApi> {
     let addr = listener.local_addr()?;
+    let limiters = routes
+        .iter()
+        .map(|r| r.throttle.and_then(|t| t.limiter()))
+        .collect();
     let gateway = Arc::new(Gateway {
         app,
+        limiters,
         routes,
         auth: auth.clone(),
         worker,
@@ -357,13 +434,32 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     }
 }
 
+/// Lambda's synchronous invocation payload limit (6 MB): a bigger request body is
+/// refused with 413 before the authorizer or the function, as AWS does.
+pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+fn too_large() -> Response {
+    (
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        [("content-type", "application/json")],
+        r#"{"message":"Request Entity Too Large"}"#,
+    )
+        .into_response()
+}
+
 async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, PAYLOAD_LIMIT).await else {
+        return Ok(too_large());
+    };
+    let req = Request::from_parts(parts, AxumBody::from(bytes));
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let Some((route, params)) = gw
+    let Some((index, route, params)) = gw
         .routes
         .iter()
-        .find_map(|r| r.matches(&method, &path).map(|p| (r, p)))
+        .enumerate()
+        .find_map(|(i, r)| r.matches(&method, &path).map(|p| (i, r, p)))
     else {
         return Ok((
             axum::http::StatusCode::NOT_FOUND,
@@ -372,6 +468,17 @@ async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> 
         )
             .into_response());
     };
+    // Throttling comes first, before the authorizer and the function.
+    if let Some(Some(limiter)) = gw.limiters.get(index) {
+        if limiter.check().is_err() {
+            return Ok((
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("content-type", "application/json")],
+                r#"{"message":"Too Many Requests"}"#,
+            )
+                .into_response());
+        }
+    }
     let claims = if route.authorized {
         let bearer = req
             .headers()
@@ -434,7 +541,7 @@ async fn to_event(
     claims: Option<BTreeMap<String, String>>,
 ) -> anyhow::Result<Value> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 6 * 1024 * 1024).await?;
+    let bytes = axum::body::to_bytes(body, PAYLOAD_LIMIT).await?;
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in &parts.headers {
@@ -544,6 +651,7 @@ mod tests {
             path: "/api/apps/{provider}/seats".into(),
             function: Function::DashboardApi,
             authorized: true,
+            throttle: None,
         };
         let p = r.matches("GET", "/api/apps/pagerduty/seats").unwrap();
         assert_eq!(p["provider"], "pagerduty");
