@@ -493,6 +493,17 @@ async fn the_page_its_files_and_the_sign_in_config_are_served_without_a_token() 
         assert!(body.contains("/assets/app.js"), "{path}");
         let csp = headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("script-src 'self'"), "{csp}");
+        // A <meta name="referrer"> overrides the header inside the page: it must not be
+        // weaker than the header's no-referrer.
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        let metas: Vec<&str> = body
+            .match_indices("<meta name=\"referrer\" content=\"")
+            .map(|(i, m)| body[i + m.len()..].split('"').next().unwrap_or(""))
+            .collect();
+        assert!(
+            metas.iter().all(|m| *m == "no-referrer"),
+            "{path}: the page's referrer policy {metas:?} is weaker than the header"
+        );
     }
     let (status, body, headers) = text(&stack, None, "/assets/chart.umd.min.js").await;
     assert_eq!(status, 200);
