@@ -853,6 +853,28 @@ impl DevAuth {
             .unwrap_or_default()
     }
 
+    /// The claims a token of this issuer carries, valid for `lifetime_seconds` (negative:
+    /// already expired); attack tests alter them and sign them with [`DevAuth::sign`].
+    pub fn claims(
+        &self,
+        org: &str,
+        user: &str,
+        lifetime_seconds: i64,
+    ) -> serde_json::Map<String, Value> {
+        self.provider.base_claims(user, org, lifetime_seconds)
+    }
+
+    /// `claims` signed with the issuer's own key (RS256, its `kid`): a token the real
+    /// issuer could have signed, whatever it says (attack tests).
+    pub fn sign(&self, claims: &Value) -> String {
+        self.provider.sign(claims).unwrap_or_default()
+    }
+
+    /// The issuer's published keys (its JWKS document).
+    pub fn jwks(&self) -> Value {
+        self.provider.jwks()
+    }
+
     /// Claims as API Gateway passes them to the function (every value a string), if
     /// the authorizer would let the token through.
     pub async fn verify(&self, bearer: &str) -> Option<BTreeMap<String, String>> {
