@@ -31,6 +31,10 @@ pub struct OAuth2Spec {
     pub authorize_url: String,
     pub token_url: String,
     pub scopes: Vec<String>,
+    /// Identity-only scopes the vendor documents granting whatever is asked (PagerDuty
+    /// always adds `openid`): accepted in a token response besides `scopes`.
+    #[serde(default)]
+    pub always_granted: Vec<String>,
     pub pkce: bool,
     pub client_auth: ClientAuth,
     #[serde(default)]

@@ -33,6 +33,10 @@ pub struct Config {
     pub org_claim: String,
     /// The exact redirect URI registered at every vendor.
     pub oauth_redirect_uri: Url,
+    /// `OAUTH_COOKIE_SECURE` (`true`, the default, or `false`): the OAuth binding
+    /// cookie is `__Host-` prefixed and `Secure`. Only the local http stack sets false;
+    /// never guessed from a request.
+    pub oauth_cookie_secure: bool,
     pub sync_interval_minutes: u32,
     pub sync_history_days: u32,
     /// The fan-out queue (SYNC_QUEUE_URL): the tick sends one message per due
@@ -123,6 +127,15 @@ impl Config {
                 ))
             }
         };
+        let oauth_cookie_secure = match lookup("OAUTH_COOKIE_SECURE").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(v) => {
+                return Err(Error::Config(format!(
+                    "OAUTH_COOKIE_SECURE must be 'true' or 'false', got '{v}'"
+                )))
+            }
+        };
         let clock_offset = match lookup("CLOCK_OFFSET_SECONDS") {
             None => 0,
             Some(v) => v.parse::<i64>().ok().filter(|s| s.abs() <= 200 * 365 * 86_400).ok_or_else(|| {
@@ -139,6 +152,7 @@ impl Config {
             secret_prefix: required("SECRET_PREFIX")?,
             org_claim: required("ORG_CLAIM")?,
             oauth_redirect_uri,
+            oauth_cookie_secure,
             sync_interval_minutes: number("SYNC_INTERVAL_MINUTES", 60)?.max(1),
             sync_history_days: number("SYNC_HISTORY_DAYS", 90)?.clamp(1, 3650),
             sync_queue_url: lookup("SYNC_QUEUE_URL"),
@@ -197,5 +211,20 @@ mod tests {
         assert_eq!(c.sync_deadline_margin_seconds, 30);
         assert!(c.sync_queue_url.is_none());
         assert!(c.oauth_clients.is_empty());
+        assert!(c.oauth_cookie_secure);
+    }
+
+    #[test]
+    fn the_oauth_cookie_is_secure_unless_configured_off() {
+        let with = |v: &'static str| {
+            Config::from_lookup(move |k| match k {
+                "OAUTH_COOKIE_SECURE" => Some(v.into()),
+                other => base(other),
+            })
+        };
+        assert!(with("true").unwrap().oauth_cookie_secure);
+        assert!(!with("false").unwrap().oauth_cookie_secure);
+        let e = with("no").unwrap_err();
+        assert!(e.to_string().contains("OAUTH_COOKIE_SECURE"), "{e}");
     }
 }

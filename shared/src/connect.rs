@@ -17,9 +17,13 @@ use time::{Duration, OffsetDateTime};
 use crate::app::App;
 use crate::catalog::{AuthMode, Catalog, Provider};
 use crate::connectors::{Connector, Verified};
-use crate::domain::{invite_pk, keys, rfc3339, Caller, Invite, OAuthState, INVITE_SK};
+use crate::domain::{
+    invite_id, invite_pk, keys, rfc3339, Caller, Invite, OAuthState, INVITE_MAX_REFUSED_KEYS,
+    INVITE_SK,
+};
 use crate::error::{Error, Result};
 use crate::oauth;
+pub use crate::oauth::TOKEN_REFUSED;
 use crate::store::ConnectionGrant;
 use crate::vault::Credentials;
 
@@ -35,6 +39,105 @@ const DEFAULT_RETURN_TO: &str = "/connections";
 #[derive(Debug, serde::Serialize)]
 pub struct StartedConnect {
     pub authorize_url: String,
+    /// Goes to the browser as a cookie, never in the body.
+    #[serde(skip)]
+    pub binding: BrowserBinding,
+}
+
+/// Name of the cookie that binds an OAuth state to the browser that started the
+/// connect (RFC 9700 §4.7.1): `__Host-` prefixed and `Secure` when served over
+/// https (`OAUTH_COOKIE_SECURE`, default true), plain over the local http stack.
+pub fn oauth_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-seatscope_oauth"
+    } else {
+        "seatscope_oauth"
+    }
+}
+
+/// How long the binding cookie lives: as long as the state.
+const COOKIE_MAX_AGE: i64 = STATE_TTL.whole_seconds();
+
+/// A fresh random nonce (32 bytes, base64url) for the browser's cookie; only its
+/// SHA-256 is stored with the state. `Debug` never shows it.
+pub struct BrowserBinding {
+    nonce: SecretString,
+}
+
+impl std::fmt::Debug for BrowserBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrowserBinding([REDACTED])")
+    }
+}
+
+impl BrowserBinding {
+    fn new() -> BrowserBinding {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        BrowserBinding {
+            nonce: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(bytes)
+                .into(),
+        }
+    }
+
+    fn hash(&self) -> String {
+        state_hash(self.nonce.expose_secret())
+    }
+
+    /// The `Set-Cookie` value: `HttpOnly; SameSite=Lax; Path=/; Max-Age=600`, plus
+    /// `Secure` (and the `__Host-` name) when `secure`.
+    pub fn set_cookie(&self, secure: bool) -> String {
+        format!(
+            "{}={}; Path=/; Max-Age={COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax{}",
+            oauth_cookie_name(secure),
+            self.nonce.expose_secret(),
+            if secure { "; Secure" } else { "" }
+        )
+    }
+}
+
+/// The `Set-Cookie` value that deletes the binding cookie (the callback is done with it).
+pub fn clear_oauth_cookie(secure: bool) -> String {
+    format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        oauth_cookie_name(secure),
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The binding nonce from a request's `Cookie` header values, if present and well formed.
+pub fn oauth_cookie<'a>(
+    cookie_headers: impl IntoIterator<Item = &'a str>,
+    secure: bool,
+) -> Option<SecretString> {
+    let name = oauth_cookie_name(secure);
+    cookie_headers
+        .into_iter()
+        .flat_map(|h| h.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(|v| SecretString::from(v.to_string()))
+}
+
+/// The nonce's hash equals the state's, compared without an early exit.
+fn same_browser(stored: Option<&str>, nonce: Option<&SecretString>) -> bool {
+    let (Some(stored), Some(nonce)) = (stored, nonce) else {
+        return false;
+    };
+    let given = state_hash(nonce.expose_secret());
+    stored.len() == given.len()
+        && stored
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// Hex SHA-256 of a state value: what the table stores instead of the value.
@@ -181,10 +284,22 @@ pub async fn start_oauth_connect(
         ));
     }
     let return_to = resolve_return_to(return_to, &app.config.catalog);
-    let authorize_url =
-        begin_oauth(app, provider, &caller.org, &caller.user, return_to, None).await?;
+    let binding = BrowserBinding::new();
+    let authorize_url = begin_oauth(
+        app,
+        provider,
+        &caller.org,
+        &caller.user,
+        return_to,
+        None,
+        &binding,
+    )
+    .await?;
     tracing::info!(org = %caller.org, provider = %provider.id, "oauth connect started");
-    Ok(StartedConnect { authorize_url })
+    Ok(StartedConnect {
+        authorize_url,
+        binding,
+    })
 }
 
 /// Stores a fresh single-use state (bound to org, user and provider) and returns
@@ -196,6 +311,7 @@ async fn begin_oauth(
     user: &str,
     return_to: String,
     invited_by: Option<String>,
+    binding: &BrowserBinding,
 ) -> Result<String> {
     let authorization = oauth::authorization(app, provider).await?;
     let now = app.config.clock.now();
@@ -208,6 +324,7 @@ async fn begin_oauth(
         pkce_verifier: authorization.pkce_verifier,
         return_to,
         invited_by,
+        browser_hash: Some(binding.hash()),
         created_at: rfc3339(now),
         expires_at: (now + STATE_TTL).unix_timestamp(),
     };
@@ -215,14 +332,17 @@ async fn begin_oauth(
     Ok(authorization.url)
 }
 
-/// The query of the vendor's redirect to `/oauth/callback`. `Debug` never shows
-/// the code or the state (either one is half of a connect).
+/// The query of the vendor's redirect to `/oauth/callback`, and the browser's
+/// binding cookie. `Debug` never shows the code, the state or the nonce (each is
+/// part of a connect).
 #[derive(Default, Clone)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The nonce of the browser's binding cookie ([`oauth_cookie`]).
+    pub browser_nonce: Option<SecretString>,
 }
 
 impl std::fmt::Debug for CallbackParams {
@@ -233,6 +353,10 @@ impl std::fmt::Debug for CallbackParams {
             .field("state", &redacted(&self.state))
             .field("error", &self.error)
             .field("error_description", &self.error_description)
+            .field(
+                "browser_nonce",
+                &self.browser_nonce.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -351,6 +475,16 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
         .consume_oauth_state(&state_hash(state_value), now)
         .await?
         .ok_or_else(invalid_state)?;
+    // The state is consumed either way: a refused attempt cannot be retried.
+    if !same_browser(state.browser_hash.as_deref(), params.browser_nonce.as_ref()) {
+        tracing::warn!(org = %state.org_id, provider = %state.provider, cookie = params.browser_nonce.is_some(), "oauth callback from another browser refused");
+        return Err(Error::bad_request(
+            "browser_mismatch",
+            "Nothing was connected: this connection was started in another browser (or this \
+             browser did not send back its connection cookie, which lasts 10 minutes). Start \
+             the connection again, and finish it in the browser you start it in.",
+        ));
+    }
     let invited = state.invited_by.is_some();
     // Resolved again: a state stored by an older version may hold any path.
     let return_to = resolve_return_to(Some(&state.return_to), &app.config.catalog);
@@ -385,6 +519,11 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
                 return_to,
                 invited,
             })
+        }
+        // A token the vendor granted other than asked (scope, type): a page, not the card.
+        Err(e) if e.code() == oauth::TOKEN_REFUSED => {
+            tracing::warn!(org = %state.org_id, provider = %state.provider, error = %e, "oauth token refused");
+            Err(e)
         }
         Err(e) => {
             tracing::warn!(org = %state.org_id, provider = %state.provider, error = %e.chain(), "oauth connect failed");
@@ -552,6 +691,8 @@ pub async fn connect_api_key(
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedInvite {
+    /// The id the list shows and a revoke takes (not the token).
+    pub id: String,
     /// `<public base>/connect/invite/<token>`: the token is the capability; it is
     /// stored only as its SHA-256.
     pub url: String,
@@ -602,27 +743,94 @@ pub async fn create_invite(app: &App, caller: &Caller, provider_id: &str) -> Res
     let provider = app.config.catalog.get(provider_id)?;
     invite_mode(app, provider)?;
     let token = new_invite_token();
+    let hash = state_hash(&token);
     let now = app.config.clock.now();
     let expires = now + INVITE_TTL;
-    app.store
-        .put_invite(&Invite {
-            pk: invite_pk(&state_hash(&token)),
-            sk: INVITE_SK.to_string(),
-            org_id: caller.org.clone(),
-            provider: provider.id.clone(),
-            created_by: caller.user.clone(),
-            created_at: rfc3339(now),
-            expires_at: expires.unix_timestamp(),
-        })
-        .await?;
+    let invite = Invite {
+        pk: invite_pk(&hash),
+        sk: INVITE_SK.to_string(),
+        org_id: caller.org.clone(),
+        provider: provider.id.clone(),
+        created_by: caller.user.clone(),
+        created_at: rfc3339(now),
+        expires_at: expires.unix_timestamp(),
+    };
+    app.store.put_invite(&invite).await?;
+    app.store.index_invite(&invite, &hash).await?;
     tracing::info!(org = %caller.org, provider = %provider.id, "invite link created");
     Ok(CreatedInvite {
+        id: invite_id(&hash),
         url: format!(
             "{}/connect/invite/{token}",
             public_base(&app.config.oauth_redirect_uri)
         ),
         expires_at: rfc3339(expires),
     })
+}
+
+/// A pending invite as listed: never its token (nor the token's hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingInvite {
+    /// Non-secret id (the first 16 hex characters of the token's SHA-256), for revoking.
+    pub id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// The dashboard user who created the link.
+    pub invited_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingInvites {
+    pub invites: Vec<PendingInvite>,
+}
+
+/// `GET /api/connections/{provider}/invites`: the caller's org's invites of the app
+/// that can still be used (not expired, not used, not burnt, not revoked), oldest first.
+pub async fn list_invites(app: &App, caller: &Caller, provider_id: &str) -> Result<PendingInvites> {
+    let provider = app.config.catalog.get(provider_id)?;
+    let now = app.config.clock.now();
+    let mut invites = Vec::new();
+    for (id, entry) in app.store.invite_entries(&caller.org, &provider.id).await? {
+        if entry.expires_at <= now.unix_timestamp() {
+            continue;
+        }
+        // The index is kept best effort: the invite itself says whether it is usable.
+        let usable = app
+            .store
+            .invite(&entry.token_hash, now)
+            .await?
+            .is_some_and(|i| i.org_id == caller.org && i.provider == provider.id);
+        if usable {
+            invites.push(PendingInvite {
+                id,
+                created_at: entry.created_at,
+                expires_at: OffsetDateTime::from_unix_timestamp(entry.expires_at)
+                    .map(rfc3339)
+                    .unwrap_or_default(),
+                invited_by: entry.created_by,
+            });
+        }
+    }
+    invites.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    Ok(PendingInvites { invites })
+}
+
+/// `DELETE /api/connections/{provider}/invites/{id}`: the link stops working at
+/// once. An id the caller's org does not have (another org's included) is 404.
+pub async fn revoke_invite(app: &App, caller: &Caller, provider_id: &str, id: &str) -> Result<()> {
+    let provider = app.config.catalog.get(provider_id)?;
+    let not_found = || Error::NotFound(format!("invite '{id}' of {}", provider.name));
+    let well_formed = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !well_formed
+        || !app
+            .store
+            .revoke_invite(&caller.org, &provider.id, id)
+            .await?
+    {
+        return Err(not_found());
+    }
+    tracing::info!(org = %caller.org, provider = %provider.id, "invite link revoked");
+    Ok(())
 }
 
 fn invite_unusable() -> Error {
@@ -650,16 +858,36 @@ fn invite_hash(token: &str) -> Result<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyForm {
     pub provider_name: String,
+    /// Who asked: the org and the dashboard user who created the link.
+    pub asked_by: AskedBy,
     /// Scopes the key must carry, where the vendor can tell (SendGrid).
     pub required_scopes: Vec<String>,
     /// Why the last key was not accepted.
     pub problem: Option<String>,
 }
 
+/// The organization and the dashboard user (email or subject) behind an invite:
+/// the invite pages name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskedBy {
+    pub org: String,
+    pub user: String,
+}
+
+impl AskedBy {
+    fn of(invite: &Invite) -> AskedBy {
+        AskedBy {
+            org: invite.org_id.clone(),
+            user: invite.created_by.clone(),
+        }
+    }
+}
+
 impl KeyForm {
-    fn of(provider: &Provider, problem: Option<String>) -> KeyForm {
+    fn of(provider: &Provider, invite: &Invite, problem: Option<String>) -> KeyForm {
         KeyForm {
             provider_name: provider.name.clone(),
+            asked_by: AskedBy::of(invite),
             required_scopes: provider
                 .api_key
                 .as_ref()
@@ -677,6 +905,7 @@ pub enum InviteLanding {
     /// scanners fetch links with GET) cannot burn it.
     Continue {
         provider_name: String,
+        asked_by: AskedBy,
         /// Origin of the vendor's consent page (the form's redirect goes there).
         vendor_origin: String,
     },
@@ -700,11 +929,12 @@ async fn pending_invite<'a>(app: &'a App, token: &str) -> Result<(String, Invite
 /// `GET /connect/invite/{token}` (no dashboard sign-in: the token is the
 /// capability). Unknown, expired or used → `invite_unusable`.
 pub async fn open_invite(app: &App, token: &str) -> Result<InviteLanding> {
-    let (_, _, provider) = pending_invite(app, token).await?;
+    let (_, invite, provider) = pending_invite(app, token).await?;
     match invite_mode(app, provider)? {
-        AuthMode::ApiKey => Ok(InviteLanding::KeyForm(KeyForm::of(provider, None))),
+        AuthMode::ApiKey => Ok(InviteLanding::KeyForm(KeyForm::of(provider, &invite, None))),
         AuthMode::Oauth2 => Ok(InviteLanding::Continue {
             provider_name: provider.name.clone(),
+            asked_by: AskedBy::of(&invite),
             vendor_origin: provider
                 .oauth2
                 .as_ref()
@@ -717,8 +947,9 @@ pub async fn open_invite(app: &App, token: &str) -> Result<InviteLanding> {
 
 /// `POST /connect/invite/{token}` without a key (the "Continue" button of an
 /// OAuth invite): the invite is used up, the OAuth state created, and the
-/// browser goes on to the vendor's consent page (the returned URL).
-pub async fn continue_invite(app: &App, token: &str) -> Result<String> {
+/// browser goes on to the vendor's consent page (the returned URL), carrying the
+/// binding cookie: the connect can only be finished in this browser.
+pub async fn continue_invite(app: &App, token: &str) -> Result<StartedConnect> {
     let (hash, _, provider) = pending_invite(app, token).await?;
     if invite_mode(app, provider)? != AuthMode::Oauth2 {
         return Err(Error::bad_request(
@@ -736,6 +967,7 @@ pub async fn continue_invite(app: &App, token: &str) -> Result<String> {
         .consume_invite(&hash, app.config.clock.now())
         .await?
         .ok_or_else(invite_unusable)?;
+    let binding = BrowserBinding::new();
     let authorize_url = begin_oauth(
         app,
         provider,
@@ -743,10 +975,14 @@ pub async fn continue_invite(app: &App, token: &str) -> Result<String> {
         &invite.created_by,
         DEFAULT_RETURN_TO.to_string(),
         Some(invite.created_by.clone()),
+        &binding,
     )
     .await?;
     tracing::info!(org = %invite.org_id, provider = %provider.id, "invite used: oauth connect started");
-    Ok(authorize_url)
+    Ok(StartedConnect {
+        authorize_url,
+        binding,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -762,7 +998,8 @@ pub enum InviteKeyOutcome {
 
 /// `POST /connect/invite/{token}` with the key: the key is checked first, then
 /// the invite is used up, then the secret and the connection are stored. A
-/// refused key leaves the invite usable.
+/// refused key leaves the invite usable, up to [`INVITE_MAX_REFUSED_KEYS`]
+/// refusals: the last one burns it (`invite_unusable`, saying why).
 pub async fn submit_invite_key(
     app: &App,
     token: &str,
@@ -772,11 +1009,39 @@ pub async fn submit_invite_key(
     let provider = api_key_provider(app, &invite.provider)?;
     let (credentials, verified) = match verify_api_key(app, provider, key).await {
         Ok(v) => v,
-        Err(e) if e.status() < 500 || matches!(e, Error::Vendor { .. }) => {
-            tracing::info!(org = %invite.org_id, provider = %provider.id, code = e.code(), "invite key not accepted");
+        // The vendor being down is not the key's fault: not counted.
+        Err(e) if matches!(e, Error::Vendor { .. }) => {
+            tracing::info!(org = %invite.org_id, provider = %provider.id, code = e.code(), "invite key not checked");
             return Ok(InviteKeyOutcome::Retry {
                 status: e.status(),
-                form: KeyForm::of(provider, Some(e.public_message())),
+                form: KeyForm::of(provider, &invite, Some(e.public_message())),
+            });
+        }
+        Err(e) if e.status() < 500 => {
+            let now = app.config.clock.now();
+            let refused = app
+                .store
+                .record_refused_key(&hash, now)
+                .await?
+                .ok_or_else(invite_unusable)?;
+            tracing::info!(org = %invite.org_id, provider = %provider.id, code = e.code(), refused, "invite key not accepted");
+            if refused >= INVITE_MAX_REFUSED_KEYS {
+                app.store
+                    .delete_invite(&invite.org_id, &invite.provider, &hash)
+                    .await?;
+                tracing::warn!(org = %invite.org_id, provider = %provider.id, "invite burnt by refused keys");
+                return Err(Error::bad_request(
+                    "invite_unusable",
+                    format!(
+                        "The key was not accepted, and this invite link has now refused \
+                         {INVITE_MAX_REFUSED_KEYS} keys, so it is no longer valid. Ask the \
+                         person who sent it for a new link."
+                    ),
+                ));
+            }
+            return Ok(InviteKeyOutcome::Retry {
+                status: e.status(),
+                form: KeyForm::of(provider, &invite, Some(e.public_message())),
             });
         }
         Err(e) => return Err(e),
@@ -993,6 +1258,7 @@ mod tests {
             state: Some("state-SECRET-2".into()),
             error: Some("access_denied".into()),
             error_description: None,
+            browser_nonce: Some("nonce-SECRET-4".to_string().into()),
         };
         let shown = format!("{params:?} {params:#?}");
         assert!(!shown.contains("SECRET"), "{shown}");
@@ -1006,6 +1272,7 @@ mod tests {
             pkce_verifier: Some("verifier-SECRET-3".into()),
             return_to: "/connections".into(),
             invited_by: None,
+            browser_hash: Some("hash".into()),
             created_at: "t".into(),
             expires_at: 0,
         };
@@ -1107,6 +1374,43 @@ mod tests {
         for bad in ["1", "yes", "TRUE", ""] {
             assert_eq!(parse_purge(Some(bad)).unwrap_err().status(), 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_binding_cookie_is_host_prefixed_secure_httponly_lax_and_ten_minutes() {
+        let b = BrowserBinding::new();
+        let secure = b.set_cookie(true);
+        assert!(secure.starts_with("__Host-seatscope_oauth="), "{secure}");
+        for part in [
+            "; Path=/",
+            "; Max-Age=600",
+            "; HttpOnly",
+            "; SameSite=Lax",
+            "; Secure",
+        ] {
+            assert!(secure.contains(part), "{secure} lacks {part}");
+        }
+        assert!(!secure.contains("Domain"));
+        let local = b.set_cookie(false);
+        assert!(
+            local.starts_with("seatscope_oauth=") && !local.contains("Secure"),
+            "{local}"
+        );
+        assert!(!format!("{b:?}").contains(b.nonce.expose_secret()));
+        // Read back from a Cookie header among others, by the configured name only.
+        let nonce = b.nonce.expose_secret().to_string();
+        let header = format!("a=1; seatscope_oauth={nonce}; b=2");
+        let read = oauth_cookie([header.as_str()], false).unwrap();
+        assert!(same_browser(Some(&b.hash()), Some(&read)));
+        assert!(oauth_cookie([header.as_str()], true).is_none());
+        assert!(!same_browser(
+            Some(&b.hash()),
+            Some(&BrowserBinding::new().nonce)
+        ));
+        assert!(!same_browser(None, Some(&read)));
+        assert!(!same_browser(Some(&b.hash()), None));
+        assert!(oauth_cookie(["seatscope_oauth=a;b"], false).is_some());
+        assert!(oauth_cookie(["seatscope_oauth=<x>"], false).is_none());
     }
 
     #[test]

@@ -276,6 +276,11 @@ pub struct OAuthState {
     /// the callback then records who consented and ends on a page, not the dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invited_by: Option<String>,
+    /// Hex SHA-256 of the browser nonce (RFC 9700 §4.7.1): the callback is finished
+    /// only by the browser holding the nonce in its cookie. Absent (a state stored
+    /// by an older version) is refused like a mismatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_hash: Option<String>,
     pub created_at: String,
     /// TTL attribute (epoch seconds) and the expiry the consume checks.
     pub expires_at: i64,
@@ -295,6 +300,7 @@ impl std::fmt::Debug for OAuthState {
             )
             .field("return_to", &self.return_to)
             .field("invited_by", &self.invited_by)
+            .field("browser_hash", &self.browser_hash)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .finish()
@@ -306,6 +312,30 @@ pub fn invite_pk(token_hash: &str) -> String {
     format!("INVITE#{token_hash}")
 }
 pub const INVITE_SK: &str = "INVITE";
+/// The org's pending invites of one app, listed without a Scan: one item under the
+/// org's partition whose `invites` map holds, per invite id, what the list shows
+/// and the token hash (never the token).
+pub fn invites_index_sk(provider: &str) -> String {
+    format!("INVITES#{provider}")
+}
+/// An API-key invite is burnt by this many refused keys (it is not a free oracle
+/// for testing stolen vendor keys). The count is the invite item's `refused_keys`.
+pub const INVITE_MAX_REFUSED_KEYS: u32 = 5;
+
+/// The non-secret id of an invite, as listed and revoked: the first 16 hex
+/// characters of the token's SHA-256 (64 bits; a token is 256).
+pub fn invite_id(token_hash: &str) -> String {
+    token_hash.chars().take(16).collect()
+}
+
+/// One entry of the invites index (see [`invites_index_sk`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteEntry {
+    pub token_hash: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: i64,
+}
 
 /// An invite link for an app's admin (who has no dashboard account) to connect
 /// the app for the org: single use (consumed by a conditional delete), expires

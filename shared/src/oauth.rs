@@ -141,6 +141,58 @@ fn token_error(
     }
 }
 
+/// The code of a token response refused for its granted scope or token type.
+pub const TOKEN_REFUSED: &str = "token_refused";
+
+/// A token response is kept only if it is a Bearer token (any case) and, when the
+/// vendor says which scope it granted, that scope is exactly the one asked for
+/// (besides the vendor's documented identity-only extras): broader would break
+/// the read-only promise, narrower would fail later. An absent scope means the
+/// requested one (RFC 6749 §5.1).
+pub fn check_token_response(
+    provider: &Provider,
+    token_type: &oauth2::basic::BasicTokenType,
+    granted: Option<&[String]>,
+) -> Result<()> {
+    let spec = spec(provider)?;
+    let refused = |what: String| {
+        Err(Error::bad_request(
+            TOKEN_REFUSED,
+            format!(
+                "{} was not connected: {what}. Nothing was stored. Seatscope only keeps \
+                 read access; try again, approving only what Seatscope asks for.",
+                provider.name
+            ),
+        ))
+    };
+    if *token_type != oauth2::basic::BasicTokenType::Bearer {
+        return refused(format!(
+            "{} issued a token of type '{}', not a Bearer token",
+            provider.name,
+            token_type.as_ref()
+        ));
+    }
+    if let Some(granted) = granted {
+        use std::collections::BTreeSet;
+        let asked: BTreeSet<&str> = spec.scopes.iter().map(String::as_str).collect();
+        let got: BTreeSet<&str> = granted
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .filter(|s| !spec.always_granted.iter().any(|a| a == s))
+            .collect();
+        if got != asked {
+            let list = |s: &BTreeSet<&str>| s.iter().copied().collect::<Vec<_>>().join(" ");
+            return refused(format!(
+                "{} granted the scope '{}' where Seatscope asked for '{}'",
+                provider.name,
+                list(&got),
+                list(&asked)
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn exchange_code(
     app: &App,
     provider: &Provider,
@@ -156,6 +208,10 @@ pub async fn exchange_code(
         .request_async(app.http()?)
         .await
         .map_err(|e| token_error(provider, e))?;
+    let granted: Option<Vec<String>> = response
+        .scopes()
+        .map(|s| s.iter().map(|x| x.to_string()).collect());
+    check_token_response(provider, response.token_type(), granted.as_deref())?;
     Ok(token_set(&response, None, app.config.clock.now()))
 }
 
@@ -177,4 +233,33 @@ pub async fn refresh(app: &App, provider: &Provider, current: &TokenSet) -> Resu
         .await
         .map_err(|e| token_error(provider, e))?;
     Ok(token_set(&response, Some(refresh), app.config.clock.now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth2::basic::BasicTokenType;
+
+    #[test]
+    fn only_bearer_tokens_of_exactly_the_asked_scope_are_kept() {
+        let catalog = crate::catalog::Catalog::load(|_| None).unwrap();
+        let pd = catalog.get("pagerduty").unwrap();
+        let pandadoc = catalog.get("pandadoc").unwrap();
+        let scope = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let bearer = BasicTokenType::Bearer;
+        assert!(check_token_response(pd, &bearer, Some(&scope("openid read"))).is_ok());
+        assert!(check_token_response(pd, &bearer, Some(&scope("read"))).is_ok());
+        assert!(check_token_response(pd, &bearer, None).is_ok());
+        assert!(check_token_response(pandadoc, &bearer, Some(&scope("read"))).is_ok());
+        for bad in ["openid read write", "read write", "openid", "", "write"] {
+            let e = check_token_response(pd, &bearer, Some(&scope(bad))).unwrap_err();
+            assert_eq!((e.status(), e.code()), (400, TOKEN_REFUSED), "{bad}");
+        }
+        assert!(check_token_response(pandadoc, &bearer, Some(&scope("openid read"))).is_err());
+        assert!(check_token_response(pandadoc, &bearer, Some(&scope("read+write"))).is_err());
+        for t in [BasicTokenType::Mac, BasicTokenType::Extension("pop".into())] {
+            let e = check_token_response(pd, &t, Some(&scope("openid read"))).unwrap_err();
+            assert_eq!(e.code(), TOKEN_REFUSED);
+        }
+    }
 }

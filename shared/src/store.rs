@@ -209,6 +209,27 @@ impl DynamoDbStore {
         out.item.map(from_item).transpose()
     }
 
+    /// One item as DynamoDB returned it (for attributes no record type carries).
+    pub(crate) async fn get_raw(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>> {
+        let out = self
+            .client
+            .get()
+            .await
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err("GetItem"))?;
+        Ok(out.item)
+    }
+
     /// The items at `keys` that exist (BatchGetItem, 100 keys per request, all
     /// requests at once, unprocessed keys retried with backoff). Order is not kept.
     pub async fn get_many<T: DeserializeOwned>(&self, keys: &[(String, String)]) -> Result<Vec<T>> {

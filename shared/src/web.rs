@@ -221,6 +221,32 @@ pub fn invite_connected_page(provider_name: &str, vendor_account: Option<&str>) 
     )
 }
 
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(204)
+        .header("cache-control", "no-store")
+        .body(Body::Empty)
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// Adds a `Set-Cookie` header (a value built by the core, e.g. the OAuth binding).
+pub fn with_cookie(mut response: Response<Body>, set_cookie: &str) -> Response<Body> {
+    if let Ok(v) = http::HeaderValue::from_str(set_cookie) {
+        response.headers_mut().append("set-cookie", v);
+    }
+    response
+}
+
+/// The request's `Cookie` header values.
+pub fn cookie_headers(req: &Request) -> Vec<&str> {
+    req.headers()
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
 pub fn redirect(location: &str) -> Response<Body> {
     Response::builder()
         .status(302)

@@ -357,6 +357,7 @@ async fn invite_link_connects_through_the_vendors_consent_once_and_records_who()
         .await
         .unwrap();
     assert_eq!(continued.status(), 302);
+    let cookie = binding_cookie(&continued).expect("Continue binds the connect to this browser");
     let authorize_url = location(&continued).unwrap();
     assert!(
         authorize_url.starts_with(&stack.sandbox.base_url()),
@@ -371,7 +372,10 @@ async fn invite_link_connects_through_the_vendors_consent_once_and_records_who()
 
     // The admin approves; the callback ends on a page, not the dashboard.
     let callback = decide(&authorize_url, "approve").await;
-    let done = http().get(&callback).send().await.unwrap();
+    let done = callback_from(&callback, Some(&cookie))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(done.status(), 200);
     let page = done.text().await.unwrap();
     assert!(page.contains("PagerDuty is connected"), "{page}");
@@ -425,8 +429,12 @@ async fn invite_link_connects_through_the_vendors_consent_once_and_records_who()
         .send()
         .await
         .unwrap();
+    let cookie = binding_cookie(&continued).unwrap();
     let callback = decide(&location(&continued).unwrap(), "deny").await;
-    let denied = http().get(&callback).send().await.unwrap();
+    let denied = callback_from(&callback, Some(&cookie))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), 400);
     let page = denied.text().await.unwrap();
     assert!(

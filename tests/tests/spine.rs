@@ -100,7 +100,7 @@ async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_n
     assert!(pd["seats"].is_null());
 
     // The callback URL cannot be used twice.
-    let replay = http().get(&consent.callback_url).send().await.unwrap();
+    let replay = consent.callback().send().await.unwrap();
     assert_eq!(replay.status(), 400);
 
     // One sync (the connection is due at once after connecting).
@@ -278,7 +278,7 @@ async fn denied_consent_and_unknown_expired_or_replayed_state_write_nothing() {
         query_value(&denied.callback_url, "error").as_deref(),
         Some("access_denied")
     );
-    let resp = http().get(&denied.callback_url).send().await.unwrap();
+    let resp = denied.callback().send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let to = location(&resp).unwrap();
     assert!(to.starts_with("/connections?"), "{to}");
@@ -287,7 +287,7 @@ async fn denied_consent_and_unknown_expired_or_replayed_state_write_nothing() {
         "{to}"
     );
     // …and a replay of that callback is refused.
-    let again = http().get(&denied.callback_url).send().await.unwrap();
+    let again = denied.callback().send().await.unwrap();
     assert_eq!(again.status(), 400);
 
     // Unknown state → 400 page.
@@ -337,7 +337,7 @@ async fn denied_consent_and_unknown_expired_or_replayed_state_write_nothing() {
         .send()
         .await
         .expect("the state item exists under the hash of the state");
-    let expired = http().get(&approved.callback_url).send().await.unwrap();
+    let expired = approved.callback().send().await.unwrap();
     assert_eq!(expired.status(), 400);
 
     // Nothing was written: no connection, no secret, no token request.

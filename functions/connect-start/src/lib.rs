@@ -1,18 +1,23 @@
 //! Connecting an app. Routing is by API Gateway's route key, so it matches
 //! template.yaml exactly:
 //!
-//! - `POST /api/connections/{provider}/connect` → `{"authorize_url"}`: the browser
-//!   goes there for the vendor's consent screen;
+//! - `POST /api/connections/{provider}/connect` → `{"authorize_url"}` and the OAuth
+//!   binding cookie: the browser goes there for the vendor's consent screen, and only
+//!   this browser can finish the connect;
 //! - `POST /api/connections/{provider}/api-key` with `{"api_key"}` → the key is
 //!   checked with the vendor, then kept: `{"provider", "status", "vendor_account"}`;
 //! - `POST /api/connections/{provider}/invites` → `{"url", "expires_at"}`: a
 //!   single-use link for the app's admin;
+//! - `GET /api/connections/{provider}/invites` → `{"invites": [...]}`: the pending
+//!   ones (never their tokens); `DELETE …/invites/{id}` → 204: revoked;
 //! - `GET /connect/invite/{token}` (no sign-in: the token is the capability) →
-//!   302 to the vendor's consent page, or the API-key form;
+//!   a page naming the org and who asked: "Continue" or the API-key form;
+//! - `POST /connect/invite/{token}` without a key ("Continue") → 302 to the vendor's
+//!   consent page with the binding cookie;
 //! - `POST /connect/invite/{token}` with the form's `api_key` → a page.
 
 use lambda_http::{Body, Request, Response};
-use seatscope_core::connect::{self, InviteKeyOutcome, InviteLanding, KeyForm};
+use seatscope_core::connect::{self, AskedBy, InviteKeyOutcome, InviteLanding, KeyForm};
 use seatscope_core::web::{self, escape_html};
 use seatscope_core::{App, Error};
 use secrecy::SecretString;
@@ -64,7 +69,8 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                 body.return_to.as_deref(),
             )
             .await?;
-            Ok(web::json(200, &started))
+            let cookie = started.binding.set_cookie(app.config.oauth_cookie_secure);
+            Ok(web::with_cookie(web::json(200, &started), &cookie))
         }
         "POST /api/connections/{provider}/api-key" => {
             let body: ApiKeyRequest = web::secret_json_body(req, r#"{"api_key": "…"}"#)?;
@@ -75,6 +81,15 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
         "POST /api/connections/{provider}/invites" => {
             let invite = connect::create_invite(app, &caller, &provider(req)?).await?;
             Ok(web::json(201, &invite))
+        }
+        "GET /api/connections/{provider}/invites" => {
+            let invites = connect::list_invites(app, &caller, &provider(req)?).await?;
+            Ok(web::json(200, &invites))
+        }
+        "DELETE /api/connections/{provider}/invites/{id}" => {
+            let id = web::path_param(req, "id").unwrap_or_default();
+            connect::revoke_invite(app, &caller, &provider(req)?, &id).await?;
+            Ok(web::no_content())
         }
         other => Err(Error::NotFound(format!("route '{other}'"))),
     }
@@ -89,8 +104,9 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
             .map(|landing| match landing {
                 InviteLanding::Continue {
                     provider_name,
+                    asked_by,
                     vendor_origin,
-                } => continue_page(&provider_name, &vendor_origin),
+                } => continue_page(&provider_name, &asked_by, &vendor_origin),
                 InviteLanding::KeyForm(form) => key_form(200, &form),
             })
     } else {
@@ -105,17 +121,18 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
                     InviteKeyOutcome::Retry { status, form } => key_form(status, &form),
                 }),
             // The "Continue" button of an OAuth invite.
-            None => connect::continue_invite(app, &token)
-                .await
-                .map(|authorize_url| {
-                    // The vendor never learns the invite URL (it carries the token).
-                    let mut to = web::redirect(&authorize_url);
-                    to.headers_mut().insert(
-                        "referrer-policy",
-                        lambda_http::http::HeaderValue::from_static("no-referrer"),
-                    );
-                    to
-                }),
+            None => connect::continue_invite(app, &token).await.map(|started| {
+                // The vendor never learns the invite URL (it carries the token).
+                let mut to = web::with_cookie(
+                    web::redirect(&started.authorize_url),
+                    &started.binding.set_cookie(app.config.oauth_cookie_secure),
+                );
+                to.headers_mut().insert(
+                    "referrer-policy",
+                    lambda_http::http::HeaderValue::from_static("no-referrer"),
+                );
+                to
+            }),
         }
     };
     result.unwrap_or_else(|e| match e.status() {
@@ -141,12 +158,13 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
 /// The landing page of an OAuth invite: one button that posts back to the link
 /// (GET uses nothing up, so link previews cannot burn the invite). The form's
 /// redirect goes to the vendor's consent page, so CSP `form-action` allows its origin.
-fn continue_page(provider_name: &str, vendor_origin: &str) -> Response<Body> {
+fn continue_page(provider_name: &str, asked_by: &AskedBy, vendor_origin: &str) -> Response<Body> {
     let name = escape_html(provider_name);
+    let asked = asked_line(asked_by, provider_name);
     let main = format!(
-        "<h1>Connect {name} to Seatscope</h1>\
-         <p>Someone in your organization asked you to connect {name}, so Seatscope can report \
-         how its seats are used. You will sign in at {name} and approve read access there; the \
+        "<h1>Connect {name} to Seatscope</h1>{asked}\
+         <p>Seatscope reports how {name}'s seats are used. You will sign in at {name} and \
+         approve read access there, in this browser; the \
          access is stored only in your organization's AWS Secrets Manager.</p>\
          <form method=\"post\"><input type=\"hidden\" name=\"continue\" value=\"1\">\
          <p><button type=\"submit\">Continue to {name}</button></p></form>\
@@ -172,15 +190,27 @@ fn continue_page(provider_name: &str, vendor_origin: &str) -> Response<Body> {
     page
 }
 
+/// "<org> — <user> asked you to connect <App>", escaped.
+fn asked_line(asked_by: &AskedBy, provider_name: &str) -> String {
+    format!(
+        "<p id=\"asked-by\"><strong>{}</strong> — {} asked you to connect {}.</p>",
+        escape_html(&asked_by.org),
+        escape_html(&asked_by.user),
+        escape_html(provider_name)
+    )
+}
+
 /// The API-key form of an invite. It posts back to the link itself (no
 /// `action`), so the token appears nowhere in the page.
 fn key_form(status: u16, form: &KeyForm) -> Response<Body> {
     let name = escape_html(&form.provider_name);
+    let asked = asked_line(&form.asked_by, &form.provider_name);
     let mut main = format!(
-        "<h1>Connect {name} to Seatscope</h1>\
-         <p>Someone in your organization asked you to connect {name}, so Seatscope can report \
-         how its seats are used. Paste an API key below: it is checked with {name} before it \
-         is kept, and stored only in your organization's AWS Secrets Manager.</p>"
+        "<h1>Connect {name} to Seatscope</h1>{asked}\
+         <p>Seatscope reports how {name}'s seats are used. Paste an API key below: it is \
+         checked with {name} before it is kept, and stored only in your organization's AWS \
+         Secrets Manager. After {max} keys that are not accepted, this link stops working.</p>",
+        max = seatscope_core::domain::INVITE_MAX_REFUSED_KEYS
     );
     let mut described_by = Vec::new();
     if let Some(problem) = &form.problem {

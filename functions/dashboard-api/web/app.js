@@ -171,7 +171,8 @@
   async function api(path, { method = 'GET', body, raw = false } = {}) {
     const headers = { Authorization: `Bearer ${S.user.access_token}`, Accept: raw ? '*/*' : 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    // Same-origin credentials: the connect call's answer sets the OAuth binding cookie.
+    const r = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
     if (r.status === 401) {
       signInAgain();
       throw new ApiError(401, 'unauthorized', 'Your session has ended: signing you in again…');
@@ -472,6 +473,7 @@
       const b = h('button', { type: 'button', dataset: { action: 'invite' }, text: 'Invite the app’s admin', 'aria-label': `Invite the ${app.name} admin` });
       b.addEventListener('click', () => createInvite(app, card, b, setMsg));
       actions.append(b);
+      pendingInvites(app, card, setMsg);
     }
     if (c.status === 'connected' || c.status === 'syncing') {
       actions.append(h('a', { href: `/apps/${enc(app.provider)}`, 'data-route': true, class: 'button-link', text: `View ${app.name} usage` }));
@@ -644,6 +646,40 @@
     );
     card.querySelector('.actions').after(panel);
     input.focus();
+    pendingInvites(app, card, setMsg);
+  }
+
+  /** The card's pending invite links (never their tokens), each with a Revoke button. */
+  async function pendingInvites(app, card, setMsg) {
+    let r;
+    try {
+      r = await api(`/api/connections/${enc(app.provider)}/invites`);
+    } catch {
+      return; // the list is a convenience; the card works without it
+    }
+    card.querySelector('.pending-invites')?.remove();
+    const invites = (r && r.invites) || [];
+    if (!invites.length) return;
+    const titleId = uid('pending');
+    const list = h('ul', {}, invites.map((inv) => {
+      const revoke = h('button', { type: 'button', class: 'danger', dataset: { action: 'revoke-invite', invite: inv.id }, text: 'Revoke', 'aria-label': `Revoke the invite link created ${inv.created_at} by ${inv.invited_by}` });
+      revoke.addEventListener('click', async () => {
+        revoke.disabled = true;
+        try {
+          await api(`/api/connections/${enc(app.provider)}/invites/${enc(inv.id)}`, { method: 'DELETE' });
+        } catch (e) {
+          revoke.disabled = false;
+          setMsg(e.message, 'error');
+          return;
+        }
+        setMsg('Invite link revoked: it no longer works.');
+        pendingInvites(app, card, setMsg);
+      });
+      return h('li', { dataset: { invite: inv.id } }, 'Created ', timeEl(inv.created_at), ` by ${inv.invited_by}; expires `, timeEl(inv.expires_at), ' ', revoke);
+    }));
+    const section = h('div', { class: 'pending-invites', 'aria-labelledby': titleId }, h('p', { id: titleId, text: `Pending invite links (${invites.length})` }), list);
+    const after = card.querySelector('.invite') || card.querySelector('.actions');
+    after.after(section);
   }
 
   function disconnectDialog(app, opener) {

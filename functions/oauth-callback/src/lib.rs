@@ -2,7 +2,9 @@
 //! browser back here. A valid state ends in a 302 to the card with the outcome —
 //! or, when the connect came through an invite link, in a plain page (the admin
 //! who consented has no dashboard account); an unknown, expired or replayed state
-//! gets a 400 page and nothing is written.
+//! gets a 400 page and nothing is written. So does a state whose browser binding
+//! cookie is missing or another browser's (the state is consumed all the same: a
+//! refused attempt cannot be retried), and a token granted other than asked.
 
 use lambda_http::{Body, Request, Response};
 use seatscope_core::connect::{self, CallbackOutcome, CallbackParams};
@@ -16,17 +18,22 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
         state: web::query_param(&req, "state"),
         error: web::query_param(&req, "error"),
         error_description: web::query_param(&req, "error_description"),
+        browser_nonce: connect::oauth_cookie(
+            web::cookie_headers(&req),
+            app.config.oauth_cookie_secure,
+        ),
     };
     let response = match connect::finish_oauth_connect(app, params).await {
         Ok(outcome) if outcome.invited() => invite_page(app, &outcome),
         Ok(outcome) => web::redirect(&outcome.location()),
         Err(e) if e.status() < 500 => {
             tracing::info!(code = e.code(), "callback refused");
-            web::page(
-                400,
-                "This connection link cannot be used",
-                &e.public_message(),
-            )
+            let title = match e.code() {
+                "browser_mismatch" => "This connection was started in another browser",
+                connect::TOKEN_REFUSED => "The vendor granted other access than asked",
+                _ => "This connection link cannot be used",
+            };
+            web::page(400, title, &e.public_message())
         }
         Err(e) => {
             tracing::error!(error = %e.chain(), "callback failed");
@@ -37,6 +44,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
             )
         }
     };
+    // The binding cookie has served its purpose, whatever the outcome.
+    let response = web::with_cookie(
+        response,
+        &connect::clear_oauth_cookie(app.config.oauth_cookie_secure),
+    );
     Ok(web::with_security_headers(app, response))
 }
 

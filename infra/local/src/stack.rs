@@ -147,6 +147,8 @@ impl Stack {
             ("SECRET_PREFIX", format!("seatscope/{}", options.stage)),
             ("ORG_CLAIM", "org_id".into()),
             ("OAUTH_REDIRECT_URI", format!("{api_base}/oauth/callback")),
+            // Served over http: the OAuth binding cookie cannot be __Host-/Secure.
+            ("OAUTH_COOKIE_SECURE", "false".into()),
             ("SYNC_INTERVAL_MINUTES", "60".into()),
             ("SYNC_HISTORY_DAYS", options.history_days.to_string()),
             ("PAGERDUTY_CLIENT_ID", sandbox_config.client_id.clone()),

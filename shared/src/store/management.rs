@@ -1,14 +1,17 @@
 //! Connection management in DynamoDB: saving a connection (connect and Reconnect),
 //! invite links (single use, like OAuth state), disconnecting and purging.
 
-use aws_sdk_dynamodb::types::{DeleteRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
 use time::OffsetDateTime;
 
 use super::{
     ddb_err, from_item, n, s, to_item, unless_condition_failed, DynamoDbStore, BATCH_SIZE,
 };
 use crate::catalog::AuthMode;
-use crate::domain::{invite_pk, keys, rfc3339, Connection, Invite, INVITE_SK};
+use crate::domain::{
+    invite_id, invite_pk, invites_index_sk, keys, rfc3339, Connection, Invite, InviteEntry,
+    INVITE_MAX_REFUSED_KEYS, INVITE_SK,
+};
 use crate::error::{Error, Result};
 
 /// What a successful connect (OAuth, API key or invite) writes on the connection.
@@ -202,15 +205,22 @@ impl DynamoDbStore {
         Ok(())
     }
 
-    /// The invite if it exists and has not expired (TTL deletion lags, so the
-    /// expiry is checked here too). Does not use it up.
+    /// The invite if it exists, has not expired (TTL deletion lags, so the expiry is
+    /// checked here too) and has not refused too many keys. Does not use it up.
     pub async fn invite(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<Invite>> {
-        let invite: Option<Invite> = self.get(&invite_pk(token_hash), INVITE_SK).await?;
-        Ok(invite.filter(|i| i.expires_at > now.unix_timestamp()))
+        let item: Option<std::collections::HashMap<String, AttributeValue>> =
+            self.get_raw(&invite_pk(token_hash), INVITE_SK).await?;
+        let Some(item) = item else { return Ok(None) };
+        if refused_keys(&item) >= INVITE_MAX_REFUSED_KEYS {
+            return Ok(None);
+        }
+        let invite: Invite = from_item(item)?;
+        Ok(Some(invite).filter(|i| i.expires_at > now.unix_timestamp()))
     }
 
-    /// Deletes the invite if it exists and has not expired, returning it: an invite
-    /// can be used once. Unknown, used and expired all come back as None.
+    /// Deletes the invite if it exists, has not expired and has not refused too many
+    /// keys, returning it: an invite can be used once. Unknown, used, burnt and expired
+    /// all come back as None. The index entry goes too.
     pub async fn consume_invite(
         &self,
         token_hash: &str,
@@ -224,14 +234,177 @@ impl DynamoDbStore {
             .table_name(&self.table)
             .key("pk", s(invite_pk(token_hash)))
             .key("sk", s(INVITE_SK))
-            .condition_expression("attribute_exists(pk) AND expires_at > :now")
+            .condition_expression(
+                "attribute_exists(pk) AND expires_at > :now \
+                 AND (attribute_not_exists(refused_keys) OR refused_keys < :max)",
+            )
             .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .expression_attribute_values(":max", n(i64::from(INVITE_MAX_REFUSED_KEYS)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match unless_condition_failed(result, "DeleteItem(invite)")? {
-            Some(out) => out.attributes.map(from_item).transpose(),
-            None => Ok(None),
+        let invite: Option<Invite> = match unless_condition_failed(result, "DeleteItem(invite)")? {
+            Some(out) => out.attributes.map(from_item).transpose()?,
+            None => None,
+        };
+        if let Some(invite) = &invite {
+            self.unindex_invite(&invite.org_id, &invite.provider, token_hash)
+                .await;
         }
+        Ok(invite)
+    }
+
+    /// Counts one refused key on the invite (atomically) and returns the new count;
+    /// None if the invite is gone, expired or already burnt.
+    pub async fn record_refused_key(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<u32>> {
+        let result = self
+            .client
+            .get()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(invite_pk(token_hash)))
+            .key("sk", s(INVITE_SK))
+            .update_expression("ADD refused_keys :one")
+            .condition_expression(
+                "attribute_exists(pk) AND expires_at > :now \
+                 AND (attribute_not_exists(refused_keys) OR refused_keys < :max)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .expression_attribute_values(":max", n(i64::from(INVITE_MAX_REFUSED_KEYS)))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        Ok(
+            unless_condition_failed(result, "UpdateItem(invite refused key)")?
+                .map(|out| refused_keys(&out.attributes.unwrap_or_default())),
+        )
+    }
+
+    /// Deletes a burnt invite (and its index entry) whatever its count.
+    pub async fn delete_invite(&self, org: &str, provider: &str, token_hash: &str) -> Result<()> {
+        self.client
+            .get()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(invite_pk(token_hash)))
+            .key("sk", s(INVITE_SK))
+            .send()
+            .await
+            .map_err(ddb_err("DeleteItem(invite)"))?;
+        self.unindex_invite(org, provider, token_hash).await;
+        Ok(())
+    }
+
+    /// Adds the invite to its org's index of the app (the list of pending invites).
+    pub async fn index_invite(&self, invite: &Invite, token_hash: &str) -> Result<()> {
+        let key =
+            |b: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+                b.table_name(&self.table)
+                    .key("pk", s(keys::org(&invite.org_id)))
+                    .key("sk", s(invites_index_sk(&invite.provider)))
+            };
+        // A map must exist before one of its keys can be set.
+        key(self.client.get().await.update_item())
+            .update_expression("SET invites = if_not_exists(invites, :empty)")
+            .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
+            .send()
+            .await
+            .map_err(ddb_err("UpdateItem(invites index)"))?;
+        let entry = InviteEntry {
+            token_hash: token_hash.to_string(),
+            created_by: invite.created_by.clone(),
+            created_at: invite.created_at.clone(),
+            expires_at: invite.expires_at,
+        };
+        key(self.client.get().await.update_item())
+            .update_expression("SET invites.#id = :entry")
+            .expression_attribute_names("#id", invite_id(token_hash))
+            .expression_attribute_values(":entry", AttributeValue::M(to_item(&entry)?))
+            .send()
+            .await
+            .map_err(ddb_err("UpdateItem(invites index)"))?;
+        Ok(())
+    }
+
+    /// The org's index entries of the app, by invite id (expired and used ones included).
+    pub async fn invite_entries(
+        &self,
+        org: &str,
+        provider: &str,
+    ) -> Result<std::collections::BTreeMap<String, InviteEntry>> {
+        let item = self
+            .get_raw(&keys::org(org), &invites_index_sk(provider))
+            .await?;
+        let mut out = std::collections::BTreeMap::new();
+        if let Some(AttributeValue::M(map)) = item.and_then(|mut i| i.remove("invites")) {
+            for (id, v) in map {
+                if let AttributeValue::M(m) = v {
+                    out.insert(id, from_item(m)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes an invite from the index. Best effort: the invite itself is already
+    /// gone, and the list checks every entry against its invite.
+    async fn unindex_invite(&self, org: &str, provider: &str, token_hash: &str) {
+        let result = self
+            .client
+            .get()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org(org)))
+            .key("sk", s(invites_index_sk(provider)))
+            .update_expression("REMOVE invites.#id")
+            .condition_expression("attribute_exists(invites)")
+            .expression_attribute_names("#id", invite_id(token_hash))
+            .send()
+            .await;
+        if let Err(e) = unless_condition_failed(result, "UpdateItem(invites index)") {
+            tracing::warn!(error = %e.chain(), "an invite was not removed from its index");
+        }
+    }
+
+    /// Revokes the org's invite `id` of the app: the invite is deleted (only if it
+    /// belongs to the org) and leaves the index. False if the org has no such invite.
+    pub async fn revoke_invite(&self, org: &str, provider: &str, id: &str) -> Result<bool> {
+        let Some(entry) = self.invite_entries(org, provider).await?.remove(id) else {
+            return Ok(false);
+        };
+        let result = self
+            .client
+            .get()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(invite_pk(&entry.token_hash)))
+            .key("sk", s(INVITE_SK))
+            .condition_expression("attribute_not_exists(pk) OR (org_id = :org AND provider = :p)")
+            .expression_attribute_values(":org", s(org))
+            .expression_attribute_values(":p", s(provider))
+            .send()
+            .await;
+        if unless_condition_failed(result, "DeleteItem(invite)")?.is_none() {
+            return Ok(false);
+        }
+        self.unindex_invite(org, provider, &entry.token_hash).await;
+        Ok(true)
+    }
+}
+
+/// The `refused_keys` count of an invite item (0 when absent).
+fn refused_keys(item: &std::collections::HashMap<String, AttributeValue>) -> u32 {
+    match item.get("refused_keys") {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(u32::MAX),
+        _ => 0,
     }
 }

@@ -16,7 +16,9 @@ pub mod sendgrid;
 mod server;
 
 pub use faults::{Fault, FaultKind, FaultStats};
-pub use pagerduty::{DayCount, GroundTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth};
+pub use pagerduty::{
+    DayCount, GroundTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth, TokenOverride,
+};
 pub use pandadoc::{
     PandaDocConfig, PandaDocGroundTruth, PandaDocSandbox, PandaDocSeatTruth, PandaDocStats,
 };

@@ -76,10 +76,47 @@ pub fn location(resp: &reqwest::Response) -> anyhow::Result<String> {
         .to_string())
 }
 
-/// What came back from the vendor's consent page: the URL of our callback.
+/// What came back from the vendor's consent page: the URL of our callback, and
+/// the OAuth binding cookie the connect set (`name=value`), which the browser that
+/// started the connect sends back to the callback.
 pub struct Consent {
     pub authorize_url: String,
     pub callback_url: String,
+    pub cookie: String,
+}
+
+impl Consent {
+    /// GET the callback URL as the browser that started the connect (with its cookie).
+    pub fn callback(&self) -> reqwest::RequestBuilder {
+        callback_from(&self.callback_url, Some(&self.cookie))
+    }
+}
+
+/// GET a callback URL as a browser holding `cookie` (`name=value`), or none.
+pub fn callback_from(url: &str, cookie: Option<&str>) -> reqwest::RequestBuilder {
+    let req = http().get(url);
+    match cookie {
+        Some(c) => req.header(reqwest::header::COOKIE, c),
+        None => req,
+    }
+}
+
+/// The OAuth binding cookie a response sets, as `name=value` (what a browser sends
+/// back), with its attributes checked: HttpOnly, SameSite=Lax, Path=/, 10 minutes.
+pub fn binding_cookie(resp: &reqwest::Response) -> anyhow::Result<String> {
+    let set = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("seatscope_oauth=") || v.starts_with("__Host-seatscope_oauth="))
+        .ok_or_else(|| anyhow!("no OAuth binding cookie set (status {})", resp.status()))?;
+    for attr in ["Path=/", "Max-Age=600", "HttpOnly", "SameSite=Lax"] {
+        if !set.split(';').any(|a| a.trim() == attr) {
+            bail!("the binding cookie lacks {attr}: {set}");
+        }
+    }
+    Ok(set.split(';').next().unwrap_or_default().to_string())
 }
 
 /// POST /api/connections/pagerduty/connect, open the consent page, press a button.
@@ -117,10 +154,15 @@ pub async fn consent_returning_to(
         .send()
         .await?;
     let status = resp.status();
+    let cookie = if status == 200 {
+        Some(binding_cookie(&resp)?)
+    } else {
+        None
+    };
     let body: Value = resp.json().await?;
-    if status != 200 {
+    let Some(cookie) = cookie else {
         bail!("connect answered {status}: {body}");
-    }
+    };
     let authorize_url = body["authorize_url"]
         .as_str()
         .ok_or_else(|| anyhow!("no authorize_url in {body}"))?
@@ -141,6 +183,7 @@ pub async fn consent_returning_to(
     Ok(Consent {
         authorize_url,
         callback_url: location(&decided)?,
+        cookie,
     })
 }
 
@@ -152,7 +195,7 @@ pub async fn connect(stack: &Stack, org: &str) -> anyhow::Result<Consent> {
 /// The whole OAuth connect of `provider`: consent approved, callback followed once.
 pub async fn connect_to(stack: &Stack, org: &str, provider: &str) -> anyhow::Result<Consent> {
     let consent = consent_to(stack, org, provider, "approve").await?;
-    let resp = http().get(&consent.callback_url).send().await?;
+    let resp = consent.callback().send().await?;
     let to = location(&resp).context("the callback did not redirect")?;
     if !to.contains("result=connected") {
         bail!("callback redirected to {to}");

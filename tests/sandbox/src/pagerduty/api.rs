@@ -829,6 +829,19 @@ pub(crate) async fn sandbox_revoke_refresh_tokens(State(app): State<Arc<App>>) -
     StatusCode::NO_CONTENT
 }
 
+pub(crate) async fn sandbox_set_token_response(
+    State(app): State<Arc<App>>,
+    axum::Json(answer): axum::Json<super::TokenOverride>,
+) -> StatusCode {
+    *app.token_override() = answer;
+    StatusCode::NO_CONTENT
+}
+
+pub(crate) async fn sandbox_clear_token_response(State(app): State<Arc<App>>) -> StatusCode {
+    *app.token_override() = super::TokenOverride::default();
+    StatusCode::NO_CONTENT
+}
+
 pub(crate) async fn sandbox_expire_access_tokens(State(app): State<Arc<App>>) -> StatusCode {
     app.expire_access_tokens();
     StatusCode::NO_CONTENT

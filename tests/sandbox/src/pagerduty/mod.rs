@@ -11,6 +11,7 @@
 //! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | sandbox-only introspection |
 //! | `POST /_sandbox/revoke-refresh-tokens`, `POST /_sandbox/expire-access-tokens` | sandbox-only controls |
 //! | `POST`/`DELETE`/`GET /_sandbox/faults` | fault switches on the REST API ([`crate::faults`]) |
+//! | `POST`/`DELETE /_sandbox/token-response` | code exchanges answer another `scope` / `token_type` ([`TokenOverride`]) |
 //!
 //! The data (users, incidents, log entries) is a pure function of
 //! `(seed, users, days, events_per_day, end_date)`, so a test can assert exact equality
@@ -180,6 +181,13 @@ impl PagerDutySandbox {
         self.app.revoke_refresh_tokens();
     }
 
+    /// Makes the code exchanges from now on answer `answer`'s `scope` and `token_type`
+    /// instead of the granted ones (like `POST /_sandbox/token-response`); the tokens
+    /// work as usual. `TokenOverride::default()` restores the truth.
+    pub fn set_token_response(&self, answer: TokenOverride) {
+        *self.app.token_override() = answer;
+    }
+
     /// Makes every access token issued so far answer 401, as if its lifetime had passed.
     pub fn expire_access_tokens(&self) {
         self.app.expire_access_tokens();
@@ -219,6 +227,18 @@ fn check(config: &PagerDutyConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A vendor answering a code exchange with other than what was granted: the `scope`
+/// (e.g. `openid read write`, wider than asked, or `openid`, narrower) and/or the
+/// `token_type` (e.g. `mac`). `None` keeps the true value.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenOverride {
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub token_type: Option<String>,
+}
+
 fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/users", get(api::list_users))
@@ -244,6 +264,10 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/_sandbox/revoke-refresh-tokens",
             post(api::sandbox_revoke_refresh_tokens),
+        )
+        .route(
+            "/_sandbox/token-response",
+            post(api::sandbox_set_token_response).delete(api::sandbox_clear_token_response),
         )
         .route(
             "/_sandbox/expire-access-tokens",

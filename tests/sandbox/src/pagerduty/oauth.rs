@@ -491,13 +491,14 @@ fn exchange_code(app: &App, client_id: &str, form: &HashMap<&str, &str>) -> Resp
         (None, None) => {}
     }
     let issued = issue(app, client_id, grant.user, &grant.scope);
+    let answer = app.token_override().clone();
     token_ok(json!({
         "client_info": "prefix_legacy_app",
         "id_token": id_token(app, client_id, grant.user),
-        "token_type": "bearer",
+        "token_type": answer.token_type.as_deref().unwrap_or("bearer"),
         "access_token": issued.access_token,
         "refresh_token": issued.refresh_token,
-        "scope": grant.scope,
+        "scope": answer.scope.as_deref().unwrap_or(&grant.scope),
         "expires_in": app.config.access_token_ttl_secs,
     }))
 }

@@ -25,6 +25,8 @@ pub(crate) struct App {
     pub rate_limited: AtomicU64,
     pub faults: FaultSwitch,
     pub grants: Mutex<Grants>,
+    /// What the next code exchanges answer instead of the truth (a misbehaving vendor).
+    pub token_override: Mutex<super::TokenOverride>,
     pub windows: Mutex<HashMap<String, Window>>,
 }
 
@@ -72,6 +74,7 @@ impl App {
             rate_limited: AtomicU64::new(0),
             faults: FaultSwitch::default(),
             grants: Mutex::new(Grants::default()),
+            token_override: Mutex::new(super::TokenOverride::default()),
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -79,6 +82,12 @@ impl App {
     /// A poisoned lock only means another request panicked; the maps are still usable.
     pub fn grants(&self) -> MutexGuard<'_, Grants> {
         self.grants.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn token_override(&self) -> MutexGuard<'_, super::TokenOverride> {
+        self.token_override
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn windows(&self) -> MutexGuard<'_, HashMap<String, Window>> {
