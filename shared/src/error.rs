@@ -17,6 +17,9 @@ pub enum Error {
     /// vendor rejects or one missing required scopes.
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// A request body over what the call accepts (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// No verified identity (or no org claim) on the request.
     #[error("authentication required: {0}")]
     Unauthorized(String),
@@ -96,6 +99,7 @@ impl Error {
         match self {
             Error::BadRequest { .. } => 400,
             Error::Unprocessable { .. } => 422,
+            Error::TooLarge(_) => 413,
             Error::Unauthorized(_) => 401,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
@@ -108,6 +112,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::BadRequest { code, .. } | Error::Unprocessable { code, .. } => code,
+            Error::TooLarge(_) => "body_too_large",
             Error::Unauthorized(_) => "unauthorized",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",

@@ -256,9 +256,25 @@ pub fn redirect(location: &str) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
+/// The largest JSON body a call accepts: every one of ours is a few hundred bytes
+/// (settings with 1,000 exempt seats stay far below).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// The request body, refused with 413 over [`MAX_JSON_BODY`] before any parsing.
+fn bounded_body(req: &Request) -> Result<&[u8], Error> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(Error::TooLarge(format!(
+            "the body is {} bytes; this call accepts at most {MAX_JSON_BODY}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
 /// The request body as JSON; an empty body is `T::default()`.
 pub fn json_body<T: serde::de::DeserializeOwned + Default>(req: &Request) -> Result<T, Error> {
-    let bytes: &[u8] = req.body().as_ref();
+    let bytes = bounded_body(req)?;
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
     }
@@ -276,7 +292,7 @@ pub fn required_json_body<T: serde::de::DeserializeOwned>(
     req: &Request,
     expected: &str,
 ) -> Result<T, Error> {
-    serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+    serde_json::from_slice(bounded_body(req)?).map_err(|e| {
         Error::bad_request(
             "invalid_body",
             format!("the body must be JSON like {expected}: {e}"),
@@ -291,7 +307,7 @@ pub fn secret_json_body<T: serde::de::DeserializeOwned>(
     req: &Request,
     expected: &str,
 ) -> Result<T, Error> {
-    serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+    serde_json::from_slice(bounded_body(req)?).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "unexpected or missing fields",
             serde_json::error::Category::Eof => "the body ends too early",
