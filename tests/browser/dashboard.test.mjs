@@ -464,6 +464,15 @@ test('invite link for the app admin: shown in a labelled read-only field, Copy s
   await pd.getByRole('button', { name: 'Copy the invite link' }).click();
   await page.waitForFunction(() => /Copied/.test(document.querySelector('section.card[data-provider="pandadoc"] .copy-status')?.textContent || ''));
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), url);
+  // The card lists the pending link (never its token) with a Revoke button; revoking it empties the list.
+  const pending = pd.locator('.pending-invites li');
+  await pending.first().waitFor();
+  const before = await pending.count();
+  assert.ok(before >= 1, 'the new link is listed as pending');
+  assert.ok(!(await pd.locator('.pending-invites').textContent()).includes(url.split('/').pop()), 'a token is shown');
+  await pending.first().getByRole('button', { name: /^Revoke the invite link created / }).click();
+  await page.waitForFunction((n) => document.querySelectorAll('section.card[data-provider="pandadoc"] .pending-invites li').length === n - 1, before);
+  assert.match(await pd.locator('.card-msg').textContent(), /revoked/);
 });
 
 test('PagerDuty reconnect: revoked tokens → Needs reconnect with the reason → Reconnect → Connected', { timeout: 180_000 }, async () => {
