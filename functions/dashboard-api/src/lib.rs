@@ -7,7 +7,9 @@
 //! `GET /api/overview`, `GET /api/apps/{provider}`, `GET /api/apps/{provider}/seats`,
 //! `GET /api/apps/{provider}/export/{file}` (CSV), `GET|PUT /api/apps/{provider}/settings`,
 //! `POST /api/connections/{provider}/sync`, `DELETE /api/connections/{provider}[?purge=true]`.
-//! Routing is by API Gateway's route key, so it matches template.yaml exactly.
+//! Routing is by API Gateway's route key, so it matches template.yaml exactly. The
+//! catch-all `ANY /api/{proxy+}` (no authorizer) answers a method a documented path
+//! does not serve with 405 and `Allow`, any other /api path with 404.
 
 pub mod assets;
 
@@ -25,11 +27,83 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
     tracing::Span::current().record("route", route.as_str());
     let response = match public(app, &req, &route) {
         Some(response) => response,
+        None if route == CATCH_ALL => unserved(&req),
         None => api(app, &req, &route)
             .await
             .unwrap_or_else(|e| web::error(&e)),
     };
     Ok(web::with_security_headers(app, response))
+}
+
+/// The route API Gateway picks when no route serves the method and path.
+const CATCH_ALL: &str = "ANY /api/{proxy+}";
+
+/// Each documented path's segments and its methods (upper-case), from openapi.json.
+fn documented_paths() -> &'static [(Vec<String>, Vec<String>)] {
+    static PATHS: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).unwrap_or_default();
+        let methods = [
+            "get", "put", "post", "delete", "patch", "head", "options", "trace",
+        ];
+        doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let segments = path.trim_matches('/').split('/').map(str::to_string);
+                let allowed = methods
+                    .iter()
+                    .filter(|m| item.get(**m).is_some())
+                    .map(|m| m.to_uppercase());
+                (segments.collect(), allowed.collect())
+            })
+            .collect()
+    })
+}
+
+/// The methods openapi.json documents for `path` (a concrete request path).
+fn allowed_methods(path: &str) -> Option<&'static [String]> {
+    let got: Vec<&str> = path.trim_matches('/').split('/').collect();
+    documented_paths()
+        .iter()
+        .find(|(want, _)| {
+            want.len() == got.len()
+                && want.iter().zip(&got).all(|(w, g)| {
+                    if w.starts_with('{') {
+                        !g.is_empty()
+                    } else {
+                        w == g
+                    }
+                })
+        })
+        .map(|(_, methods)| methods.as_slice())
+}
+
+/// `CATCH_ALL`: a documented path with a method it does not serve gets 405 and
+/// `Allow`; any other path 404. Answered from the document alone: no token is read
+/// and no data touched, so the route needs no authorizer.
+fn unserved(req: &Request) -> Response<Body> {
+    let method = req.method().as_str();
+    match allowed_methods(req.uri().path()) {
+        Some(allowed) if !allowed.iter().any(|m| m == method) => {
+            let allow = allowed.join(", ");
+            let shown: String = method.chars().take(20).collect();
+            let mut response = web::json(
+                405,
+                &serde_json::json!({"error": {
+                    "code": "method_not_allowed",
+                    "message": format!("{shown} is not served on this path; it allows {allow}"),
+                }}),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(http::header::ALLOW, v);
+            }
+            response
+        }
+        // "route not found": the path is not echoed.
+        _ => web::error(&Error::NotFound("route".into())),
+    }
 }
 
 fn provider(req: &Request) -> Result<String, Error> {
@@ -131,6 +205,9 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
         "GET /api/apps/{provider}/export/{file}" => {
             let provider = provider(req)?;
             let file = web::path_param(req, "file").unwrap_or_default();
+            // Checked for every file, though only trends.csv covers a range: a
+            // malformed from/to is refused, never silently ignored.
+            let range = range(app, req)?;
             let csv = match file.as_str() {
                 "seats.csv" | "inactive-seats.csv" => {
                     let filter = if file == "seats.csv" {
@@ -142,7 +219,7 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                     export::seats_csv(&list.seats)?
                 }
                 "trends.csv" => {
-                    let daily = queries::trends(app, &caller, &provider, range(app, req)?).await?;
+                    let daily = queries::trends(app, &caller, &provider, range).await?;
                     export::trends_csv(&daily)?
                 }
                 other => {

@@ -138,13 +138,38 @@ impl Route {
         format!("{} {}", self.method, self.path)
     }
 
-    /// Path parameters if `path` matches this route's template.
+    /// A greedy path variable (`/api/{proxy+}`) or the `ANY` method: API Gateway
+    /// picks such a route only when no route matches the method and path exactly.
+    fn is_catch_all(&self) -> bool {
+        self.method == "ANY" || self.path.ends_with("+}")
+    }
+
+    /// Path parameters if `path` matches this route's template. `ANY` matches every
+    /// method; a last segment `{name+}` matches one or more segments.
     fn matches(&self, method: &str, path: &str) -> Option<HashMap<String, String>> {
-        if !self.method.eq_ignore_ascii_case(method) {
+        if self.method != "ANY" && !self.method.eq_ignore_ascii_case(method) {
             return None;
         }
         let want: Vec<&str> = self.path.trim_matches('/').split('/').collect();
         let got: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let greedy = want
+            .last()
+            .and_then(|w| w.strip_prefix('{'))
+            .and_then(|w| w.strip_suffix("+}"));
+        if let Some(name) = greedy {
+            let fixed = want.len() - 1;
+            if got.len() <= fixed || got[fixed..].iter().all(|g| g.is_empty()) {
+                return None;
+            }
+            let mut params = HashMap::new();
+            for (w, g) in want[..fixed].iter().zip(&got) {
+                if w != g {
+                    return None;
+                }
+            }
+            params.insert(name.to_string(), percent_decode(&got[fixed..].join("/")));
+            return Some(params);
+        }
         if want.len() != got.len() {
             return None;
         }
@@ -290,7 +315,12 @@ pub fn definition_body_routes(template: &Path) -> anyhow::Result<Vec<String>> {
     for (path, operations) in paths {
         let path = plain(path).ok_or_else(|| anyhow!("a DefinitionBody path is not a string"))?;
         for (method, _) in operations.as_mapping().into_iter().flatten() {
-            let method = plain(method).unwrap_or_default().to_uppercase();
+            let method = plain(method).unwrap_or_default();
+            // OpenAPI has no ANY: API Gateway's extension stands for it.
+            let method = match method.as_str() {
+                "x-amazon-apigateway-any-method" => "ANY".to_string(),
+                other => other.to_uppercase(),
+            };
             routes.push(format!("{method} {path}"));
         }
     }
@@ -455,12 +485,16 @@ async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> 
     let req = Request::from_parts(parts, AxumBody::from(bytes));
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let Some((index, route, params)) = gw
-        .routes
-        .iter()
-        .enumerate()
-        .find_map(|(i, r)| r.matches(&method, &path).map(|p| (i, r, p)))
-    else {
+    // API Gateway's order: a route matching the method and path exactly, then one
+    // with a greedy path variable (or ANY), then none (its 404).
+    let find = |catch_all: bool| {
+        gw.routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_catch_all() == catch_all)
+            .find_map(|(i, r)| r.matches(&method, &path).map(|p| (i, r, p)))
+    };
+    let Some((index, route, params)) = find(false).or_else(|| find(true)) else {
         return Ok((
             axum::http::StatusCode::NOT_FOUND,
             [("content-type", "application/json")],
@@ -681,14 +715,51 @@ mod tests {
         }
         let routes = TemplateRoutes::load(&template).unwrap().routes;
         // The page reads its sign-in settings and the API description before anyone
-        // has signed in; every other /api route is behind the JWT authorizer.
+        // has signed in; every other /api route is behind the JWT authorizer, except
+        // the catch-all `ANY /api/{proxy+}`: API Gateway picks it only for a method or
+        // path no route serves, and dashboard-api answers it from openapi.json alone
+        // (405 with Allow for a documented path, else 404), reading no token and no
+        // data. Without an authorizer, a method the public GET /api/config does not
+        // serve gets its true 405 rather than a 401.
         let mut public_api: Vec<String> = routes
             .iter()
             .filter(|r| r.path.starts_with("/api/") && !r.authorized)
             .map(Route::key)
             .collect();
         public_api.sort();
-        assert_eq!(public_api, ["GET /api/config", "GET /api/openapi.json"]);
+        assert_eq!(
+            public_api,
+            [
+                "ANY /api/{proxy+}",
+                "GET /api/config",
+                "GET /api/openapi.json"
+            ]
+        );
+    }
+
+    #[test]
+    fn exact_routes_win_over_the_catch_all_which_takes_any_method_and_depth() {
+        let route = |method: &str, path: &str| Route {
+            method: method.into(),
+            path: path.into(),
+            function: Function::DashboardApi,
+            authorized: false,
+            throttle: None,
+        };
+        let any = route("ANY", "/api/{proxy+}");
+        assert!(any.is_catch_all());
+        assert!(!route("GET", "/api/config").is_catch_all());
+        assert_eq!(
+            any.matches("TRACE", "/api/config").unwrap()["proxy"],
+            "config"
+        );
+        assert_eq!(
+            any.matches("POST", "/api/apps/x/seats").unwrap()["proxy"],
+            "apps/x/seats"
+        );
+        assert!(any.matches("GET", "/api").is_none());
+        assert!(any.matches("GET", "/api/").is_none());
+        assert!(any.matches("GET", "/connections").is_none());
     }
 
     #[test]
