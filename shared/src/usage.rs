@@ -22,13 +22,42 @@ const MAX_EXEMPT_SEATS: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct AppSettings {
     /// A seat with no activity in this many days is inactive (the page offers 30/60/90).
+    #[serde(deserialize_with = "whole_number")]
     pub inactive_days: u32,
     /// Seats added after the first import are not inactive for this many days.
+    #[serde(deserialize_with = "whole_number")]
     pub grace_days: u32,
     /// Seat ids never counted as inactive (service accounts, executives …).
     pub exempt_seats: BTreeSet<String>,
     /// What the org pays per seat per month; costs stay unknown until it is set.
     pub seat_price: Option<f64>,
+}
+
+/// A whole number as JSON Schema's `integer` has it: `30` and `30.0` alike (the API
+/// document promises that much); `30.5`, negatives and values past u32 are refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = u32;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<u32, E> {
+            u32::try_from(v)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<u32, E> {
+            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                Ok(v as u32)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    d.deserialize_any(Whole)
 }
 
 impl Default for AppSettings {
@@ -427,6 +456,21 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use time::macros::{date, datetime};
+
+    #[test]
+    fn settings_take_whole_numbers_written_either_way_and_nothing_else() {
+        let parse = |days: &str| {
+            serde_json::from_str::<AppSettings>(&format!(
+                r#"{{"inactive_days": {days}, "grace_days": 0.0, "exempt_seats": []}}"#
+            ))
+        };
+        let s = parse("30.0").unwrap();
+        assert_eq!((s.inactive_days, s.grace_days, s.seat_price), (30, 0, None));
+        assert_eq!(parse("30").unwrap().inactive_days, 30);
+        for bad in ["30.5", "-1", "4294967296", "1e10", "\"30\"", "null"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 
     fn seat(id: &str, last: Option<&str>, first_seen: &str, added: bool) -> Seat {
         Seat {

