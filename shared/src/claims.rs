@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::Caller;
+use crate::domain::{Caller, Role};
 use crate::error::{Error, Result};
 
 /// Org ids become part of DynamoDB keys and secret names: keep them to a safe alphabet.
@@ -14,7 +14,99 @@ pub fn valid_org(org: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-pub fn caller_from_claims(claims: &HashMap<String, String>, org_claim: &str) -> Result<Caller> {
+/// Which claim carries the role and which of its values mean admin (`ROLE_CLAIM`,
+/// `ADMIN_VALUES`). Without a claim every member is an admin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RolePolicy {
+    pub claim: Option<String>,
+    pub admin_values: Vec<String>,
+}
+
+impl RolePolicy {
+    /// `claim`: the claim name, or None (roles off); `admin_values`: comma-separated.
+    pub fn new(claim: Option<String>, admin_values: Option<&str>) -> RolePolicy {
+        RolePolicy {
+            claim: claim
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty()),
+            admin_values: admin_values
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    /// The caller's role from the verified claims: admin when roles are off; with a
+    /// claim configured, admin only when the claim holds one of the admin values (a
+    /// token without the claim is a viewer).
+    pub fn role(&self, claims: &HashMap<String, String>) -> Role {
+        let Some(claim) = &self.claim else {
+            return Role::Admin;
+        };
+        let values = claims
+            .get(claim)
+            .map(|v| claim_values(v))
+            .unwrap_or_default();
+        if values
+            .iter()
+            .any(|v| self.admin_values.iter().any(|a| a == v))
+        {
+            Role::Admin
+        } else {
+            Role::Viewer
+        }
+    }
+
+    /// What grants the admin role, for messages; empty when roles are off.
+    pub fn admin_grant(&self) -> String {
+        match &self.claim {
+            None => String::new(),
+            Some(claim) if self.admin_values.is_empty() => {
+                format!("the '{claim}' claim holding an admin value (ADMIN_VALUES is empty: nobody is an admin)")
+            }
+            Some(claim) => format!(
+                "the '{claim}' claim holding {}",
+                self.admin_values.join(" or ")
+            ),
+        }
+    }
+}
+
+/// The values of one claim as API Gateway hands it over, every claim a string: a
+/// plain string is one value; an array arrives as `[a b c]` (the HTTP API JWT
+/// authorizer's form) or as JSON (`["a","b"]`).
+pub fn claim_values(raw: &str) -> Vec<String> {
+    let raw = raw.trim();
+    if raw.starts_with('[') && raw.ends_with(']') {
+        if let Ok(list) = serde_json::from_str::<Vec<serde_json::Value>>(raw) {
+            return list
+                .into_iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })
+                .collect();
+        }
+        return raw[1..raw.len() - 1]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+    }
+    if raw.is_empty() {
+        Vec::new()
+    } else {
+        vec![raw.to_string()]
+    }
+}
+
+pub fn caller_from_claims(
+    claims: &HashMap<String, String>,
+    org_claim: &str,
+    roles: &RolePolicy,
+) -> Result<Caller> {
     let user = claims
         .get("sub")
         .filter(|s| !s.is_empty())
@@ -31,6 +123,8 @@ pub fn caller_from_claims(claims: &HashMap<String, String>, org_claim: &str) -> 
     Ok(Caller {
         org: org.clone(),
         user: user.clone(),
+        role: roles.role(claims),
+        admin_grant: roles.admin_grant(),
     })
 }
 
@@ -45,19 +139,85 @@ mod tests {
             .collect()
     }
 
+    fn off() -> RolePolicy {
+        RolePolicy::default()
+    }
+
+    fn groups() -> RolePolicy {
+        RolePolicy::new(Some("groups".into()), Some(" seatscope-admins , owners"))
+    }
+
+    #[test]
+    fn claim_values_read_a_string_an_array_and_api_gateways_stringified_array() {
+        assert_eq!(claim_values("seatscope-admins"), vec!["seatscope-admins"]);
+        assert_eq!(claim_values(r#"["a","b c"]"#), vec!["a", "b c"]);
+        assert_eq!(claim_values("[a b]"), vec!["a", "b"]);
+        assert_eq!(claim_values("[seatscope-admins]"), vec!["seatscope-admins"]);
+        assert_eq!(claim_values("[]"), Vec::<String>::new());
+        assert_eq!(claim_values(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_role_comes_from_the_configured_claim() {
+        let p = groups();
+        assert_eq!(p.admin_values, vec!["seatscope-admins", "owners"]);
+        let role = |v: Option<&str>| {
+            let mut c = claims(&[("sub", "u"), ("org_id", "acme")]);
+            if let Some(v) = v {
+                c.insert("groups".into(), v.into());
+            }
+            p.role(&c)
+        };
+        assert_eq!(role(Some("seatscope-admins")), Role::Admin);
+        assert_eq!(role(Some(r#"["staff","owners"]"#)), Role::Admin);
+        assert_eq!(role(Some("[staff seatscope-admins]")), Role::Admin);
+        assert_eq!(role(Some("[staff]")), Role::Viewer);
+        assert_eq!(role(Some("staff")), Role::Viewer);
+        // A value is matched whole, not as a substring.
+        assert_eq!(role(Some("seatscope-admins-not")), Role::Viewer);
+        // Missing claim while one is configured: viewer.
+        assert_eq!(role(None), Role::Viewer);
+        // Roles off: everyone is an admin, whatever the token says.
+        assert_eq!(off().role(&claims(&[("groups", "staff")])), Role::Admin);
+        assert_eq!(RolePolicy::new(Some("  ".into()), None), off());
+    }
+
+    #[test]
+    fn a_viewer_is_refused_a_change_with_403_naming_the_grant() {
+        let c = caller_from_claims(
+            &claims(&[("sub", "u"), ("org_id", "acme"), ("groups", "[staff]")]),
+            "org_id",
+            &groups(),
+        )
+        .unwrap();
+        assert_eq!(c.role, Role::Viewer);
+        let e = c.admin("disconnect").unwrap_err();
+        assert_eq!((e.status(), e.code()), (403, "admin_role_required"));
+        let m = e.public_message();
+        assert!(
+            m.contains("disconnect") && m.contains("'groups'") && m.contains("seatscope-admins"),
+            "{m}"
+        );
+        assert!(Caller::member("acme", "u").admin("disconnect").is_ok());
+    }
+
     #[test]
     fn caller_needs_subject_and_org() {
-        let c =
-            caller_from_claims(&claims(&[("sub", "u1"), ("org_id", "acme")]), "org_id").unwrap();
+        let c = caller_from_claims(
+            &claims(&[("sub", "u1"), ("org_id", "acme")]),
+            "org_id",
+            &off(),
+        )
+        .unwrap();
         assert_eq!((c.org.as_str(), c.user.as_str()), ("acme", "u1"));
         assert_eq!(
-            caller_from_claims(&claims(&[("sub", "u1")]), "org_id")
+            caller_from_claims(&claims(&[("sub", "u1")]), "org_id", &off())
                 .unwrap_err()
                 .status(),
             401
         );
         assert_eq!(
-            caller_from_claims(&claims(&[("org_id", "a")]), "org_id")
+            caller_from_claims(&claims(&[("org_id", "a")]), "org_id", &off())
                 .unwrap_err()
                 .status(),
             401
@@ -66,7 +226,11 @@ mod tests {
 
     #[test]
     fn org_ids_that_could_break_keys_are_refused() {
-        let e = caller_from_claims(&claims(&[("sub", "u"), ("org_id", "a#b")]), "org_id");
+        let e = caller_from_claims(
+            &claims(&[("sub", "u"), ("org_id", "a#b")]),
+            "org_id",
+            &off(),
+        );
         assert_eq!(e.unwrap_err().status(), 401);
     }
 }

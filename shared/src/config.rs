@@ -31,6 +31,9 @@ pub struct Config {
     pub secret_prefix: String,
     /// The JWT claim that names the caller's org.
     pub org_claim: String,
+    /// ROLE_CLAIM and ADMIN_VALUES: which claim says who is an admin (unset: every
+    /// member is).
+    pub roles: crate::claims::RolePolicy,
     /// The exact redirect URI registered at every vendor.
     pub oauth_redirect_uri: Url,
     /// `OAUTH_COOKIE_SECURE` (`true`, the default, or `false`): the OAuth binding
@@ -151,6 +154,10 @@ impl Config {
             stage: required("STAGE")?,
             secret_prefix: required("SECRET_PREFIX")?,
             org_claim: required("ORG_CLAIM")?,
+            roles: crate::claims::RolePolicy::new(
+                lookup("ROLE_CLAIM"),
+                lookup("ADMIN_VALUES").as_deref(),
+            ),
             oauth_redirect_uri,
             oauth_cookie_secure,
             sync_interval_minutes: number("SYNC_INTERVAL_MINUTES", 60)?.max(1),
@@ -212,6 +219,19 @@ mod tests {
         assert!(c.sync_queue_url.is_none());
         assert!(c.oauth_clients.is_empty());
         assert!(c.oauth_cookie_secure);
+        assert_eq!(c.roles, crate::claims::RolePolicy::default());
+    }
+
+    #[test]
+    fn roles_are_read_from_role_claim_and_admin_values() {
+        let c = Config::from_lookup(|k| match k {
+            "ROLE_CLAIM" => Some("groups".into()),
+            "ADMIN_VALUES" => Some("seatscope-admins,owners".into()),
+            other => base(other),
+        })
+        .unwrap();
+        assert_eq!(c.roles.claim.as_deref(), Some("groups"));
+        assert_eq!(c.roles.admin_values, vec!["seatscope-admins", "owners"]);
     }
 
     #[test]

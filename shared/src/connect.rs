@@ -18,8 +18,8 @@ use crate::app::App;
 use crate::catalog::{AuthMode, Catalog, Provider};
 use crate::connectors::{Connector, Verified};
 use crate::domain::{
-    invite_id, invite_pk, keys, rfc3339, Caller, Invite, OAuthState, INVITE_MAX_REFUSED_KEYS,
-    INVITE_SK,
+    invite_id, invite_pk, keys, rfc3339, Admin, Caller, Invite, OAuthState,
+    INVITE_MAX_REFUSED_KEYS, INVITE_SK,
 };
 use crate::error::{Error, Result};
 use crate::oauth;
@@ -272,7 +272,7 @@ fn oauth_ready(app: &App, provider: &Provider) -> bool {
 
 pub async fn start_oauth_connect(
     app: &App,
-    caller: &Caller,
+    caller: &Admin,
     provider_id: &str,
     return_to: Option<&str>,
 ) -> Result<StartedConnect> {
@@ -660,7 +660,7 @@ async fn verify_api_key(
 /// secret, then the connection. Nothing is stored when the key is refused.
 pub async fn connect_api_key(
     app: &App,
-    caller: &Caller,
+    caller: &Admin,
     provider_id: &str,
     key: SecretString,
 ) -> Result<Connected> {
@@ -739,7 +739,7 @@ fn invite_mode(app: &App, provider: &Provider) -> Result<AuthMode> {
 
 /// `POST /api/connections/{provider}/invites`: a single-use link for the app's
 /// admin, valid for 7 days.
-pub async fn create_invite(app: &App, caller: &Caller, provider_id: &str) -> Result<CreatedInvite> {
+pub async fn create_invite(app: &App, caller: &Admin, provider_id: &str) -> Result<CreatedInvite> {
     let provider = app.config.catalog.get(provider_id)?;
     invite_mode(app, provider)?;
     let token = new_invite_token();
@@ -817,7 +817,7 @@ pub async fn list_invites(app: &App, caller: &Caller, provider_id: &str) -> Resu
 
 /// `DELETE /api/connections/{provider}/invites/{id}`: the link stops working at
 /// once. An id the caller's org does not have (another org's included) is 404.
-pub async fn revoke_invite(app: &App, caller: &Caller, provider_id: &str, id: &str) -> Result<()> {
+pub async fn revoke_invite(app: &App, caller: &Admin, provider_id: &str, id: &str) -> Result<()> {
     let provider = app.config.catalog.get(provider_id)?;
     let not_found = || Error::NotFound(format!("invite '{id}' of {}", provider.name));
     let well_formed = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -1101,7 +1101,7 @@ pub fn parse_purge(value: Option<&str>) -> Result<bool> {
 /// and the connection item.
 pub async fn disconnect(
     app: &App,
-    caller: &Caller,
+    caller: &Admin,
     provider_id: &str,
     purge: bool,
 ) -> Result<Disconnected> {

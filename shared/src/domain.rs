@@ -85,6 +85,62 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub struct Caller {
     pub org: String,
     pub user: String,
+    /// From the configured role claim (`ROLE_CLAIM`, `ADMIN_VALUES`); every member
+    /// is an admin when no role claim is configured.
+    pub role: Role,
+    /// What grants the admin role, for refusals ("the 'groups' claim containing
+    /// seatscope-admins"); empty when roles are off.
+    pub admin_grant: String,
+}
+
+/// The two roles: an admin may change things, a viewer reads everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Viewer,
+}
+
+impl Caller {
+    /// A member of `org` with roles off (every member an admin): for tools and
+    /// tests that act outside a request.
+    pub fn member(org: &str, user: &str) -> Caller {
+        Caller {
+            org: org.to_string(),
+            user: user.to_string(),
+            role: Role::Admin,
+            admin_grant: String::new(),
+        }
+    }
+
+    /// The one check before any change: the capability every write operation takes.
+    /// A viewer is refused with 403 `admin_role_required`, naming the action and
+    /// what grants the role.
+    pub fn admin(&self, action: &str) -> crate::error::Result<Admin> {
+        match self.role {
+            Role::Admin => Ok(Admin(self.clone())),
+            Role::Viewer => Err(crate::error::Error::Forbidden {
+                code: "admin_role_required",
+                message: format!(
+                    "{action} needs the admin role: a token with {}; ask your identity provider's admin",
+                    self.admin_grant
+                ),
+            }),
+        }
+    }
+}
+
+/// Proof that the caller holds the admin role. Only `Caller::admin` makes one (the
+/// field is private), and every write operation takes `&Admin`, so no change can be
+/// made without the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin(Caller);
+
+impl std::ops::Deref for Admin {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

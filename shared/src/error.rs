@@ -23,6 +23,9 @@ pub enum Error {
     /// No verified identity (or no org claim) on the request.
     #[error("authentication required: {0}")]
     Unauthorized(String),
+    /// A verified caller whose role does not allow the action (403).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -101,6 +104,7 @@ impl Error {
             Error::Unprocessable { .. } => 422,
             Error::TooLarge(_) => 413,
             Error::Unauthorized(_) => 401,
+            Error::Forbidden { .. } => 403,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
             Error::Vendor { .. } | Error::VendorAuth { .. } | Error::NeedsReconnect { .. } => 502,
@@ -111,7 +115,9 @@ impl Error {
     /// Stable, machine-readable code for API bodies and redirects.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadRequest { code, .. } | Error::Unprocessable { code, .. } => code,
+            Error::BadRequest { code, .. }
+            | Error::Unprocessable { code, .. }
+            | Error::Forbidden { code, .. } => code,
             Error::TooLarge(_) => "body_too_large",
             Error::Unauthorized(_) => "unauthorized",
             Error::NotFound(_) => "not_found",

@@ -9,7 +9,8 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::app::App;
 use crate::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::{
-    day, keys, parse_day, Caller, Connection, DailyRollup, PlanItem, Seat, SeatStatus, SyncSummary,
+    day, keys, parse_day, Admin, Caller, Connection, DailyRollup, PlanItem, Seat, SeatStatus,
+    SyncSummary,
 };
 use crate::error::{Error, Result};
 use crate::usage::{self, AppSettings, Summary, SummaryItem, TierHint};
@@ -712,7 +713,7 @@ pub async fn seats(
 }
 
 /// "Sync now": the connection becomes due at once; the next tick runs it.
-pub async fn request_sync(app: &App, caller: &Caller, provider_id: &str) -> Result<()> {
+pub async fn request_sync(app: &App, caller: &Admin, provider_id: &str) -> Result<()> {
     let provider = app.config.catalog.get(provider_id)?;
     app.store
         .make_due(&caller.org, &provider.id, app.config.clock.now())

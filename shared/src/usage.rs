@@ -10,7 +10,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::app::App;
 use crate::catalog::{Pricing, Provider};
-use crate::domain::{keys, parse_day, rfc3339, DailyRollup, Seat, SeatStatus};
+use crate::domain::{keys, parse_day, rfc3339, Admin, DailyRollup, Seat, SeatStatus};
 use crate::error::{Error, Result};
 use crate::metrics;
 
@@ -135,11 +135,11 @@ pub async fn settings(app: &App, org: &str, provider: &str) -> Result<AppSetting
 /// Validates and stores the settings, then recomputes the app's summary with them.
 pub async fn save_settings(
     app: &App,
-    org: &str,
-    user: &str,
+    admin: &Admin,
     provider: &Provider,
     settings: AppSettings,
 ) -> Result<AppSettings> {
+    let (org, user) = (admin.org.as_str(), admin.user.as_str());
     settings.validate()?;
     app.store
         .put(&SettingsItem {

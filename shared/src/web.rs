@@ -39,7 +39,7 @@ pub fn security_headers(mut response: Response<Body>, https: bool) -> Response<B
     response
 }
 
-pub fn caller(req: &Request, org_claim: &str) -> Result<Caller, Error> {
+pub fn caller(req: &Request, config: &crate::config::Config) -> Result<Caller, Error> {
     let claims = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
@@ -50,7 +50,7 @@ pub fn caller(req: &Request, org_claim: &str) -> Result<Caller, Error> {
     };
     let claims = claims
         .ok_or_else(|| Error::Unauthorized("the request carries no verified token".into()))?;
-    caller_from_claims(claims, org_claim)
+    caller_from_claims(claims, &config.org_claim, &config.roles)
 }
 
 /// API Gateway's route key (`"POST /api/connections/{provider}/connect"`): handlers

@@ -35,10 +35,9 @@ async fn stack(sandbox: PagerDutyConfig, history_days: u32, extra_env: &[(&str, 
 }
 
 async fn connect_with_key(stack: &Stack, org: &str) {
-    let caller = Caller {
-        org: org.into(),
-        user: format!("admin@{org}.example"),
-    };
+    let caller = Caller::member(org, &format!("admin@{org}.example"))
+        .admin("connect")
+        .expect("roles are off");
     connect::connect_api_key(
         &stack.app,
         &caller,
@@ -111,10 +110,9 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
         let app = stack.app.clone();
         connecting.spawn(async move {
             for org in chunk {
-                let caller = Caller {
-                    org: org.clone(),
-                    user: format!("admin@{org}.example"),
-                };
+                let caller = Caller::member(&org, &format!("admin@{org}.example"))
+                    .admin("connect")
+                    .expect("roles are off");
                 connect::connect_api_key(&app, &caller, "pagerduty", API_TOKEN.to_string().into())
                     .await
                     .unwrap_or_else(|e| panic!("connecting {org}: {e}"));

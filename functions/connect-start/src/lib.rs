@@ -58,13 +58,13 @@ fn provider(req: &Request) -> Result<String, Error> {
 
 /// The dashboard's JSON calls (behind the JWT authorizer).
 async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Error> {
-    let caller = web::caller(req, &app.config.org_claim)?;
+    let caller = web::caller(req, &app.config)?;
     match route {
         "POST /api/connections/{provider}/connect" => {
             let body: ConnectRequest = web::json_body(req)?;
             let started = connect::start_oauth_connect(
                 app,
-                &caller,
+                &caller.admin("connect")?,
                 &provider(req)?,
                 body.return_to.as_deref(),
             )
@@ -74,12 +74,22 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
         }
         "POST /api/connections/{provider}/api-key" => {
             let body: ApiKeyRequest = web::secret_json_body(req, r#"{"api_key": "…"}"#)?;
-            let connected =
-                connect::connect_api_key(app, &caller, &provider(req)?, body.api_key).await?;
+            let connected = connect::connect_api_key(
+                app,
+                &caller.admin("connecting with an API key")?,
+                &provider(req)?,
+                body.api_key,
+            )
+            .await?;
             Ok(web::json(200, &connected))
         }
         "POST /api/connections/{provider}/invites" => {
-            let invite = connect::create_invite(app, &caller, &provider(req)?).await?;
+            let invite = connect::create_invite(
+                app,
+                &caller.admin("creating an invite link")?,
+                &provider(req)?,
+            )
+            .await?;
             Ok(web::json(201, &invite))
         }
         "GET /api/connections/{provider}/invites" => {
@@ -88,7 +98,8 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
         }
         "DELETE /api/connections/{provider}/invites/{id}" => {
             let id = web::path_param(req, "id").unwrap_or_default();
-            connect::revoke_invite(app, &caller, &provider(req)?, &id).await?;
+            let admin = caller.admin("revoking an invite link")?;
+            connect::revoke_invite(app, &admin, &provider(req)?, &id).await?;
             Ok(web::no_content())
         }
         other => Err(Error::NotFound(format!("route '{other}'"))),

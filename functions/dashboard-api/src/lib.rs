@@ -186,8 +186,17 @@ fn range(app: &App, req: &Request) -> Result<Range, Error> {
 }
 
 async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Error> {
-    let caller = web::caller(req, &app.config.org_claim)?;
+    let caller = web::caller(req, &app.config)?;
     match route {
+        "GET /api/me" => Ok(web::json(
+            200,
+            &serde_json::json!({
+                "org": caller.org,
+                "role": caller.role,
+                "role_claim": app.config.roles.claim,
+                "admin_values": app.config.roles.admin_values,
+            }),
+        )),
         "GET /api/overview" => Ok(web::json(200, &queries::overview(app, &caller).await?)),
         "GET /api/apps/{provider}" => {
             let detail =
@@ -247,13 +256,13 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                 req,
                 r#"{"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": null}"#,
             )?;
-            let saved =
-                usage::save_settings(app, &caller.org, &caller.user, provider, settings).await?;
+            let admin = caller.admin("saving settings")?;
+            let saved = usage::save_settings(app, &admin, provider, settings).await?;
             Ok(web::json(200, &saved))
         }
         "POST /api/connections/{provider}/sync" => {
             let provider = provider(req)?;
-            queries::request_sync(app, &caller, &provider).await?;
+            queries::request_sync(app, &caller.admin("sync now")?, &provider).await?;
             Ok(web::json(
                 202,
                 &serde_json::json!({"provider": provider, "sync": "requested", "message": "the next scheduled tick syncs this connection"}),
@@ -261,7 +270,9 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
         }
         "DELETE /api/connections/{provider}" => {
             let purge = connect::parse_purge(web::query_param(req, "purge").as_deref())?;
-            let done = connect::disconnect(app, &caller, &provider(req)?, purge).await?;
+            let action = if purge { "purge" } else { "disconnect" };
+            let done =
+                connect::disconnect(app, &caller.admin(action)?, &provider(req)?, purge).await?;
             Ok(web::json(200, &done))
         }
         other => Err(Error::NotFound(format!("route '{other}'"))),

@@ -394,10 +394,7 @@ async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow:
     let org = format!("bench-{index}");
     seatscope_core::connect::connect_api_key(
         &stack.app,
-        &Caller {
-            org: org.clone(),
-            user: format!("admin@{org}.example"),
-        },
+        &Caller::member(&org, &format!("admin@{org}.example")).admin("connect")?,
         "pagerduty",
         API_KEY.to_string().into(),
     )

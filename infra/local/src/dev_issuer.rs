@@ -72,8 +72,16 @@ struct PendingCode {
     scope: String,
     email: String,
     org: String,
+    /// The role chosen on the form: the `groups` claim the tokens carry.
+    admin: bool,
     issued: Instant,
 }
+
+/// The claim the dev issuer puts the chosen role in, and its values: what the local
+/// stack configures as ROLE_CLAIM and ADMIN_VALUES when a test turns roles on.
+pub const ROLE_CLAIM: &str = "groups";
+pub const ADMIN_GROUP: &str = "seatscope-admins";
+pub const VIEWER_GROUP: &str = "staff";
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -187,6 +195,8 @@ impl DevIssuer {
         claims.insert("iat".into(), json!(now));
         claims.insert("exp".into(), json!(now + lifetime_seconds));
         claims.insert(self.org_claim.clone(), json!(org));
+        // Admin, like every member when roles are off.
+        claims.insert(ROLE_CLAIM.into(), json!([ADMIN_GROUP]));
         claims
     }
 
@@ -259,7 +269,7 @@ impl DevIssuer {
     }
 
     /// A fresh single-use code for `req`, signed in as `email` in `org`.
-    fn issue_code(&self, req: &AuthorizeRequest, email: &str, org: &str) -> String {
+    fn issue_code(&self, req: &AuthorizeRequest, email: &str, org: &str, admin: bool) -> String {
         use rand::RngCore as _;
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
@@ -276,6 +286,7 @@ impl DevIssuer {
                 scope: req.scope.clone(),
                 email: email.into(),
                 org: org.into(),
+                admin,
                 issued: Instant::now(),
             },
         );
@@ -337,11 +348,18 @@ impl DevIssuer {
             ));
         }
         let sub = format!("user:{}", pending.email);
+        let group = if pending.admin {
+            ADMIN_GROUP
+        } else {
+            VIEWER_GROUP
+        };
         let mut access = self.base_claims(&sub, &pending.org, TOKEN_TTL_SECONDS);
+        access.insert(ROLE_CLAIM.into(), json!([group]));
         access.insert("email".into(), json!(pending.email));
         access.insert("client_id".into(), json!(pending.client_id));
         access.insert("scope".into(), json!(pending.scope));
         let mut id = self.base_claims(&sub, &pending.org, TOKEN_TTL_SECONDS);
+        id.insert(ROLE_CLAIM.into(), json!([group]));
         id.insert("email".into(), json!(pending.email));
         id.insert("auth_time".into(), id["iat"].clone());
         if let Some(nonce) = &pending.nonce {
@@ -521,6 +539,7 @@ fn sign_in_form(
     req: &AuthorizeRequest,
     email: &str,
     org: &str,
+    admin: bool,
     error: Option<(&str, &str)>,
 ) -> Response {
     let mut hidden = vec![
@@ -590,6 +609,12 @@ fn sign_in_form(
          <input id=\"org\" name=\"org\" type=\"text\" autocomplete=\"organization\" required \
          aria-describedby=\"{org_described}\" value=\"{org}\"{org_invalid}>\n\
          <p id=\"org-hint\" class=\"hint\">The org id: letters, digits, '-', '_' and '.'.</p>\n\
+         <fieldset>\n<legend>Role</legend>\n\
+         <input id=\"role-admin\" name=\"role\" type=\"radio\" value=\"admin\"{admin_checked}>\n\
+         <label for=\"role-admin\">Admin (groups: {ADMIN_GROUP})</label>\n\
+         <input id=\"role-viewer\" name=\"role\" type=\"radio\" value=\"viewer\"{viewer_checked}>\n\
+         <label for=\"role-viewer\">Viewer (groups: {VIEWER_GROUP})</label>\n\
+         </fieldset>\n\
          <button type=\"submit\">Sign in</button>\n\
          </form>",
         action = escape_html(&format!("{}/authorize", iss.path)),
@@ -597,6 +622,8 @@ fn sign_in_form(
         org = escape_html(org),
         email_invalid = invalid("email"),
         org_invalid = invalid("org"),
+        admin_checked = if admin { " checked" } else { "" },
+        viewer_checked = if admin { "" } else { " checked" },
     );
     html(status, "Sign in to Seatscope (local dev issuer)", &body)
 }
@@ -604,7 +631,7 @@ fn sign_in_form(
 async fn authorize_page(State(iss): State<Arc<DevIssuer>>, RawQuery(query): RawQuery) -> Response {
     let req = params(query.unwrap_or_default().as_bytes()).and_then(|p| iss.authorize_request(&p));
     match req {
-        Ok(req) => sign_in_form(&iss, &req, DEFAULT_EMAIL, DEFAULT_ORG, None),
+        Ok(req) => sign_in_form(&iss, &req, DEFAULT_EMAIL, DEFAULT_ORG, true, None),
         Err(message) => error_page(&message),
     }
 }
@@ -626,15 +653,16 @@ async fn authorize_submit(State(iss): State<Arc<DevIssuer>>, body: axum::body::B
         .get("org")
         .map(|o| o.trim().to_string())
         .unwrap_or_default();
+    let admin = form.get("role").map(String::as_str) != Some("viewer");
     if !valid_email(&email) {
         let message = "Enter an email address, like admin@demo.example.";
-        return sign_in_form(&iss, &req, &email, &org, Some(("email", message)));
+        return sign_in_form(&iss, &req, &email, &org, admin, Some(("email", message)));
     }
     if !valid_org(&org) {
         let message = "Enter an organization id of letters, digits, '-', '_' or '.' (at most 128).";
-        return sign_in_form(&iss, &req, &email, &org, Some(("org", message)));
+        return sign_in_form(&iss, &req, &email, &org, admin, Some(("org", message)));
     }
-    let code = iss.issue_code(&req, &email, &org);
+    let code = iss.issue_code(&req, &email, &org, admin);
     let Ok(mut location) = url::Url::parse(&req.redirect_uri) else {
         return error_page("redirect_uri is not a URL.");
     };
@@ -808,6 +836,19 @@ fn stringify_claims(claims: Value) -> Option<BTreeMap<String, String>> {
             .map(|(k, v)| {
                 let s = match v {
                     Value::String(s) => s,
+                    // As API Gateway's HTTP API JWT authorizer passes an array claim:
+                    // `["a","b"]` becomes the string `[a b]`.
+                    Value::Array(items) => format!(
+                        "[{}]",
+                        items
+                            .into_iter()
+                            .map(|i| match i {
+                                Value::String(s) => s,
+                                other => other.to_string(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
                     other => other.to_string(),
                 };
                 (k, s)
@@ -848,6 +889,15 @@ impl DevAuth {
     /// A token for `user` (its `sub`) in `org`, valid for `hours`, signed by the issuer.
     pub fn token(&self, org: &str, user: &str, hours: i64) -> String {
         let claims = self.provider.base_claims(user, org, hours * 3600);
+        self.provider
+            .sign(&Value::Object(claims))
+            .unwrap_or_default()
+    }
+
+    /// A token like [`DevAuth::token`] whose role claim says viewer (`groups: ["staff"]`).
+    pub fn viewer_token(&self, org: &str, user: &str, hours: i64) -> String {
+        let mut claims = self.provider.base_claims(user, org, hours * 3600);
+        claims.insert(ROLE_CLAIM.into(), json!([VIEWER_GROUP]));
         self.provider
             .sign(&Value::Object(claims))
             .unwrap_or_default()

@@ -152,7 +152,8 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                 exempt_seats: (0..20).map(|s| format!("P{s:06}")).collect(),
                 ..AppSettings::default()
             };
-            usage::save_settings(app, ORG, "bench", provider, settings).await?;
+            let admin = seatscope_core::domain::Caller::member(ORG, "bench").admin("settings")?;
+            usage::save_settings(app, &admin, provider, settings).await?;
         } else {
             usage::refresh_summary(app, ORG, provider, Some(&seats), now).await?;
         }
