@@ -24,11 +24,13 @@ export async function ready(page, name, timeout = 30_000) {
   await page.waitForFunction((n) => document.body?.dataset.ready === n, name, { timeout });
 }
 
-/** Signs in through the dev issuer's form (fields Email and Organization, button Sign in). */
-export async function signIn(page, { api, email, org }) {
+/** Signs in through the dev issuer's form (fields Email and Organization, the Role
+ * radios Admin/Viewer, button Sign in). */
+export async function signIn(page, { api, email, org, role }) {
   await page.waitForURL((u) => u.href.startsWith(`${api}/dev-issuer/`), { timeout: 30_000 });
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Organization').fill(org);
+  if (role) await page.getByRole('radio', { name: role === 'viewer' ? /^Viewer/ : /^Admin/ }).check();
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 

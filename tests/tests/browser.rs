@@ -8,6 +8,8 @@
 //! (Debian package `chromium`). `npm ci` runs in tests/browser when its
 //! node_modules lacks playwright-core.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -147,4 +149,58 @@ async fn the_dashboard_in_chromium_signs_in_connects_syncs_and_shows_the_ground_
     )
     .await;
     assert!(bench, "page-load-bench.mjs failed (output above)");
+}
+
+/// Roles on (`ROLE_CLAIM=groups`, `ADMIN_VALUES=seatscope-admins`): an admin connects
+/// and syncs PagerDuty, then `tests/browser/roles.test.mjs` signs in as a viewer
+/// through the dev issuer's form and finds no control that changes anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_in_chromium_sees_everything_and_no_control_that_changes_it() {
+    let root = workspace_root();
+    let dir = root.join("tests/browser");
+    let chromium = chromium();
+    npm_ci(&dir).await;
+    let stack = Stack::start(StackOptions {
+        sandbox: PagerDutyConfig {
+            users: 8,
+            days: 10,
+            events_per_day: 30,
+            ..PagerDutyConfig::default()
+        },
+        extra_env: vec![
+            (
+                "ROLE_CLAIM".into(),
+                seatscope_local::dev_issuer::ROLE_CLAIM.into(),
+            ),
+            (
+                "ADMIN_VALUES".into(),
+                seatscope_local::dev_issuer::ADMIN_GROUP.into(),
+            ),
+        ],
+        ..StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts");
+    let org = "browser-roles";
+    common::connect_to(&stack, org, "pagerduty")
+        .await
+        .expect("the admin connects PagerDuty");
+    let report = stack.tick().await.expect("tick");
+    assert_eq!(report["synced"], 1, "{report}");
+    let screenshots = root.join("tests/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
+    let env = [
+        ("SEATSCOPE_API", stack.api_url()),
+        ("SEATSCOPE_ORG", org.to_string()),
+        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
+        ("CHROMIUM", chromium.display().to_string()),
+    ];
+    let passed = node(
+        &dir,
+        &["--test", "--test-reporter=spec", "roles.test.mjs"],
+        &env,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(passed, "the viewer's browser tests failed (output above)");
 }

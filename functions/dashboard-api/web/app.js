@@ -10,6 +10,7 @@
     mgr: null,
     user: null,
     overview: null, // the last GET /api/overview, for the navigation and provider names
+    me: null, // GET /api/me: the caller's org and role (admin or viewer)
     gen: 0, // bumped on every route change; stale async renders check it
     charts: { trend: null, features: null },
   };
@@ -202,6 +203,23 @@
     return ov;
   }
 
+  /** A viewer reads everything; the server refuses their changes (403), the page hides them. */
+  const isViewer = () => S.me?.role === 'viewer';
+
+  function viewerNote() {
+    const claim = S.me?.role_claim || 'role';
+    const values = (S.me?.admin_values || []).join(' or ') || 'an admin value';
+    return h('p', { class: 'role-note', role: 'note', dataset: { roleNote: '' }, text: `You can read everything; changes need the admin role (claim ${claim} = ${values}) — ask your IdP admin.` });
+  }
+
+  async function loadMe() {
+    try {
+      S.me = await api('/api/me');
+    } catch {
+      S.me = null; // the server still decides; the page then offers every control
+    }
+  }
+
   const appName = (provider) => S.overview?.apps?.find((a) => a.provider === provider)?.name || provider;
 
   // ---------- sign-in ----------
@@ -391,6 +409,7 @@
     setMain(
       h1,
       h('p', { class: 'lede', text: 'Connect each app once; Seatscope then syncs its seats and activity every hour. Anyone can send an invite link to the app’s admin instead.' }),
+      isViewer() ? viewerNote() : null,
       cards,
     );
     markReady('connections');
@@ -442,8 +461,9 @@
     if (app.activity_note) card.append(h('p', { class: 'note', text: app.activity_note }));
 
     const actions = h('div', { class: 'actions' });
+    const admin = !isViewer();
     const canReconnect = ['needs_reconnect', 'error', 'disconnected'].includes(c.status);
-    if (modes.includes('oauth2') && (c.status === 'not_connected' || canReconnect)) {
+    if (admin && modes.includes('oauth2') && (c.status === 'not_connected' || canReconnect)) {
       const label = canReconnect ? 'Reconnect' : 'Connect';
       const b = h('button', { type: 'button', class: 'primary', dataset: { action: canReconnect ? 'reconnect' : 'connect' }, text: label, 'aria-label': `${label} ${app.name}` });
       b.addEventListener('click', async () => {
@@ -459,20 +479,22 @@
       });
       actions.append(b);
     }
-    if (c.status === 'connected' || c.status === 'error') {
+    if (admin && (c.status === 'connected' || c.status === 'error')) {
       const b = h('button', { type: 'button', dataset: { action: 'sync' }, text: 'Sync now', 'aria-label': `Sync ${app.name} now` });
       b.addEventListener('click', () => syncNow(app, card, b, setMsg, gen));
       actions.append(b);
     }
-    if (c.status !== 'not_connected' && c.status !== 'disconnected') {
+    if (admin && c.status !== 'not_connected' && c.status !== 'disconnected') {
       const b = h('button', { type: 'button', class: 'danger', dataset: { action: 'disconnect' }, text: 'Disconnect', 'aria-label': `Disconnect ${app.name}` });
       b.addEventListener('click', () => disconnectDialog(app, b));
       actions.append(b);
     }
     if (c.status !== 'connected') {
-      const b = h('button', { type: 'button', dataset: { action: 'invite' }, text: 'Invite the app’s admin', 'aria-label': `Invite the ${app.name} admin` });
-      b.addEventListener('click', () => createInvite(app, card, b, setMsg));
-      actions.append(b);
+      if (admin) {
+        const b = h('button', { type: 'button', dataset: { action: 'invite' }, text: 'Invite the app’s admin', 'aria-label': `Invite the ${app.name} admin` });
+        b.addEventListener('click', () => createInvite(app, card, b, setMsg));
+        actions.append(b);
+      }
       pendingInvites(app, card, setMsg);
     }
     if (c.status === 'connected' || c.status === 'syncing') {
@@ -480,7 +502,7 @@
     }
     card.append(actions);
 
-    if (modes.includes('api_key')) {
+    if (admin && modes.includes('api_key')) {
       const form = apiKeyForm(app, setMsg);
       if (c.status === 'connected') {
         card.append(h('details', { class: 'replace-key' }, h('summary', { text: modes.includes('oauth2') ? 'Use an API key instead' : 'Replace the API key' }), form));
@@ -662,6 +684,7 @@
     if (!invites.length) return;
     const titleId = uid('pending');
     const list = h('ul', {}, invites.map((inv) => {
+      if (isViewer()) return h('li', { dataset: { invite: inv.id } }, 'Created ', timeEl(inv.created_at), ` by ${inv.invited_by}; expires `, timeEl(inv.expires_at));
       const revoke = h('button', { type: 'button', class: 'danger', dataset: { action: 'revoke-invite', invite: inv.id }, text: 'Revoke', 'aria-label': `Revoke the invite link created ${inv.created_at} by ${inv.invited_by}` });
       revoke.addEventListener('click', async () => {
         revoke.disabled = true;
@@ -1350,7 +1373,7 @@
     function rows(page) {
       const frag = document.createDocumentFragment();
       for (const s of list.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE)) {
-        const cb = h('input', { type: 'checkbox', checked: exempt.has(s.id), 'aria-label': `Exempt ${s.email || s.name || s.id}`, dataset: { seatId: s.id } });
+        const cb = h('input', { type: 'checkbox', disabled: isViewer(), checked: exempt.has(s.id), 'aria-label': `Exempt ${s.email || s.name || s.id}`, dataset: { seatId: s.id } });
         cb.addEventListener('change', () => (cb.checked ? exempt.add(s.id) : exempt.delete(s.id)));
         frag.append(
           h(
@@ -1397,9 +1420,15 @@
         h('div', { class: 'fields' }, h('div', { class: 'field' }, h('label', { for: priceId, text: `Seat price per month (${cur})` }), price)),
       ]);
     }
-    form.append(h('div', { class: 'actions' }, save), err, status);
+    if (isViewer()) {
+      for (const el of [thr, grace, price]) el.disabled = true;
+      form.append(viewerNote());
+    } else {
+      form.append(h('div', { class: 'actions' }, save), err, status);
+    }
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
+      if (isViewer()) return;
       err.textContent = '';
       status.textContent = '';
       const priceText = price.value.trim();
@@ -1544,6 +1573,7 @@
     }
     S.mgr.events.addAccessTokenExpired(() => signInAgain());
     showAccount();
+    await loadMe();
     await route();
   }
 
