@@ -100,13 +100,38 @@ impl DynamoDbStore {
         org: &str,
         provider: &str,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.update_at(s(keys::org(org)), s(keys::connection_sk(provider)))
+            .await
+    }
+
+    /// A DeleteItem on the item at (pk, sk).
+    async fn delete_at(
+        &self,
+        pk: AttributeValue,
+        sk: AttributeValue,
+    ) -> aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder {
+        self.client
+            .get()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+    }
+
+    /// An UpdateItem on the item at (pk, sk).
+    async fn update_at(
+        &self,
+        pk: AttributeValue,
+        sk: AttributeValue,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .get()
             .await
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
+            .key("pk", pk)
+            .key("sk", sk)
     }
 
     pub fn table(&self) -> &str {
@@ -180,13 +205,8 @@ impl DynamoDbStore {
     }
 
     pub async fn delete(&self, pk: &str, sk: &str) -> Result<()> {
-        self.client
-            .get()
+        self.delete_at(s(pk), s(sk))
             .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
             .send()
             .await
             .map_err(ddb_err("DeleteItem"))?;
@@ -194,19 +214,7 @@ impl DynamoDbStore {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
-        let out = self
-            .client
-            .get()
-            .await
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(ddb_err("GetItem"))?;
-        out.item.map(from_item).transpose()
+        self.get_raw(pk, sk).await?.map(from_item).transpose()
     }
 
     /// One item as DynamoDB returned it (for attributes no record type carries).
@@ -406,13 +414,8 @@ impl DynamoDbStore {
         now: OffsetDateTime,
     ) -> Result<Option<OAuthState>> {
         let result = self
-            .client
-            .get()
+            .delete_at(s(keys::oauth_state(state_hash)), s(keys::OAUTH_STATE_SK))
             .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::oauth_state(state_hash)))
-            .key("sk", s(keys::OAUTH_STATE_SK))
             .condition_expression("attribute_exists(pk) AND expires_at > :now")
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .return_values(ReturnValue::AllOld)

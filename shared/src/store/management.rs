@@ -1,6 +1,8 @@
 //! Connection management in DynamoDB: saving a connection (connect and Reconnect),
 //! invite links (single use, like OAuth state), disconnecting and purging.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
 use time::OffsetDateTime;
 
@@ -175,13 +177,8 @@ impl DynamoDbStore {
     /// Deletes the connection item itself; true if there was one.
     pub async fn delete_connection(&self, org: &str, provider: &str) -> Result<bool> {
         let out = self
-            .client
-            .get()
+            .delete_at(s(keys::org(org)), s(keys::connection_sk(provider)))
             .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(keys::connection_sk(provider)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -227,19 +224,10 @@ impl DynamoDbStore {
         now: OffsetDateTime,
     ) -> Result<Option<Invite>> {
         let result = self
-            .client
-            .get()
+            .delete_at(s(invite_pk(token_hash)), s(INVITE_SK))
             .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(invite_pk(token_hash)))
-            .key("sk", s(INVITE_SK))
-            .condition_expression(
-                "attribute_exists(pk) AND expires_at > :now \
-                 AND (attribute_not_exists(refused_keys) OR refused_keys < :max)",
-            )
-            .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .expression_attribute_values(":max", n(i64::from(INVITE_MAX_REFUSED_KEYS)))
+            .condition_expression(USABLE_INVITE)
+            .set_expression_attribute_values(Some(usable_invite_values(now)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
@@ -262,21 +250,12 @@ impl DynamoDbStore {
         now: OffsetDateTime,
     ) -> Result<Option<u32>> {
         let result = self
-            .client
-            .get()
+            .update_at(s(invite_pk(token_hash)), s(INVITE_SK))
             .await
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(invite_pk(token_hash)))
-            .key("sk", s(INVITE_SK))
             .update_expression("ADD refused_keys :one")
-            .condition_expression(
-                "attribute_exists(pk) AND expires_at > :now \
-                 AND (attribute_not_exists(refused_keys) OR refused_keys < :max)",
-            )
+            .condition_expression(USABLE_INVITE)
+            .set_expression_attribute_values(Some(usable_invite_values(now)))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .expression_attribute_values(":max", n(i64::from(INVITE_MAX_REFUSED_KEYS)))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -288,13 +267,8 @@ impl DynamoDbStore {
 
     /// Deletes a burnt invite (and its index entry) whatever its count.
     pub async fn delete_invite(&self, org: &str, provider: &str, token_hash: &str) -> Result<()> {
-        self.client
-            .get()
+        self.delete_at(s(invite_pk(token_hash)), s(INVITE_SK))
             .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(invite_pk(token_hash)))
-            .key("sk", s(INVITE_SK))
             .send()
             .await
             .map_err(ddb_err("DeleteItem(invite)"))?;
@@ -357,13 +331,8 @@ impl DynamoDbStore {
     /// gone, and the list checks every entry against its invite.
     async fn unindex_invite(&self, org: &str, provider: &str, token_hash: &str) {
         let result = self
-            .client
-            .get()
+            .update_at(s(keys::org(org)), s(invites_index_sk(provider)))
             .await
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org(org)))
-            .key("sk", s(invites_index_sk(provider)))
             .update_expression("REMOVE invites.#id")
             .condition_expression("attribute_exists(invites)")
             .expression_attribute_names("#id", invite_id(token_hash))
@@ -381,13 +350,8 @@ impl DynamoDbStore {
             return Ok(false);
         };
         let result = self
-            .client
-            .get()
+            .delete_at(s(invite_pk(&entry.token_hash)), s(INVITE_SK))
             .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(invite_pk(&entry.token_hash)))
-            .key("sk", s(INVITE_SK))
             .condition_expression("attribute_not_exists(pk) OR (org_id = :org AND provider = :p)")
             .expression_attribute_values(":org", s(org))
             .expression_attribute_values(":p", s(provider))
@@ -407,4 +371,16 @@ fn refused_keys(item: &std::collections::HashMap<String, AttributeValue>) -> u32
         Some(AttributeValue::N(v)) => v.parse().unwrap_or(u32::MAX),
         _ => 0,
     }
+}
+
+/// What an invite item must be to be used (or to count a refused key): there, not
+/// expired, and not burnt by too many refused keys.
+const USABLE_INVITE: &str = "attribute_exists(pk) AND expires_at > :now \
+     AND (attribute_not_exists(refused_keys) OR refused_keys < :max)";
+
+fn usable_invite_values(now: OffsetDateTime) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":now".to_string(), n(now.unix_timestamp())),
+        (":max".to_string(), n(i64::from(INVITE_MAX_REFUSED_KEYS))),
+    ])
 }
