@@ -367,8 +367,10 @@ pub async fn sync_connection_within(
 }
 
 /// Whether a finished run calls for an operator alert: the connection has just turned
-/// `needs_reconnect` (someone must reconnect it), or it has just failed a second time in
-/// a row. Transitions only, so a connection that stays broken alerts once, not every run.
+/// `needs_reconnect` (someone must reconnect it), or a healthy connection has just failed
+/// (its first failed run; a vendor error that a retry inside the run got past is not a
+/// failed run). Transitions only, so a connection that stays broken alerts once, not
+/// every run.
 pub fn needs_attention(
     before: ConnectionStatus,
     after: ConnectionStatus,
@@ -376,7 +378,7 @@ pub fn needs_attention(
 ) -> bool {
     let turned_needs_reconnect =
         after == ConnectionStatus::NeedsReconnect && before != ConnectionStatus::NeedsReconnect;
-    turned_needs_reconnect || consecutive_failures == 2
+    turned_needs_reconnect || consecutive_failures == 1
 }
 
 /// How long one refresh may hold the connection's refresh lock.
@@ -1054,18 +1056,18 @@ mod tests {
     use crate::catalog::AuthMode;
 
     #[test]
-    fn turning_needs_reconnect_or_failing_twice_alerts_once() {
+    fn turning_needs_reconnect_or_a_healthy_connections_first_failure_alerts_once() {
         use ConnectionStatus::{Connected, Error as Failed, NeedsReconnect};
-        // Turns needs_reconnect: alert, even on the first failure.
+        // Turns needs_reconnect: alert.
         assert!(needs_attention(Connected, NeedsReconnect, 1));
         // Already needed reconnecting: no new alert.
         assert!(!needs_attention(NeedsReconnect, NeedsReconnect, 3));
-        // A first (transient or permanent) failure is not yet worth a page.
-        assert!(!needs_attention(Connected, Connected, 1));
-        assert!(!needs_attention(Connected, Failed, 1));
-        // The second failure in a row alerts; the third and later do not repeat it.
-        assert!(needs_attention(Connected, Connected, 2));
-        assert!(needs_attention(Failed, Failed, 2));
+        // A healthy connection's first failed run alerts (the run already retried the
+        // vendor's transient errors).
+        assert!(needs_attention(Connected, Connected, 1));
+        assert!(needs_attention(Connected, Failed, 1));
+        // The second and later failures in a row do not repeat it.
+        assert!(!needs_attention(Failed, Failed, 2));
         assert!(!needs_attention(Failed, Failed, 3));
         // A success resets the count and never alerts.
         assert!(!needs_attention(Failed, Connected, 0));

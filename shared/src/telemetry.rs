@@ -60,18 +60,28 @@ pub fn log_filter(spec: &str) -> Targets {
     filter
 }
 
+/// The JSON lines the functions write (one object per event, the event's fields at
+/// the top level): what CloudWatch Logs' metric filters match (`{ $.alert = … }`).
+pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_target(false)
+        .with_current_span(false)
+        .flatten_event(true)
+        .with_writer(writer)
+}
+
 pub fn init() {
     let spec = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_string());
-    let layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_target(false)
-        .with_current_span(false)
-        .flatten_event(true);
     // A second init (tests, the local runner) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
-        .with(layer)
+        .with(json_layer(std::io::stdout))
         .with(log_filter(&spec))
         .try_init();
 }
