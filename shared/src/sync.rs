@@ -44,6 +44,11 @@ pub struct SyncRequest {
     /// 0 from the tick; n for the n-th continuation after a deadline.
     #[serde(default)]
     pub continuation: u32,
+    /// The tick that enqueued it (epoch seconds), kept by its continuations: the next
+    /// sync is scheduled from the connection's slot at or before this instant
+    /// ([`next_due`]), however long the message waited in the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +138,7 @@ pub async fn enqueue_due(app: &App, now: OffsetDateTime) -> Result<TickReport> {
                 org,
                 provider,
                 continuation: 0,
+                due_at: Some(now.unix_timestamp()),
             });
         } else {
             report.skipped += 1;
@@ -160,8 +166,12 @@ pub async fn work(
     deadline: Option<OffsetDateTime>,
 ) -> Result<RunResult> {
     let now = app.config.clock.now();
+    let due_at = request
+        .due_at
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
     let result =
-        sync_connection_within(app, &request.org, &request.provider, now, deadline).await?;
+        sync_connection_scheduled(app, &request.org, &request.provider, now, deadline, due_at)
+            .await?;
     if let RunResult::Paused(summary) = &result {
         if request.continuation > 0 && summary.days_written == 0 {
             // Not even one window fits between the start and the deadline margin:
@@ -215,6 +225,63 @@ pub async fn sync_connection_within(
     provider_id: &str,
     now: OffsetDateTime,
     deadline: Option<OffsetDateTime>,
+) -> Result<RunResult> {
+    sync_connection_scheduled(app, org, provider_id, now, deadline, None).await
+}
+
+/// Each connection's own second within the sync interval: a stable hash (FNV-1a) of
+/// org and provider, so connections made at the same moment are not all due in the
+/// same second of every later interval.
+pub fn schedule_phase(org: &str, provider: &str, interval: Duration) -> i64 {
+    let period = interval.whole_seconds().max(1) as u64;
+    let hash = org
+        .bytes()
+        .chain([0u8])
+        .chain(provider.bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    (hash % period) as i64
+}
+
+/// When a connection is due after a successful run: one interval after its slot, the
+/// latest instant at or before `due_at` (the tick that sent the run) that is its phase
+/// within the interval ([`schedule_phase`]). A run the queue delayed keeps its place,
+/// so the schedule does not drift by the time each message waited (which, with a tick
+/// every interval, used to push a connection to every other tick), and connections
+/// made at the same moment spread over the interval instead of all coming due in the
+/// same second. Never sooner than a sixth of the interval after `now`: a slot closer
+/// than that (a first sync, or a run that waited long) moves by that sixth, which keeps
+/// it before the next tick when the tick runs once an interval.
+pub fn next_due(
+    org: &str,
+    provider: &str,
+    due_at: OffsetDateTime,
+    now: OffsetDateTime,
+    interval: Duration,
+) -> OffsetDateTime {
+    let period = interval.whole_seconds().max(1);
+    let min_gap = (period / 6).max(1);
+    let phase = schedule_phase(org, provider, interval);
+    let t = due_at.unix_timestamp();
+    let earliest = now.unix_timestamp() + min_gap;
+    let slot = t - (t - phase).rem_euclid(period);
+    let mut next = slot + period;
+    if next < earliest {
+        next += min_gap;
+    }
+    OffsetDateTime::from_unix_timestamp(next.max(earliest)).unwrap_or(now + interval)
+}
+
+/// Like [`sync_connection_within`], for a run sent by the tick at `due_at` (None: a
+/// run started now, by a tool or a test): the next sync is scheduled by [`next_due`].
+pub async fn sync_connection_scheduled(
+    app: &App,
+    org: &str,
+    provider_id: &str,
+    now: OffsetDateTime,
+    deadline: Option<OffsetDateTime>,
+    due_at: Option<OffsetDateTime>,
 ) -> Result<RunResult> {
     let owner = run_id();
     let ttl = lease_ttl(app);
@@ -277,7 +344,7 @@ pub async fn sync_connection_within(
                 status_reason: None,
                 summary: Some(summary.clone()),
                 finished_at: finished,
-                next_sync_at: now + interval,
+                next_sync_at: next_due(org, provider_id, due_at.unwrap_or(now), now, interval),
                 consecutive_failures: 0,
             },
             RunResult::Synced(summary),
@@ -1164,6 +1231,7 @@ mod tests {
             org: "acme".into(),
             provider: "pagerduty".into(),
             continuation: 2,
+            due_at: None,
         };
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
@@ -1172,5 +1240,115 @@ mod tests {
         let from_tick: SyncRequest =
             serde_json::from_str(r#"{"org":"acme","provider":"pagerduty"}"#).unwrap();
         assert_eq!(from_tick.continuation, 0);
+        assert_eq!(
+            from_tick.due_at, None,
+            "a message from before due_at still reads"
+        );
+        let from_tick = SyncRequest {
+            due_at: Some(1_790_000_000),
+            ..r
+        };
+        assert_eq!(
+            serde_json::to_value(&from_tick).unwrap(),
+            serde_json::json!({"org": "acme", "provider": "pagerduty", "continuation": 2, "due_at": 1_790_000_000})
+        );
+    }
+
+    const HOUR: Duration = Duration::hours(1);
+
+    fn at(t: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(t).unwrap()
+    }
+
+    #[test]
+    fn thirty_thousand_connections_made_in_the_same_second_are_spread_over_the_interval() {
+        let tick = at(1_795_000_000);
+        let mut per_second: BTreeMap<i64, u32> = BTreeMap::new();
+        for org in 0..10_000 {
+            for provider in ["pagerduty", "pandadoc", "sendgrid"] {
+                // Synced by the tick that found them all due (they were connected together).
+                let next = next_due(&format!("org{org:05}"), provider, tick, tick, HOUR);
+                let from_tick = (next - tick).whole_seconds();
+                assert!(
+                    (600..=3600).contains(&from_tick),
+                    "due in the next tick, not sooner than 10 min: {from_tick}"
+                );
+                *per_second.entry(next.unix_timestamp()).or_default() += 1;
+            }
+        }
+        let busiest = per_second.values().max().copied().unwrap();
+        eprintln!(
+            "30,000 connections: due in {} distinct seconds, at most {busiest} in one",
+            per_second.len()
+        );
+        // Before: all 30,000 in one second (tick + interval).
+        assert!(per_second.len() > 2_500, "{}", per_second.len());
+        assert!(busiest <= 60, "{busiest}");
+    }
+
+    #[test]
+    fn the_schedule_is_deterministic_and_within_the_interval() {
+        let phase = schedule_phase("acme", "pagerduty", HOUR);
+        assert_eq!(phase, schedule_phase("acme", "pagerduty", HOUR));
+        assert!((0..3600).contains(&phase));
+        assert_ne!(phase, schedule_phase("acme", "pandadoc", HOUR));
+        assert_ne!(
+            schedule_phase("ab", "c", HOUR),
+            schedule_phase("a", "bc", HOUR),
+            "org and provider are hashed apart"
+        );
+        let t = at(1_795_000_000);
+        assert_eq!(
+            next_due("acme", "pagerduty", t, t, HOUR),
+            next_due("acme", "pagerduty", t, t, HOUR)
+        );
+    }
+
+    #[test]
+    fn with_a_tick_every_interval_a_run_the_queue_delayed_is_due_at_the_next_tick() {
+        // The template's schedule: a tick every SyncIntervalMinutes. Before, a run that
+        // started d > 0 s after its tick was due at tick + interval + d: not at the next
+        // tick, but at the one after (every connection synced every other hour).
+        let tick = at(1_795_000_000);
+        for org in 0..2_000 {
+            let org = format!("org{org}");
+            for lag in [0, 1, 59, 600, 1_200, 1_800] {
+                let next = next_due(&org, "pagerduty", tick, tick + Duration::seconds(lag), HOUR);
+                assert!(
+                    next <= tick + HOUR,
+                    "{org} synced {lag} s after the tick is due at the next tick"
+                );
+                assert!(next >= tick + Duration::seconds(lag) + Duration::minutes(10));
+            }
+        }
+    }
+
+    #[test]
+    fn with_frequent_ticks_each_connection_keeps_its_own_second_exactly_one_interval_apart() {
+        // A tick every 5 minutes, runs starting 40 s after their tick.
+        let start = 1_795_000_000;
+        for org in ["acme", "globex", "initech", "umbrella"] {
+            let mut next = at(start);
+            let mut synced = Vec::new();
+            for k in 0..(12 * 8) {
+                let tick = at(start + k * 300);
+                if next <= tick {
+                    synced.push(tick.unix_timestamp());
+                    next = next_due(org, "sendgrid", tick, tick + Duration::seconds(40), HOUR);
+                }
+            }
+            let gaps: Vec<i64> = synced.windows(2).map(|w| w[1] - w[0]).collect();
+            assert!(gaps.len() >= 6, "{org}: {gaps:?}");
+            assert!(
+                gaps[1..].iter().all(|g| *g == 3600),
+                "{org}: once on its slot, one run an hour: {gaps:?}"
+            );
+            let phase = schedule_phase(org, "sendgrid", HOUR);
+            let slot_tick = |t: i64| (t - phase).rem_euclid(3600);
+            assert!(
+                synced[1..].iter().all(|t| slot_tick(*t) < 300),
+                "{org}: synced by the first tick after its slot"
+            );
+        }
     }
 }
