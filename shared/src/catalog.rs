@@ -54,7 +54,24 @@ fn one() -> u32 {
     1
 }
 
-/// A budget for a class of endpoints (e.g. PandaDoc's "details" operations).
+/// How a vendor counts its rate limit, which decides how the client keeps to it
+/// (`connectors::http`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateWindow {
+    /// Fixed windows per credential, one count for every endpoint, reported on each
+    /// response (`remaining`, `reset`): PagerDuty's `ratelimit-*`.
+    #[default]
+    Fixed,
+    /// Fixed windows per credential and endpoint (path), reported the same way:
+    /// SendGrid's `X-RateLimit-*`.
+    FixedPerEndpoint,
+    /// A sliding 60 s window and no header (PandaDoc): each budget keeps a log of its
+    /// last minute's requests.
+    Sliding,
+}
+
+/// A budget for a class of endpoints (e.g. PandaDoc's details operations).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateClass {
     pub name: String,
@@ -104,9 +121,14 @@ pub struct Provider {
     pub rate_limit_per_minute: u32,
     /// How many requests may go out back to back before pacing starts (the GCRA
     /// burst). The vendor's whole window where it counts fixed windows and says when
-    /// one is spent (headers); 1, evenly paced, where it gives no such signal.
+    /// one is spent (headers). Unused for a sliding window, where the log of the last
+    /// minute lets a whole window's worth through at once.
     #[serde(default = "one")]
     pub rate_burst: u32,
+    /// How the vendor counts: fixed windows it reports in headers (per credential or
+    /// per endpoint), or a sliding window it does not report.
+    #[serde(default)]
+    pub rate_window: RateWindow,
     /// Endpoint classes the vendor limits differently; the first whose pattern
     /// matches a path wins.
     #[serde(default)]
@@ -274,16 +296,27 @@ mod tests {
         let pd = c.get("pagerduty").unwrap();
         assert_eq!((pd.rate_limit_per_minute, pd.rate_burst), (960, 960));
         assert!(pd.rate_class("/log_entries").is_none());
+        assert_eq!(pd.rate_window, RateWindow::Fixed);
         let doc = c.get("pandadoc").unwrap();
-        assert_eq!((doc.rate_limit_per_minute, doc.rate_burst), (2000, 1));
+        assert_eq!(doc.rate_limit_per_minute, 2000);
+        assert_eq!(doc.rate_window, RateWindow::Sliding);
         let details = doc
             .rate_class("/public/v1/documents/abc123/details")
             .expect("details class");
         assert_eq!(
             (details.name.as_str(), details.per_minute),
-            ("details", 600)
+            ("document_details", 600)
         );
-        assert!(doc.rate_class("/public/v1/templates/t1/details").is_some());
+        // PandaDoc counts per operation: template details have their own 600.
+        let templates = doc
+            .rate_class("/public/v1/templates/t1/details")
+            .expect("template details class");
+        assert_eq!(
+            (templates.name.as_str(), templates.per_minute),
+            ("template_details", 600)
+        );
+        let sg = c.get("sendgrid").unwrap();
+        assert_eq!(sg.rate_window, RateWindow::FixedPerEndpoint);
         assert!(doc.rate_class("/public/v1/documents").is_none());
         assert!(doc.rate_class("/public/v1/documents//details").is_none());
         assert!(doc.rate_class("/public/v1/documents/a/b/details").is_none());

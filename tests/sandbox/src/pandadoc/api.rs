@@ -209,6 +209,12 @@ fn begin(app: &App, headers: &HeaderMap, op: Operation) -> Result<usize, ApiErro
             _ => return Err(unauthorized(INCORRECT)),
         },
     };
+    *counters
+        .by_operation
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(op.name)
+        .or_default() += 1;
     let limit = match op.class {
         Class::List => app.config.list_rate_per_minute,
         Class::Details => app.config.details_rate_per_minute,

@@ -26,6 +26,7 @@ mod data;
 mod oauth;
 mod state;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -139,6 +140,11 @@ pub struct PandaDocStats {
     pub rate_limited: u64,
     /// API requests hit by a fault ([`crate::faults`]).
     pub faults_injected: u64,
+    /// Authenticated API requests (429s included) per operation, by PandaDoc's
+    /// operation names (`detailsDocument`, `listDocuments`, ...): each operation has its
+    /// own rate limit, so a client's least time follows the busiest one.
+    #[serde(default)]
+    pub api_requests_by_operation: BTreeMap<String, u64>,
 }
 
 /// A running PandaDoc sandbox. Dropping it stops the server.

@@ -4,7 +4,7 @@
 //! Plain `std::sync::Mutex`es: no lock is held across an `.await`, and the critical sections
 //! are a few map operations.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -35,6 +35,8 @@ pub(crate) struct Counters {
     pub api_list: AtomicU64,
     pub api_details: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Authenticated API requests per operation (each has its own rate limit).
+    pub by_operation: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// An authorization code waiting to be exchanged.
@@ -114,6 +116,13 @@ impl App {
             api_requests_details: get(&c.api_details),
             rate_limited: get(&c.rate_limited),
             faults_injected: self.faults.injected(),
+            api_requests_by_operation: c
+                .by_operation
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
         }
     }
 }
