@@ -102,10 +102,12 @@ pub fn claim_values(raw: &str) -> Vec<String> {
     }
 }
 
+/// The caller of request `request_id` from its verified claims.
 pub fn caller_from_claims(
     claims: &HashMap<String, String>,
     org_claim: &str,
     roles: &RolePolicy,
+    request_id: &str,
 ) -> Result<Caller> {
     let user = claims
         .get("sub")
@@ -125,6 +127,12 @@ pub fn caller_from_claims(
         user: user.clone(),
         role: roles.role(claims),
         admin_grant: roles.admin_grant(),
+        // Shown in the audit trail: only a plausible address is kept.
+        email: claims
+            .get("email")
+            .filter(|e| e.len() <= 320 && e.contains('@') && !e.chars().any(char::is_control))
+            .cloned(),
+        request_id: request_id.to_string(),
     })
 }
 
@@ -188,17 +196,20 @@ mod tests {
             &claims(&[("sub", "u"), ("org_id", "acme"), ("groups", "[staff]")]),
             "org_id",
             &groups(),
+            "r-1",
         )
         .unwrap();
         assert_eq!(c.role, Role::Viewer);
-        let e = c.admin("disconnect").unwrap_err();
+        let e = c.admin_for(crate::audit::Action::Disconnect).unwrap_err();
         assert_eq!((e.status(), e.code()), (403, "admin_role_required"));
         let m = e.public_message();
         assert!(
             m.contains("disconnect") && m.contains("'groups'") && m.contains("seatscope-admins"),
             "{m}"
         );
-        assert!(Caller::member("acme", "u").admin("disconnect").is_ok());
+        assert!(Caller::member("acme", "u")
+            .admin_for(crate::audit::Action::Disconnect)
+            .is_ok());
     }
 
     #[test]
@@ -207,17 +218,18 @@ mod tests {
             &claims(&[("sub", "u1"), ("org_id", "acme")]),
             "org_id",
             &off(),
+            "r-1",
         )
         .unwrap();
         assert_eq!((c.org.as_str(), c.user.as_str()), ("acme", "u1"));
         assert_eq!(
-            caller_from_claims(&claims(&[("sub", "u1")]), "org_id", &off())
+            caller_from_claims(&claims(&[("sub", "u1")]), "org_id", &off(), "r-1")
                 .unwrap_err()
                 .status(),
             401
         );
         assert_eq!(
-            caller_from_claims(&claims(&[("org_id", "a")]), "org_id", &off())
+            caller_from_claims(&claims(&[("org_id", "a")]), "org_id", &off(), "r-1")
                 .unwrap_err()
                 .status(),
             401
@@ -230,6 +242,7 @@ mod tests {
             &claims(&[("sub", "u"), ("org_id", "a#b")]),
             "org_id",
             &off(),
+            "r-1",
         );
         assert_eq!(e.unwrap_err().status(), 401);
     }

@@ -15,11 +15,13 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::App;
+use crate::audit::{Action, Actor, ActorKind, Admin, AuditScope, Details, Outcome};
+use crate::audit_trail::{record, settle};
 use crate::catalog::{AuthMode, Catalog, Provider};
 use crate::connectors::{Connector, Verified};
 use crate::domain::{
-    invite_id, invite_pk, keys, rfc3339, Admin, Caller, Invite, OAuthState,
-    INVITE_MAX_REFUSED_KEYS, INVITE_SK,
+    invite_id, invite_pk, keys, rfc3339, Caller, Invite, OAuthState, Role, INVITE_MAX_REFUSED_KEYS,
+    INVITE_SK,
 };
 use crate::error::{Error, Result};
 use crate::oauth;
@@ -33,7 +35,7 @@ pub const INVITE_TTL: Duration = Duration::days(7);
 /// Longer than any vendor's keys; a bound so nobody posts megabytes at a vendor.
 pub const MAX_API_KEY_LEN: usize = 512;
 /// `connected_by` of an invite connect when the vendor did not say who consented.
-pub const INVITED_ADMIN: &str = "invited admin";
+pub const INVITED_ADMIN: &str = crate::audit::INVITED_ADMIN;
 const DEFAULT_RETURN_TO: &str = "/connections";
 
 #[derive(Debug, serde::Serialize)]
@@ -288,8 +290,7 @@ pub async fn start_oauth_connect(
     let authorize_url = begin_oauth(
         app,
         provider,
-        &caller.org,
-        &caller.user,
+        (&caller.org, &caller.user, caller.email.clone()),
         return_to,
         None,
         &binding,
@@ -307,8 +308,7 @@ pub async fn start_oauth_connect(
 async fn begin_oauth(
     app: &App,
     provider: &Provider,
-    org: &str,
-    user: &str,
+    (org, user, user_email): (&str, &str, Option<String>),
     return_to: String,
     invited_by: Option<String>,
     binding: &BrowserBinding,
@@ -320,6 +320,7 @@ async fn begin_oauth(
         sk: keys::OAUTH_STATE_SK.to_string(),
         org_id: org.to_string(),
         user_id: user.to_string(),
+        user_email,
         provider: provider.id.clone(),
         pkce_verifier: authorization.pkce_verifier,
         return_to,
@@ -343,6 +344,8 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
     /// The nonce of the browser's binding cookie ([`oauth_cookie`]).
     pub browser_nonce: Option<SecretString>,
+    /// The callback request's id (its audit entry's key).
+    pub request_id: String,
 }
 
 impl std::fmt::Debug for CallbackParams {
@@ -357,6 +360,7 @@ impl std::fmt::Debug for CallbackParams {
                 "browser_nonce",
                 &self.browser_nonce.as_ref().map(|_| "[REDACTED]"),
             )
+            .field("request_id", &self.request_id)
             .finish()
     }
 }
@@ -475,6 +479,50 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
         .consume_oauth_state(&state_hash(state_value), now)
         .await?
         .ok_or_else(invalid_state)?;
+    // From here the org is known: the attempt is recorded, whatever its end.
+    let scope = callback_scope(app, &state, &params.request_id, now).await?;
+    let outcome = finish_consumed(app, &state, &params, &scope, now).await;
+    settle(app, &scope, outcome).await
+}
+
+/// The callback's attempt: a Connect, or a Reconnect over an existing connection,
+/// by the member who started it (or, through an invite link, the app's admin).
+async fn callback_scope(
+    app: &App,
+    state: &OAuthState,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<AuditScope> {
+    let existing = app.store.connection(&state.org_id, &state.provider).await?;
+    Ok(AuditScope {
+        org: state.org_id.clone(),
+        request_id: request_id.to_string(),
+        at: now,
+        action: if existing.is_some() {
+            Action::Reconnect
+        } else {
+            Action::Connect
+        },
+        provider: Some(state.provider.clone()),
+        actor: match &state.invited_by {
+            Some(_) => Actor::invitee(None),
+            None => Actor {
+                kind: ActorKind::Member,
+                subject: state.user_id.clone(),
+                email: state.user_email.clone(),
+                role: Some(Role::Admin),
+            },
+        },
+    })
+}
+
+async fn finish_consumed(
+    app: &App,
+    state: &OAuthState,
+    params: &CallbackParams,
+    scope: &AuditScope,
+    now: OffsetDateTime,
+) -> Result<CallbackOutcome> {
     // The state is consumed either way: a refused attempt cannot be retried.
     if !same_browser(state.browser_hash.as_deref(), params.browser_nonce.as_ref()) {
         tracing::warn!(org = %state.org_id, provider = %state.provider, cookie = params.browser_nonce.is_some(), "oauth callback from another browser refused");
@@ -503,15 +551,24 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
             format!("The vendor refused the connection ({reason}).")
         };
         tracing::info!(org = %state.org_id, provider = %state.provider, reason = %reason, "oauth connect not completed");
+        record(app, scope, Outcome::Refused, &reason, Details::new()).await;
         return Ok(not_connected(reason, message));
     }
     let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
+        record(
+            app,
+            scope,
+            Outcome::Refused,
+            "invalid_request",
+            Details::new(),
+        )
+        .await;
         return Ok(not_connected(
             "invalid_request".into(),
             "The vendor sent no authorization code.".into(),
         ));
     };
-    match complete(app, &state, code, now).await {
+    match complete(app, state, scope, code, now).await {
         Ok(()) => {
             tracing::info!(org = %state.org_id, provider = %state.provider, "connected");
             Ok(CallbackOutcome::Connected {
@@ -527,12 +584,19 @@ pub async fn finish_oauth_connect(app: &App, params: CallbackParams) -> Result<C
         }
         Err(e) => {
             tracing::warn!(org = %state.org_id, provider = %state.provider, error = %e.chain(), "oauth connect failed");
+            record(app, scope, Outcome::of_error(&e), e.code(), Details::new()).await;
             Ok(not_connected(e.code().to_string(), e.public_message()))
         }
     }
 }
 
-async fn complete(app: &App, state: &OAuthState, code: &str, now: OffsetDateTime) -> Result<()> {
+async fn complete(
+    app: &App,
+    state: &OAuthState,
+    scope: &AuditScope,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<()> {
     let provider = app.config.catalog.get(&state.provider)?;
     let tokens = oauth::exchange_code(app, provider, code, state.pkce_verifier.as_deref()).await?;
     let credentials = Credentials::OAuth2(tokens);
@@ -542,52 +606,75 @@ async fn complete(app: &App, state: &OAuthState, code: &str, now: OffsetDateTime
         .account_label;
     // Through an invite, the dashboard user only sent the link: the one who
     // connected is the vendor account that consented.
-    let connected_by = match &state.invited_by {
-        Some(_) => account.as_deref().unwrap_or(INVITED_ADMIN),
-        None => state.user_id.as_str(),
+    let (connected_by, scope) = match &state.invited_by {
+        Some(_) => (
+            account.as_deref().unwrap_or(INVITED_ADMIN),
+            scope.by(Actor::invitee(account.as_deref())),
+        ),
+        None => (state.user_id.as_str(), scope.clone()),
     };
     store_connection(
         app,
-        &state.org_id,
-        provider,
-        AuthMode::Oauth2,
+        &scope,
+        &ConnectionGrant {
+            org: &state.org_id,
+            provider: &provider.id,
+            auth_mode: AuthMode::Oauth2,
+            secret_name: &app.vault.secret_name(&state.org_id, &provider.id),
+            connected_by,
+            invited_by: state.invited_by.as_deref(),
+            vendor_account: account.as_deref(),
+            now,
+        },
         &credentials,
-        connected_by,
-        state.invited_by.as_deref(),
-        account.as_deref(),
-        now,
     )
     .await
 }
 
-/// The secret first, then the connection: a connection record never points at
-/// a missing secret. Over an existing connection this is a Reconnect.
-#[allow(clippy::too_many_arguments)]
+/// The secret first, then the connection with its audit entry (one transaction): a
+/// connection record never points at a missing secret. Over an existing connection
+/// this is a Reconnect, and the entry says so.
+///
+/// Secrets Manager cannot join a DynamoDB transaction: if the transaction fails, the
+/// secret written stays (for a first connect nothing points at it; for a Reconnect
+/// the connection's secret now holds the new grant, which the vendor just issued).
 async fn store_connection(
     app: &App,
-    org: &str,
-    provider: &Provider,
-    auth_mode: AuthMode,
+    scope: &AuditScope,
+    grant: &ConnectionGrant<'_>,
     credentials: &Credentials,
-    connected_by: &str,
-    invited_by: Option<&str>,
-    vendor_account: Option<&str>,
-    now: OffsetDateTime,
 ) -> Result<()> {
-    let secret_name = app.vault.secret_name(org, &provider.id);
-    app.vault.put(&secret_name, credentials).await?;
+    let reconnect = app
+        .store
+        .connection(grant.org, grant.provider)
+        .await?
+        .is_some();
+    let scope = if reconnect {
+        scope.as_action(Action::Reconnect)
+    } else {
+        scope.clone()
+    };
+    app.vault.put(grant.secret_name, credentials).await?;
     app.store
-        .save_connection(&ConnectionGrant {
-            org,
-            provider: &provider.id,
-            auth_mode,
-            secret_name: &secret_name,
-            connected_by,
-            invited_by,
-            vendor_account,
-            now,
-        })
+        .save_connection(grant, &scope.done(connect_details(grant)))
         .await
+}
+
+/// What a connect's entry records: how, which vendor account, through whose invite.
+fn connect_details(grant: &ConnectionGrant<'_>) -> Details {
+    let mut d = Details::new();
+    let mode = match grant.auth_mode {
+        AuthMode::Oauth2 => "oauth2",
+        AuthMode::ApiKey => "api_key",
+    };
+    d.insert("auth_mode".into(), mode.into());
+    if let Some(a) = grant.vendor_account {
+        d.insert("vendor_account".into(), a.into());
+    }
+    if let Some(by) = grant.invited_by {
+        d.insert("invited_by".into(), by.into());
+    }
+    d
 }
 
 // --- API keys ------------------------------------------------------------------
@@ -669,14 +756,18 @@ pub async fn connect_api_key(
     let account = verified.account_label;
     store_connection(
         app,
-        &caller.org,
-        provider,
-        AuthMode::ApiKey,
+        caller.audit(),
+        &ConnectionGrant {
+            org: &caller.org,
+            provider: &provider.id,
+            auth_mode: AuthMode::ApiKey,
+            secret_name: &app.vault.secret_name(&caller.org, &provider.id),
+            connected_by: &caller.user,
+            invited_by: None,
+            vendor_account: account.as_deref(),
+            now: app.config.clock.now(),
+        },
         &credentials,
-        &caller.user,
-        None,
-        account.as_deref(),
-        app.config.clock.now(),
     )
     .await?;
     tracing::info!(org = %caller.org, provider = %provider.id, "connected with an API key");
@@ -755,8 +846,12 @@ pub async fn create_invite(app: &App, caller: &Admin, provider_id: &str) -> Resu
         created_at: rfc3339(now),
         expires_at: expires.unix_timestamp(),
     };
-    app.store.put_invite(&invite).await?;
-    app.store.index_invite(&invite, &hash).await?;
+    let mut details = Details::new();
+    details.insert("invite_id".into(), invite_id(&hash).into());
+    details.insert("expires_at".into(), rfc3339(expires).into());
+    app.store
+        .create_invite(&invite, &hash, &caller.audit().done(details))
+        .await?;
     tracing::info!(org = %caller.org, provider = %provider.id, "invite link created");
     Ok(CreatedInvite {
         id: invite_id(&hash),
@@ -821,10 +916,12 @@ pub async fn revoke_invite(app: &App, caller: &Admin, provider_id: &str, id: &st
     let provider = app.config.catalog.get(provider_id)?;
     let not_found = || Error::NotFound(format!("invite '{id}' of {}", provider.name));
     let well_formed = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let mut details = Details::new();
+    details.insert("invite_id".into(), id.into());
     if !well_formed
         || !app
             .store
-            .revoke_invite(&caller.org, &provider.id, id)
+            .revoke_invite(&caller.org, &provider.id, id, &caller.audit().done(details))
             .await?
     {
         return Err(not_found());
@@ -949,8 +1046,40 @@ pub async fn open_invite(app: &App, token: &str) -> Result<InviteLanding> {
 /// OAuth invite): the invite is used up, the OAuth state created, and the
 /// browser goes on to the vendor's consent page (the returned URL), carrying the
 /// binding cookie: the connect can only be finished in this browser.
-pub async fn continue_invite(app: &App, token: &str) -> Result<StartedConnect> {
-    let (hash, _, provider) = pending_invite(app, token).await?;
+pub async fn continue_invite(app: &App, token: &str, request_id: &str) -> Result<StartedConnect> {
+    let (hash, invite, provider) = pending_invite(app, token).await?;
+    let scope = invite_scope(app, &invite, request_id);
+    let started = continue_pending_invite(app, &hash, provider, &scope).await;
+    settle(app, &scope, started).await
+}
+
+/// An attempt through an invite link: by the app's admin who holds it, in the org
+/// that created it.
+fn invite_scope(app: &App, invite: &Invite, request_id: &str) -> AuditScope {
+    AuditScope {
+        org: invite.org_id.clone(),
+        request_id: request_id.to_string(),
+        at: app.config.clock.now(),
+        action: Action::InviteUsed,
+        provider: Some(invite.provider.clone()),
+        actor: Actor::invitee(None),
+    }
+}
+
+/// What an invite's use records: the link and the member who created it.
+fn invite_details(invite: &Invite, hash: &str) -> Details {
+    let mut d = Details::new();
+    d.insert("invite_id".into(), invite_id(hash).into());
+    d.insert("invited_by".into(), invite.created_by.clone().into());
+    d
+}
+
+async fn continue_pending_invite(
+    app: &App,
+    hash: &str,
+    provider: &Provider,
+    scope: &AuditScope,
+) -> Result<StartedConnect> {
     if invite_mode(app, provider)? != AuthMode::Oauth2 {
         return Err(Error::bad_request(
             "api_key_required",
@@ -960,19 +1089,22 @@ pub async fn continue_invite(app: &App, token: &str) -> Result<StartedConnect> {
             ),
         ));
     }
-    // Single use: consumed (with the expiry in the condition) before the state is
+    // Single use: used up (with the expiry in the condition) before the state is
     // created; a concurrent use loses here.
     let invite = app
         .store
-        .consume_invite(&hash, app.config.clock.now())
+        .use_invite(hash, app.config.clock.now(), Vec::new(), |invite| {
+            let mut details = invite_details(invite, hash);
+            details.insert("auth_mode".into(), "oauth2".into());
+            scope.done(details)
+        })
         .await?
         .ok_or_else(invite_unusable)?;
     let binding = BrowserBinding::new();
     let authorize_url = begin_oauth(
         app,
         provider,
-        &invite.org_id,
-        &invite.created_by,
+        (&invite.org_id, &invite.created_by, None),
         DEFAULT_RETURN_TO.to_string(),
         Some(invite.created_by.clone()),
         &binding,
@@ -1004,30 +1136,51 @@ pub async fn submit_invite_key(
     app: &App,
     token: &str,
     key: SecretString,
+    request_id: &str,
 ) -> Result<InviteKeyOutcome> {
     let (hash, invite, _) = pending_invite(app, token).await?;
+    let scope = invite_scope(app, &invite, request_id);
+    let outcome = submit_pending_invite_key(app, &hash, &invite, key, &scope).await;
+    settle(app, &scope, outcome).await
+}
+
+async fn submit_pending_invite_key(
+    app: &App,
+    hash: &str,
+    invite: &Invite,
+    key: SecretString,
+    scope: &AuditScope,
+) -> Result<InviteKeyOutcome> {
     let provider = api_key_provider(app, &invite.provider)?;
     let (credentials, verified) = match verify_api_key(app, provider, key).await {
         Ok(v) => v,
         // The vendor being down is not the key's fault: not counted.
         Err(e) if matches!(e, Error::Vendor { .. }) => {
             tracing::info!(org = %invite.org_id, provider = %provider.id, code = e.code(), "invite key not checked");
+            record(
+                app,
+                scope,
+                Outcome::Failed,
+                e.code(),
+                invite_details(invite, hash),
+            )
+            .await;
             return Ok(InviteKeyOutcome::Retry {
                 status: e.status(),
-                form: KeyForm::of(provider, &invite, Some(e.public_message())),
+                form: KeyForm::of(provider, invite, Some(e.public_message())),
             });
         }
         Err(e) if e.status() < 500 => {
             let now = app.config.clock.now();
             let refused = app
                 .store
-                .record_refused_key(&hash, now)
+                .record_refused_key(hash, now)
                 .await?
                 .ok_or_else(invite_unusable)?;
             tracing::info!(org = %invite.org_id, provider = %provider.id, code = e.code(), refused, "invite key not accepted");
             if refused >= INVITE_MAX_REFUSED_KEYS {
                 app.store
-                    .delete_invite(&invite.org_id, &invite.provider, &hash)
+                    .delete_invite(&invite.org_id, &invite.provider, hash)
                     .await?;
                 tracing::warn!(org = %invite.org_id, provider = %provider.id, "invite burnt by refused keys");
                 return Err(Error::bad_request(
@@ -1039,32 +1192,46 @@ pub async fn submit_invite_key(
                     ),
                 ));
             }
+            let mut details = invite_details(invite, hash);
+            details.insert("refused_keys".into(), refused.into());
+            record(app, scope, Outcome::Refused, e.code(), details).await;
             return Ok(InviteKeyOutcome::Retry {
                 status: e.status(),
-                form: KeyForm::of(provider, &invite, Some(e.public_message())),
+                form: KeyForm::of(provider, invite, Some(e.public_message())),
             });
         }
         Err(e) => return Err(e),
     };
     let now = app.config.clock.now();
-    let invite = app
+    let account = verified.account_label;
+    let grant = ConnectionGrant {
+        org: &invite.org_id,
+        provider: &provider.id,
+        auth_mode: AuthMode::ApiKey,
+        secret_name: &app.vault.secret_name(&invite.org_id, &provider.id),
+        connected_by: account.as_deref().unwrap_or(INVITED_ADMIN),
+        invited_by: Some(&invite.created_by),
+        vendor_account: account.as_deref(),
+        now,
+    };
+    let reconnect = app
         .store
-        .consume_invite(&hash, now)
+        .connection(grant.org, grant.provider)
+        .await?
+        .is_some();
+    app.vault.put(grant.secret_name, &credentials).await?;
+    // The invite used up, the connection and the entry: one transaction.
+    let write = app.store.connection_grant(&grant).await?;
+    let scope = scope.by(Actor::invitee(account.as_deref()));
+    app.store
+        .use_invite(hash, now, vec![write], |invite| {
+            let mut details = connect_details(&grant);
+            details.extend(invite_details(invite, hash));
+            details.insert("reconnect".into(), reconnect.into());
+            scope.done(details)
+        })
         .await?
         .ok_or_else(invite_unusable)?;
-    let account = verified.account_label;
-    store_connection(
-        app,
-        &invite.org_id,
-        provider,
-        AuthMode::ApiKey,
-        &credentials,
-        account.as_deref().unwrap_or(INVITED_ADMIN),
-        Some(&invite.created_by),
-        account.as_deref(),
-        now,
-    )
-    .await?;
     tracing::info!(org = %invite.org_id, provider = %provider.id, "connected through an invite (API key)");
     Ok(InviteKeyOutcome::Connected {
         provider_name: provider.name.clone(),
@@ -1107,9 +1274,12 @@ pub async fn disconnect(
 ) -> Result<Disconnected> {
     let provider = app.config.catalog.get(provider_id)?;
     let now = app.config.clock.now();
+    let mut details = Details::new();
+    details.insert("purge".into(), purge.into());
+    let entry = caller.audit().done(details);
     let connection = app
         .store
-        .mark_disconnected(&caller.org, &provider.id, &caller.user, now)
+        .mark_disconnected(&caller.org, &provider.id, &caller.user, now, &entry)
         .await?
         .ok_or_else(|| Error::NotFound(format!("connection to {}", provider.name)))?;
     app.vault.delete(&connection.secret_name).await?;
@@ -1125,6 +1295,14 @@ pub async fn disconnect(
             .await?
         {
             purged_items += 1;
+        }
+        let count = i64::try_from(purged_items).unwrap_or(i64::MAX);
+        if let Err(e) = app
+            .store
+            .annotate_entry(&entry, "purged_items", count)
+            .await
+        {
+            tracing::warn!(error = %e.chain(), "the purge's item count was not added to its audit entry");
         }
     }
     tracing::info!(org = %caller.org, provider = %provider.id, purge, purged_items, "disconnected");
@@ -1259,6 +1437,7 @@ mod tests {
             error: Some("access_denied".into()),
             error_description: None,
             browser_nonce: Some("nonce-SECRET-4".to_string().into()),
+            request_id: "r-1".into(),
         };
         let shown = format!("{params:?} {params:#?}");
         assert!(!shown.contains("SECRET"), "{shown}");
@@ -1268,6 +1447,7 @@ mod tests {
             sk: "STATE".into(),
             org_id: "acme".into(),
             user_id: "u".into(),
+            user_email: None,
             provider: "pagerduty".into(),
             pkce_verifier: Some("verifier-SECRET-3".into()),
             return_to: "/connections".into(),

@@ -63,6 +63,24 @@ pub mod keys {
         format!("DUE#{}", h % shards)
     }
     pub const DUE_SHARDS: u32 = 4;
+    /// The org's audit trail: one partition per org (a few writes a day).
+    pub fn audit(org: &str) -> String {
+        format!("ORG#{org}#AUDIT")
+    }
+    pub const AUDIT_PREFIX: &str = "AUDIT#";
+    /// An attempt's entry: the time (fixed width, so the sort key orders entries by
+    /// time) and the request id.
+    pub fn audit_sk(at: time::OffsetDateTime, request_id: &str) -> String {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        format!(
+            "AUDIT#{}T{:02}:{:02}:{:02}.{:06}Z#{request_id}",
+            super::day(at.date()),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.microsecond()
+        )
+    }
 }
 
 pub fn day(date: Date) -> String {
@@ -91,6 +109,10 @@ pub struct Caller {
     /// What grants the admin role, for refusals ("the 'groups' claim containing
     /// seatscope-admins"); empty when roles are off.
     pub admin_grant: String,
+    /// The `email` claim, where the token has one (the audit trail shows it).
+    pub email: Option<String>,
+    /// The id of the request being served (API Gateway's), keying its audit entry.
+    pub request_id: String,
 }
 
 /// The two roles: an admin may change things, a viewer reads everything.
@@ -108,39 +130,22 @@ impl Caller {
         Caller {
             org: org.to_string(),
             user: user.to_string(),
+            email: None,
             role: Role::Admin,
             admin_grant: String::new(),
-        }
-    }
-
-    /// The one check before any change: the capability every write operation takes.
-    /// A viewer is refused with 403 `admin_role_required`, naming the action and
-    /// what grants the role.
-    pub fn admin(&self, action: &str) -> crate::error::Result<Admin> {
-        match self.role {
-            Role::Admin => Ok(Admin(self.clone())),
-            Role::Viewer => Err(crate::error::Error::Forbidden {
-                code: "admin_role_required",
-                message: format!(
-                    "{action} needs the admin role: a token with {}; ask your identity provider's admin",
-                    self.admin_grant
-                ),
-            }),
+            request_id: new_request_id(),
         }
     }
 }
 
-/// Proof that the caller holds the admin role. Only `Caller::admin` makes one (the
-/// field is private), and every write operation takes `&Admin`, so no change can be
-/// made without the check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admin(Caller);
-
-impl std::ops::Deref for Admin {
-    type Target = Caller;
-    fn deref(&self) -> &Caller {
-        &self.0
-    }
+/// A request id for work no API Gateway request carries (tools, hand-made events):
+/// `seatscope-` and 16 random hex characters.
+pub fn new_request_id() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("seatscope-{hex}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,6 +327,9 @@ pub struct OAuthState {
     pub sk: String,
     pub org_id: String,
     pub user_id: String,
+    /// The member's email claim, for the audit entry the callback writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_email: Option<String>,
     pub provider: String,
     /// The PKCE verifier: useless without the authorization code, which only the
     /// registered redirect URI receives; deleted with the state on first use.
@@ -349,6 +357,7 @@ impl std::fmt::Debug for OAuthState {
             .field("sk", &self.sk)
             .field("org_id", &self.org_id)
             .field("user_id", &self.user_id)
+            .field("user_email", &self.user_email)
             .field("provider", &self.provider)
             .field(
                 "pkce_verifier",

@@ -1,4 +1,5 @@
-//! CSV exports of what the app page shows: seats, inactive seats, daily trends.
+//! CSV exports of what the app page shows: seats, inactive seats, daily trends; and
+//! of the audit trail (the Activity page).
 //! Written with the `csv` crate (quoting, embedded commas and newlines). Text
 //! that comes from a vendor (names, emails, roles, licenses, metric names) is
 //! neutralized against formula injection the OWASP way; numbers, dates and our
@@ -7,6 +8,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+use crate::audit::ActorKind;
+use crate::audit_trail::AuditView;
+use crate::domain::Role;
 use crate::error::{Error, Result};
 use crate::queries::{DailyPoint, SeatView};
 
@@ -66,6 +70,56 @@ pub fn seats_csv(seats: &[SeatView]) -> Result<String> {
             opt(&s.inactive),
             s.exempt.to_string(),
             s.in_grace.to_string(),
+        ])
+        .map_err(err)?;
+    }
+    finish(w)
+}
+
+pub const AUDIT_COLUMNS: [&str; 11] = [
+    "at",
+    "action",
+    "app",
+    "outcome",
+    "actor_kind",
+    "actor",
+    "actor_email",
+    "actor_role",
+    "error_code",
+    "request_id",
+    "details",
+];
+
+/// One row per audit entry, newest first; `details` as compact JSON. Every text
+/// cell is neutralized: subjects, emails and details come from tokens and vendors.
+pub fn audit_csv(entries: &[AuditView]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| Error::internal("writing a CSV", e);
+    w.write_record(AUDIT_COLUMNS).map_err(err)?;
+    for e in entries {
+        let kind = match e.actor.kind {
+            ActorKind::Member => "member",
+            ActorKind::Invitee => "invitee",
+        };
+        let role = match e.actor.role {
+            Some(Role::Admin) => "admin",
+            Some(Role::Viewer) => "viewer",
+            None => "",
+        };
+        let details =
+            serde_json::to_string(&e.details).map_err(|x| Error::internal("writing a CSV", x))?;
+        w.write_record([
+            e.at.clone(),
+            e.action.as_str().to_string(),
+            opt(&e.app),
+            e.outcome.as_str().to_string(),
+            kind.to_string(),
+            text_cell(&e.actor.subject).into_owned(),
+            text_cell(&opt(&e.actor.email)).into_owned(),
+            role.to_string(),
+            opt(&e.error_code),
+            text_cell(&e.request_id).into_owned(),
+            text_cell(&details).into_owned(),
         ])
         .map_err(err)?;
     }

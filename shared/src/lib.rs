@@ -7,6 +7,8 @@
 //! `queries` are the operations a handler calls.
 
 pub mod app;
+pub mod audit;
+pub mod audit_trail;
 pub mod aws;
 pub mod catalog;
 pub mod claims;

@@ -7,10 +7,10 @@ use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::app::App;
+use crate::audit::Admin;
 use crate::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::{
-    day, keys, parse_day, Admin, Caller, Connection, DailyRollup, PlanItem, Seat, SeatStatus,
-    SyncSummary,
+    day, keys, parse_day, Caller, Connection, DailyRollup, PlanItem, Seat, SeatStatus, SyncSummary,
 };
 use crate::error::{Error, Result};
 use crate::usage::{self, AppSettings, Summary, SummaryItem, TierHint};
@@ -716,7 +716,12 @@ pub async fn seats(
 pub async fn request_sync(app: &App, caller: &Admin, provider_id: &str) -> Result<()> {
     let provider = app.config.catalog.get(provider_id)?;
     app.store
-        .make_due(&caller.org, &provider.id, app.config.clock.now())
+        .make_due(
+            &caller.org,
+            &provider.id,
+            app.config.clock.now(),
+            &caller.audit().done(crate::audit::Details::new()),
+        )
         .await
 }
 

@@ -15,6 +15,9 @@ use crate::aws::LazyClient;
 use crate::domain::{keys, Connection, ConnectionStatus, OAuthState, SyncSummary};
 use crate::error::{Error, Result};
 
+// The audit trail: changes and their entries in one transaction.
+mod audit;
+pub use audit::{AuditPage, Write};
 // Connecting, invites, disconnecting and purging (connection management).
 mod management;
 pub use management::ConnectionGrant;
@@ -441,18 +444,23 @@ impl DynamoDbStore {
 
     /// Makes a scheduled connection due now ("sync now"). Not found if absent or
     /// not scheduled (disconnected).
-    pub async fn make_due(&self, org: &str, provider: &str, now: OffsetDateTime) -> Result<()> {
-        let result = self
+    pub async fn make_due(
+        &self,
+        org: &str,
+        provider: &str,
+        now: OffsetDateTime,
+        entry: &crate::audit::AuditEntry,
+    ) -> Result<()> {
+        let update = self
             .update_connection(org, provider)
             .await
             .update_expression("SET next_sync_at = :now")
             .condition_expression("attribute_exists(due_shard)")
-            .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .send()
-            .await;
-        match unless_condition_failed(result, "UpdateItem(sync now)")? {
-            Some(_) => Ok(()),
-            None => Err(Error::NotFound(format!("connection to {provider}"))),
+            .expression_attribute_values(":now", n(now.unix_timestamp()));
+        if self.commit(vec![Write::Update(update)], entry).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("connection to {provider}")))
         }
     }
 

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::app::App;
+use crate::audit::Admin;
 use crate::catalog::{Pricing, Provider};
-use crate::domain::{keys, parse_day, rfc3339, Admin, DailyRollup, Seat, SeatStatus};
+use crate::domain::{keys, parse_day, rfc3339, DailyRollup, Seat, SeatStatus};
 use crate::error::{Error, Result};
 use crate::metrics;
 
@@ -141,14 +142,23 @@ pub async fn save_settings(
 ) -> Result<AppSettings> {
     let (org, user) = (admin.org.as_str(), admin.user.as_str());
     settings.validate()?;
+    let old = self::settings(app, org, &provider.id).await?;
+    let item = SettingsItem {
+        pk: keys::app(org, &provider.id),
+        sk: keys::SETTINGS_SK.to_string(),
+        settings: settings.clone(),
+        updated_by: user.to_string(),
+        updated_at: rfc3339(app.config.clock.now()),
+    };
+    let value = |s: &AppSettings| {
+        serde_json::to_value(s).map_err(|e| Error::internal("serializing settings", e))
+    };
+    let mut details = crate::audit::Details::new();
+    details.insert("old".into(), value(&old)?);
+    details.insert("new".into(), value(&settings)?);
+    let write = app.store.put_write(&item).await?;
     app.store
-        .put(&SettingsItem {
-            pk: keys::app(org, &provider.id),
-            sk: keys::SETTINGS_SK.to_string(),
-            settings: settings.clone(),
-            updated_by: user.to_string(),
-            updated_at: rfc3339(app.config.clock.now()),
-        })
+        .commit(vec![write], &admin.audit().done(details))
         .await?;
     refresh_summary(app, org, provider, None, app.config.clock.now()).await?;
     Ok(settings)

@@ -50,7 +50,25 @@ pub fn caller(req: &Request, config: &crate::config::Config) -> Result<Caller, E
     };
     let claims = claims
         .ok_or_else(|| Error::Unauthorized("the request carries no verified token".into()))?;
-    caller_from_claims(claims, &config.org_claim, &config.roles)
+    caller_from_claims(claims, &config.org_claim, &config.roles, &request_id(req))
+}
+
+/// API Gateway's id of the request (a random one where there is none, e.g. a
+/// hand-made event): it keys the request's audit entry.
+pub fn request_id(req: &Request) -> String {
+    let given = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    given
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+        })
+        .unwrap_or_else(crate::domain::new_request_id)
 }
 
 /// API Gateway's route key (`"POST /api/connections/{provider}/connect"`): handlers

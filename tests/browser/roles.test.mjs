@@ -71,6 +71,51 @@ test('a viewer cannot save settings: the fields are disabled, no Save button, th
   assert.deepEqual(status, [403, 'admin_role_required']);
 });
 
+test('a viewer is not offered the Activity page and is told it is for admins', { timeout: 60_000 }, async () => {
+  assert.equal(await page.locator('li[data-admin-only]').isHidden(), true, 'no Activity link');
+  await page.goto(`${API}/activity`);
+  await ready(page, 'activity');
+  assert.match(await page.locator('[data-role-note]').textContent(), /is for admins \(claim groups = seatscope-admins\)/);
+  assert.equal(await page.locator('table[data-table="audit"]').count(), 0);
+});
+
+test('an admin sees on the Activity page what they just did, and the viewer\'s refused change', { timeout: 90_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+  const admin = await context.newPage();
+  admin.setDefaultTimeout(30_000);
+  admin.on('pageerror', (e) => consoleErrors.push(`pageerror (admin): ${e.message}`));
+  await admin.goto(`${API}/apps/pagerduty`);
+  await signIn(admin, { api: API, email: `admin@${ORG}.example`, org: ORG, role: 'admin' });
+  await admin.waitForURL((u) => u.origin === API && u.pathname === '/apps/pagerduty', { timeout: 30_000 });
+  await ready(admin, 'app');
+  // A change through the page: the seat price.
+  const form = admin.locator('form[data-form="settings"]');
+  await form.getByLabel(/Seat price per month/).fill('17');
+  await form.getByRole('button', { name: 'Save settings' }).click();
+  await admin.getByText(/settings saved\./).first().waitFor();
+  await ready(admin, 'app');
+  await admin.getByRole('link', { name: 'Activity' }).click();
+  await ready(admin, 'activity');
+  const rows = admin.locator('table[data-table="audit"] tbody tr');
+  const first = rows.first();
+  assert.equal(await first.getAttribute('data-action'), 'settings');
+  assert.equal(await first.getAttribute('data-outcome'), 'done');
+  const text = await first.textContent();
+  assert.match(text, new RegExp(`admin@${ORG}\\.example`));
+  assert.match(text, /seat_price: null → 17|seat_price: \d+(\.\d+)? → 17/);
+  const refused = admin.locator('table[data-table="audit"] tbody tr[data-outcome="refused"]').first();
+  assert.match(await refused.textContent(), new RegExp(`viewer@${ORG}\\.example.*viewer.*Settings.*refused.*admin_role_required`));
+  // Filtered to one action.
+  await admin.getByLabel('Action').selectOption('settings');
+  await admin.getByRole('button', { name: 'Filter' }).click();
+  await admin.waitForURL((u) => u.search === '?action=settings');
+  await ready(admin, 'activity');
+  const actions = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.action));
+  assert.ok(actions.length >= 2 && actions.every((a) => a === 'settings'), actions.join(','));
+  await admin.screenshot({ path: path.join(SHOTS, 'activity.png'), fullPage: false });
+  await context.close();
+});
+
 test('no script errors', () => {
   assert.deepEqual(consoleErrors, []);
 });

@@ -277,7 +277,12 @@ async fn a_healthy_connections_first_failed_sync_writes_one_line_the_alarms_filt
     stack
         .app
         .store
-        .make_due(org, "pagerduty", stack.now())
+        .make_due(
+            org,
+            "pagerduty",
+            stack.now(),
+            &tool_entry(&stack, org, Action::SyncNow),
+        )
         .await
         .unwrap();
     let report = stack.tick().await.unwrap();
@@ -293,7 +298,12 @@ async fn a_healthy_connections_first_failed_sync_writes_one_line_the_alarms_filt
         stack
             .app
             .store
-            .make_due(org, "pagerduty", stack.now())
+            .make_due(
+                org,
+                "pagerduty",
+                stack.now(),
+                &tool_entry(&stack, org, Action::SyncNow),
+            )
             .await
             .unwrap();
         let report = stack.tick().await.unwrap();

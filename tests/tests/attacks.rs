@@ -520,7 +520,7 @@ async fn the_connect_call_sets_a_host_only_lax_httponly_binding_cookie() {
     assert_eq!(name, "seatscope_oauth");
     assert_eq!(nonce.len(), 43, "32 random bytes, base64url");
     // The nonce is stored only as its hash, and appears in no URL.
-    let dump = serde_json::to_string(&all_items(&stack).await.unwrap()).unwrap();
+    let dump = serde_json::to_string(&every_item(&stack).await.unwrap()).unwrap();
     assert!(!dump.contains(nonce), "the nonce is stored in clear");
     assert!(!consent.authorize_url.contains(nonce) && !consent.callback_url.contains(nonce));
     // The callback clears it, whatever the outcome.

@@ -456,15 +456,19 @@ async fn expired_unknown_and_malformed_invites_are_refused_and_change_nothing() 
         stack
             .app
             .store
-            .put_invite(&Invite {
-                pk: invite_pk(&sha256_hex(&token)),
-                sk: INVITE_SK.to_string(),
-                org_id: org.into(),
-                provider: provider.into(),
-                created_by: user(org),
-                created_at: seatscope_core::domain::rfc3339(now - time::Duration::days(8)),
-                expires_at: (now - time::Duration::days(1)).unix_timestamp(),
-            })
+            .create_invite(
+                &Invite {
+                    pk: invite_pk(&sha256_hex(&token)),
+                    sk: INVITE_SK.to_string(),
+                    org_id: org.into(),
+                    provider: provider.into(),
+                    created_by: user(org),
+                    created_at: seatscope_core::domain::rfc3339(now - time::Duration::days(8)),
+                    expires_at: (now - time::Duration::days(1)).unix_timestamp(),
+                },
+                &sha256_hex(&token),
+                &tool_entry(&stack, org, Action::InviteCreated),
+            )
             .await
             .unwrap();
         let url = format!("{}/connect/invite/{token}", stack.api_url());

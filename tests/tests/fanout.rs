@@ -36,7 +36,7 @@ async fn stack(sandbox: PagerDutyConfig, history_days: u32, extra_env: &[(&str, 
 
 async fn connect_with_key(stack: &Stack, org: &str) {
     let caller = Caller::member(org, &format!("admin@{org}.example"))
-        .admin("connect")
+        .admin_for(seatscope_core::audit::Action::ApiKey)
         .expect("roles are off");
     connect::connect_api_key(
         &stack.app,
@@ -111,7 +111,7 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
         connecting.spawn(async move {
             for org in chunk {
                 let caller = Caller::member(&org, &format!("admin@{org}.example"))
-                    .admin("connect")
+                    .admin_for(seatscope_core::audit::Action::ApiKey)
                     .expect("roles are off");
                 connect::connect_api_key(&app, &caller, "pagerduty", API_TOKEN.to_string().into())
                     .await
@@ -319,7 +319,12 @@ async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from
     stack
         .app
         .store
-        .make_due("killed", "pagerduty", stack.now())
+        .make_due(
+            "killed",
+            "pagerduty",
+            stack.now(),
+            &tool_entry(&stack, "killed", Action::SyncNow),
+        )
         .await
         .unwrap();
     let before = stack.sandbox.api_requests();

@@ -564,5 +564,5 @@ async fn no_token_key_code_state_or_jwt_of_a_full_run_is_in_logs_table_or_respon
 }
 
 async fn dump(stack: &Stack) -> String {
-    serde_json::to_string(&all_items(stack).await.unwrap()).unwrap()
+    serde_json::to_string(&every_item(stack).await.unwrap()).unwrap()
 }

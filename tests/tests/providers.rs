@@ -52,7 +52,7 @@ async fn pandadoc_oauth_connect_then_sync_equals_ground_truth() {
         .expect("secret");
     let secret: Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
     let access = secret["access_token"].as_str().unwrap().to_string();
-    let dump = serde_json::to_string(&all_items(&stack).await.unwrap()).unwrap();
+    let dump = serde_json::to_string(&every_item(&stack).await.unwrap()).unwrap();
     assert!(!dump.contains(&access), "a token leaked into DynamoDB");
 
     let report = stack.tick().await.unwrap();
@@ -165,7 +165,7 @@ async fn sendgrid_api_key_connect_then_sync_equals_ground_truth_and_invents_no_a
     let body = resp.text().await.unwrap();
     assert!(status.is_success(), "{status}: {body}");
     assert!(!body.contains(&key), "the key is echoed back");
-    let dump = serde_json::to_string(&all_items(&stack).await.unwrap()).unwrap();
+    let dump = serde_json::to_string(&every_item(&stack).await.unwrap()).unwrap();
     assert!(!dump.contains(&key), "the key leaked into DynamoDB");
 
     let report = stack.tick().await.unwrap();

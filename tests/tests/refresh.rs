@@ -286,7 +286,12 @@ async fn a_token_endpoint_outage_keeps_the_connection_connected_and_a_later_run_
     stack
         .app
         .store
-        .make_due(org, "pagerduty", stack.now())
+        .make_due(
+            org,
+            "pagerduty",
+            stack.now(),
+            &tool_entry(&stack, org, Action::SyncNow),
+        )
         .await
         .unwrap();
     let report = stack.tick().await.unwrap();

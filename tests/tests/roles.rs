@@ -27,6 +27,7 @@ const UNAUTHENTICATED: &[&str] = &[
     "GET /",
     "GET /connections",
     "GET /apps/{provider}",
+    "GET /activity",
     "GET /signin/callback",
     "GET /assets/{file}",
     "GET /api/config",
@@ -41,14 +42,19 @@ const UNAUTHENTICATED: &[&str] = &[
     "DELETE /api/{proxy+}",
 ];
 
+/// Reads only an admin may make: who changed what (the audit trail).
+const ADMIN_READS: &[&str] = &["GET /api/audit", "GET /api/audit/export.csv"];
+
 #[derive(Debug, PartialEq)]
 enum Class {
     Read,
+    AdminRead,
     Write,
 }
 
 fn classify(route: &RouteSpec) -> Class {
     match route.method.as_str() {
+        "GET" if ADMIN_READS.contains(&route.key().as_str()) => Class::AdminRead,
         "GET" => Class::Read,
         "POST" | "PUT" | "PATCH" | "DELETE" => Class::Write,
         other => panic!(
@@ -257,6 +263,8 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
     // Writes: refused for the viewer and the token without the claim; nothing changes.
     let before = world(&stack).await;
     assert!(before.1.len() >= 2, "{:?}", before.1.keys());
+    let entries_before = audit_items(&stack).await.expect("Scan").len();
+    let mut attempts = 0;
     let mut wrong = Vec::new();
     for route in &writes {
         for path in fill_all(route, |n| candidates(route, n)) {
@@ -266,6 +274,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
                 path
             };
             for (who, token) in [("viewer", &viewer), ("no claim", &unclaimed)] {
+                attempts += 1;
                 let (status, body) =
                     send(&stack, &route.method, &path, token, payload(route).as_ref()).await;
                 let e: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -288,6 +297,41 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
     let after = world(&stack).await;
     assert_eq!(before.1, after.1, "a refused write changed a secret");
     assert_eq!(before.0, after.0, "a refused write changed an item");
+    // Each refused attempt is one audit entry: refused, admin_role_required, a viewer.
+    let entries = audit_items(&stack).await.expect("Scan");
+    let refused = &entries[..entries.len() - entries_before];
+    assert_eq!(refused.len(), attempts, "one entry per refused write");
+    for e in refused {
+        assert_eq!(
+            (&e["outcome"], &e["error_code"], &e["actor"]["role"]),
+            (
+                &json!("refused"),
+                &json!("admin_role_required"),
+                &json!("viewer")
+            ),
+            "{e:#}"
+        );
+    }
+
+    // The audit trail: an admin reads it, a viewer is refused.
+    let admin_reads: Vec<&RouteSpec> = in_scope
+        .iter()
+        .copied()
+        .filter(|r| classify(r) == Class::AdminRead)
+        .collect();
+    assert_eq!(admin_reads.len(), ADMIN_READS.len(), "{routes:?}");
+    for route in &admin_reads {
+        let (status, body) = send(&stack, "GET", &route.path, &admin, None).await;
+        assert_eq!(status, 200, "admin GET {}: {body}", route.path);
+        for (who, token) in [("viewer", &viewer), ("no claim", &unclaimed)] {
+            let (status, body) = send(&stack, "GET", &route.path, token, None).await;
+            assert!(
+                status == 403 && body.contains("admin_role_required"),
+                "GET {} as {who}: {status} {body}",
+                route.path
+            );
+        }
+    }
 
     // Reads: the viewer gets what the admin gets.
     let mut differ = Vec::new();

@@ -216,15 +216,24 @@ async fn every_sample_event_is_handled_by_its_function() {
         ("sam-local-example-invite-apikey-123456789ab", "sendgrid"),
     ] {
         app.store
-            .put_invite(&Invite {
-                pk: invite_pk(&connect::state_hash(token)),
-                sk: INVITE_SK.to_string(),
-                org_id: "org-demo".into(),
-                provider: provider.into(),
-                created_by: "user-123".into(),
-                created_at: rfc3339(now),
-                expires_at: (now + time::Duration::days(7)).unix_timestamp(),
-            })
+            .create_invite(
+                &Invite {
+                    pk: invite_pk(&connect::state_hash(token)),
+                    sk: INVITE_SK.to_string(),
+                    org_id: "org-demo".into(),
+                    provider: provider.into(),
+                    created_by: "user-123".into(),
+                    created_at: rfc3339(now),
+                    expires_at: (now + time::Duration::days(7)).unix_timestamp(),
+                },
+                &connect::state_hash(token),
+                &seatscope_core::audit::AuditScope::tool(
+                    "org-demo",
+                    seatscope_core::audit::Action::InviteCreated,
+                    now,
+                )
+                .done(Default::default()),
+            )
             .await
             .unwrap();
     }
@@ -288,16 +297,24 @@ async fn every_sample_event_is_handled_by_its_function() {
         .await
         .unwrap();
     app.store
-        .save_connection(&ConnectionGrant {
-            org: "org-demo",
-            provider: "pagerduty",
-            auth_mode: AuthMode::ApiKey,
-            secret_name: &secret_name,
-            connected_by: "user-123",
-            invited_by: None,
-            vendor_account: None,
-            now,
-        })
+        .save_connection(
+            &ConnectionGrant {
+                org: "org-demo",
+                provider: "pagerduty",
+                auth_mode: AuthMode::ApiKey,
+                secret_name: &secret_name,
+                connected_by: "user-123",
+                invited_by: None,
+                vendor_account: None,
+                now,
+            },
+            &seatscope_core::audit::AuditScope::tool(
+                "org-demo",
+                seatscope_core::audit::Action::ApiKey,
+                now,
+            )
+            .done(Default::default()),
+        )
         .await
         .unwrap();
     let (status, body) = body_json(
@@ -319,6 +336,32 @@ async fn every_sample_event_is_handled_by_its_function() {
     )
     .await;
     assert_eq!(status, 404);
+    // The audit trail (an admin's read): newest first, the purge, then what came before.
+    let (status, body) = body_json(
+        dashboard_api::handle(app, request("dashboard-audit.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let actions: Vec<(&str, &str)> = body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions[..2],
+        [("purge", "refused"), ("purge", "done")],
+        "{body}"
+    );
+    assert!(actions.contains(&("sync_now", "refused")), "{body}");
+    assert_eq!(body["entries"][1]["actor"]["email"], "admin@example.com");
 
     // env.json names every function and the variables the config requires.
     let env: Value = serde_json::from_str(&event("env.json")).unwrap();

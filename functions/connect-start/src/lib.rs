@@ -17,6 +17,8 @@
 //! - `POST /connect/invite/{token}` with the form's `api_key` → a page.
 
 use lambda_http::{Body, Request, Response};
+use seatscope_core::audit::Action;
+use seatscope_core::audit_trail::attempt;
 use seatscope_core::connect::{self, AskedBy, InviteKeyOutcome, InviteLanding, KeyForm};
 use seatscope_core::web::{self, escape_html};
 use seatscope_core::{App, Error};
@@ -42,9 +44,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
     tracing::Span::current().record("route", route.as_str());
     let response = match route.as_str() {
         "GET /connect/invite/{token}" | "POST /connect/invite/{token}" => {
-            invite(app, &req, &route).await
+            // Boxed: the operations' state machines live on the heap, not the stack.
+            Box::pin(invite(app, &req, &route)).await
         }
-        _ => api(app, &req, &route)
+        _ => Box::pin(api(app, &req, &route))
             .await
             .unwrap_or_else(|e| web::error(&e)),
     };
@@ -61,33 +64,48 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
     let caller = web::caller(req, &app.config)?;
     match route {
         "POST /api/connections/{provider}/connect" => {
-            let body: ConnectRequest = web::json_body(req)?;
-            let started = connect::start_oauth_connect(
+            let provider = provider(req)?;
+            let provider = provider.as_str();
+            let started = attempt(
                 app,
-                &caller.admin("connect")?,
-                &provider(req)?,
-                body.return_to.as_deref(),
+                &caller,
+                Action::Connect,
+                Some(provider),
+                |admin| async move {
+                    let body: ConnectRequest = web::json_body(req)?;
+                    connect::start_oauth_connect(app, &admin, provider, body.return_to.as_deref())
+                        .await
+                },
             )
             .await?;
             let cookie = started.binding.set_cookie(app.config.oauth_cookie_secure);
             Ok(web::with_cookie(web::json(200, &started), &cookie))
         }
         "POST /api/connections/{provider}/api-key" => {
-            let body: ApiKeyRequest = web::secret_json_body(req, r#"{"api_key": "…"}"#)?;
-            let connected = connect::connect_api_key(
+            let provider = provider(req)?;
+            let provider = provider.as_str();
+            let connected = attempt(
                 app,
-                &caller.admin("connecting with an API key")?,
-                &provider(req)?,
-                body.api_key,
+                &caller,
+                Action::ApiKey,
+                Some(provider),
+                |admin| async move {
+                    let body: ApiKeyRequest = web::secret_json_body(req, r#"{"api_key": "…"}"#)?;
+                    connect::connect_api_key(app, &admin, provider, body.api_key).await
+                },
             )
             .await?;
             Ok(web::json(200, &connected))
         }
         "POST /api/connections/{provider}/invites" => {
-            let invite = connect::create_invite(
+            let provider = provider(req)?;
+            let provider = provider.as_str();
+            let invite = attempt(
                 app,
-                &caller.admin("creating an invite link")?,
-                &provider(req)?,
+                &caller,
+                Action::InviteCreated,
+                Some(provider),
+                |admin| async move { connect::create_invite(app, &admin, provider).await },
             )
             .await?;
             Ok(web::json(201, &invite))
@@ -97,9 +115,17 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
             Ok(web::json(200, &invites))
         }
         "DELETE /api/connections/{provider}/invites/{id}" => {
+            let provider = provider(req)?;
+            let provider = provider.as_str();
             let id = web::path_param(req, "id").unwrap_or_default();
-            let admin = caller.admin("revoking an invite link")?;
-            connect::revoke_invite(app, &admin, &provider(req)?, &id).await?;
+            attempt(
+                app,
+                &caller,
+                Action::InviteRevoked,
+                Some(provider),
+                |admin| async move { connect::revoke_invite(app, &admin, provider, &id).await },
+            )
+            .await?;
             Ok(web::no_content())
         }
         other => Err(Error::NotFound(format!("route '{other}'"))),
@@ -122,7 +148,7 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
             })
     } else {
         match web::form_secret(req, "api_key") {
-            Some(key) => connect::submit_invite_key(app, &token, key)
+            Some(key) => connect::submit_invite_key(app, &token, key, &web::request_id(req))
                 .await
                 .map(|outcome| match outcome {
                     InviteKeyOutcome::Connected {
@@ -132,18 +158,20 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
                     InviteKeyOutcome::Retry { status, form } => key_form(status, &form),
                 }),
             // The "Continue" button of an OAuth invite.
-            None => connect::continue_invite(app, &token).await.map(|started| {
-                // The vendor never learns the invite URL (it carries the token).
-                let mut to = web::with_cookie(
-                    web::redirect(&started.authorize_url),
-                    &started.binding.set_cookie(app.config.oauth_cookie_secure),
-                );
-                to.headers_mut().insert(
-                    "referrer-policy",
-                    lambda_http::http::HeaderValue::from_static("no-referrer"),
-                );
-                to
-            }),
+            None => connect::continue_invite(app, &token, &web::request_id(req))
+                .await
+                .map(|started| {
+                    // The vendor never learns the invite URL (it carries the token).
+                    let mut to = web::with_cookie(
+                        web::redirect(&started.authorize_url),
+                        &started.binding.set_cookie(app.config.oauth_cookie_secure),
+                    );
+                    to.headers_mut().insert(
+                        "referrer-policy",
+                        lambda_http::http::HeaderValue::from_static("no-referrer"),
+                    );
+                    to
+                }),
         }
     };
     result.unwrap_or_else(|e| match e.status() {

@@ -14,6 +14,8 @@
 pub mod assets;
 
 use lambda_http::{Body, Request, Response};
+use seatscope_core::audit::Action;
+use seatscope_core::audit_trail::{self, attempt, AuditQuery};
 use seatscope_core::queries::{self, Range, SeatFilter};
 use seatscope_core::usage::{self, AppSettings};
 use seatscope_core::{connect, export, web, App, Error};
@@ -28,7 +30,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
     let response = match public(app, &req, &route) {
         Some(response) => response,
         None if route == CATCH_ALL => unserved(&req),
-        None => api(app, &req, &route)
+        // Boxed: the operations' state machines live on the heap, not the stack.
+        None => Box::pin(api(app, &req, &route))
             .await
             .unwrap_or_else(|e| web::error(&e)),
     };
@@ -114,7 +117,8 @@ fn provider(req: &Request) -> Result<String, Error> {
 /// The routes without sign-in; None for the others.
 fn public(app: &App, req: &Request, route: &str) -> Option<Response<Body>> {
     Some(match route {
-        "GET /" | "GET /connections" | "GET /apps/{provider}" | "GET /signin/callback" => {
+        "GET /" | "GET /connections" | "GET /apps/{provider}" | "GET /activity"
+        | "GET /signin/callback" => {
             web::bytes(200, "text/html; charset=utf-8", assets::INDEX_HTML, false)
                 .map(|r| with_page_headers(app, r))
         }
@@ -177,6 +181,17 @@ fn with_page_headers(app: &App, mut response: Response<Body>) -> Response<Body> 
     response
 }
 
+/// `GET /api/audit`'s filters and page.
+fn audit_query(app: &App, req: &Request) -> Result<AuditQuery, Error> {
+    AuditQuery::parse(
+        &app.config.catalog,
+        web::query_param(req, "app").as_deref(),
+        web::query_param(req, "action").as_deref(),
+        web::query_param(req, "cursor").as_deref(),
+        web::query_param(req, "limit").as_deref(),
+    )
+}
+
 fn range(app: &App, req: &Request) -> Result<Range, Error> {
     Range::parse(
         web::query_param(req, "from").as_deref(),
@@ -213,6 +228,7 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
         }
         "GET /api/apps/{provider}/export/{file}" => {
             let provider = provider(req)?;
+            let provider = provider.as_str();
             let file = web::path_param(req, "file").unwrap_or_default();
             // Checked for every file, though only trends.csv covers a range: a
             // malformed from/to is refused, never silently ignored.
@@ -224,11 +240,11 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                     } else {
                         SeatFilter::Inactive
                     };
-                    let list = queries::seats(app, &caller, &provider, None, filter).await?;
+                    let list = queries::seats(app, &caller, provider, None, filter).await?;
                     export::seats_csv(&list.seats)?
                 }
                 "trends.csv" => {
-                    let daily = queries::trends(app, &caller, &provider, range).await?;
+                    let daily = queries::trends(app, &caller, provider, range).await?;
                     export::trends_csv(&daily)?
                 }
                 other => {
@@ -251,29 +267,70 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
             ))
         }
         "PUT /api/apps/{provider}/settings" => {
-            let provider = app.config.catalog.get(&provider(req)?)?;
-            let settings: AppSettings = web::required_json_body(
-                req,
-                r#"{"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": null}"#,
-            )?;
-            let admin = caller.admin("saving settings")?;
-            let saved = usage::save_settings(app, &admin, provider, settings).await?;
+            let provider = provider(req)?;
+            let provider = provider.as_str();
+            let saved = attempt(app, &caller, Action::Settings, Some(provider), |admin| async move {
+                let provider = app.config.catalog.get(provider)?;
+                let settings: AppSettings = web::required_json_body(
+                    req,
+                    r#"{"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": null}"#,
+                )?;
+                usage::save_settings(app, &admin, provider, settings).await
+            })
+            .await?;
             Ok(web::json(200, &saved))
         }
         "POST /api/connections/{provider}/sync" => {
             let provider = provider(req)?;
-            queries::request_sync(app, &caller.admin("sync now")?, &provider).await?;
+            let provider = provider.as_str();
+            attempt(
+                app,
+                &caller,
+                Action::SyncNow,
+                Some(provider),
+                |admin| async move { queries::request_sync(app, &admin, provider).await },
+            )
+            .await?;
             Ok(web::json(
                 202,
                 &serde_json::json!({"provider": provider, "sync": "requested", "message": "the next scheduled tick syncs this connection"}),
             ))
         }
         "DELETE /api/connections/{provider}" => {
-            let purge = connect::parse_purge(web::query_param(req, "purge").as_deref())?;
-            let action = if purge { "purge" } else { "disconnect" };
-            let done =
-                connect::disconnect(app, &caller.admin(action)?, &provider(req)?, purge).await?;
+            let provider = provider(req)?;
+            let provider = provider.as_str();
+            let purge = web::query_param(req, "purge");
+            // A malformed ?purge= is a refused disconnect.
+            let action = match purge.as_deref() {
+                Some("true") => Action::Purge,
+                _ => Action::Disconnect,
+            };
+            let done = attempt(app, &caller, action, Some(provider), |admin| async move {
+                let purge = connect::parse_purge(purge.as_deref())?;
+                connect::disconnect(app, &admin, provider, purge).await
+            })
+            .await?;
             Ok(web::json(200, &done))
+        }
+        "GET /api/audit" => {
+            let list = audit_trail::list(app, &caller, &audit_query(app, req)?).await?;
+            Ok(web::json(200, &list))
+        }
+        "GET /api/audit/export.csv" => {
+            let (entries, truncated) =
+                audit_trail::export(app, &caller, &audit_query(app, req)?).await?;
+            let mut response = web::attachment(
+                "audit.csv",
+                "text/csv; charset=utf-8",
+                export::audit_csv(&entries)?,
+            );
+            if truncated {
+                response.headers_mut().insert(
+                    "x-seatscope-truncated",
+                    http::HeaderValue::from_static("true"),
+                );
+            }
+            Ok(response)
         }
         other => Err(Error::NotFound(format!("route '{other}'"))),
     }

@@ -218,6 +218,9 @@
     } catch {
       S.me = null; // the server still decides; the page then offers every control
     }
+    // The activity log is for admins: a viewer is not offered it.
+    const activity = document.querySelector('li[data-admin-only]');
+    if (activity) activity.hidden = isViewer();
   }
 
   const appName = (provider) => S.overview?.apps?.find((a) => a.provider === provider)?.name || provider;
@@ -324,6 +327,7 @@
     try {
       if (path === '/' || path === '') await pageOverview(gen);
       else if (path === '/connections' || path === '/connections/') await pageConnections(gen);
+      else if (path === '/activity' || path === '/activity/') await pageActivity(gen);
       else {
         const m = path.match(/^\/apps\/([^/]+)\/?$/);
         if (m) await pageApp(gen, decodeURIComponent(m[1]));
@@ -1514,6 +1518,131 @@
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  // ---------- activity page (the audit trail) ----------
+
+  const ACTIONS = {
+    connect: 'Connect',
+    reconnect: 'Reconnect',
+    api_key: 'API key',
+    invite_created: 'Invite created',
+    invite_used: 'Invite used',
+    invite_revoked: 'Invite revoked',
+    disconnect: 'Disconnect',
+    purge: 'Disconnect and purge',
+    settings: 'Settings',
+    sync_now: 'Sync now',
+  };
+
+  function auditDetail(e) {
+    const d = e.details || {};
+    const parts = [];
+    if (e.action === 'settings' && d.old && d.new) {
+      for (const k of Object.keys(d.new)) {
+        if (JSON.stringify(d.old[k]) !== JSON.stringify(d.new[k])) parts.push(`${k}: ${JSON.stringify(d.old[k])} → ${JSON.stringify(d.new[k])}`);
+      }
+      if (!parts.length) parts.push('no value changed');
+    }
+    if (d.vendor_account) parts.push(`vendor account ${d.vendor_account}`);
+    if (d.invited_by) parts.push(`invite from ${d.invited_by}`);
+    if (d.invite_id && !d.invited_by) parts.push(`invite ${d.invite_id}`);
+    if (d.purged_items !== undefined) parts.push(`${nfInt.format(d.purged_items)} items deleted`);
+    if (d.refused_keys !== undefined) parts.push(`${d.refused_keys} refused keys`);
+    if (e.error_code) parts.push(`error: ${e.error_code}`);
+    if (d.change_committed) parts.push('the change was made before the failure');
+    return parts.join('; ');
+  }
+
+  async function pageActivity(gen) {
+    document.title = 'Activity — Seatscope';
+    if (isViewer()) {
+      setMain(
+        h('h1', { tabindex: '-1', text: 'Activity' }),
+        h('p', { class: 'role-note', role: 'note', dataset: { roleNote: '' }, text: `The activity log (who changed what) is for admins (claim ${S.me?.role_claim || 'role'} = ${(S.me?.admin_values || []).join(' or ')}).` }),
+      );
+      markReady('activity');
+      return;
+    }
+    const q = new URLSearchParams(location.search);
+    const filters = { app: q.get('app') || '', action: q.get('action') || '' };
+    const ov = S.overview || (await loadOverview());
+    if (gen !== S.gen) return;
+    const appSelect = h('select', { id: uid('audit-app'), name: 'app' }, h('option', { value: '', text: 'All apps' }), (ov.apps || []).map((a) => h('option', { value: a.provider, text: a.name, selected: a.provider === filters.app })));
+    const actionSelect = h('select', { id: uid('audit-action'), name: 'action' }, h('option', { value: '', text: 'All actions' }), Object.entries(ACTIONS).map(([v, t]) => h('option', { value: v, text: t, selected: v === filters.action })));
+    const form = h(
+      'form',
+      { class: 'filters', 'aria-label': 'Filter the activity' },
+      h('label', { for: appSelect.id, text: 'App ' }), appSelect,
+      h('label', { for: actionSelect.id, text: ' Action ' }), actionSelect,
+      h('button', { type: 'submit', text: 'Filter' }),
+    );
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const p = new URLSearchParams();
+      if (appSelect.value) p.set('app', appSelect.value);
+      if (actionSelect.value) p.set('action', actionSelect.value);
+      const qs = p.toString();
+      go(`/activity${qs ? `?${qs}` : ''}`);
+    });
+    const tbody = h('tbody');
+    const status = h('p', { role: 'status', class: 'muted' });
+    const more = h('button', { type: 'button', text: 'Older entries', hidden: true });
+    const params = new URLSearchParams();
+    if (filters.app) params.set('app', filters.app);
+    if (filters.action) params.set('action', filters.action);
+    let cursor = null;
+    let shown = 0;
+    const load = async () => {
+      const p = new URLSearchParams(params);
+      p.set('limit', '50');
+      if (cursor) p.set('cursor', cursor);
+      const page = await api(`/api/audit?${p}`);
+      for (const e of page.entries) {
+        const who = e.actor.kind === 'invitee' ? `${e.actor.subject} (through an invite link)` : e.actor.email || e.actor.subject;
+        tbody.append(h(
+          'tr',
+          { dataset: { action: e.action, outcome: e.outcome } },
+          h('td', {}, timeEl(e.at)),
+          h('td', { text: who }),
+          h('td', { text: e.actor.role || '—' }),
+          h('td', { text: ACTIONS[e.action] || e.action }),
+          h('td', { text: e.app ? appName(e.app) : '—' }),
+          h('td', {}, h('span', { class: `chip chip-outcome-${e.outcome}`, text: e.outcome })),
+          h('td', { text: auditDetail(e) }),
+        ));
+      }
+      shown += page.entries.length;
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      status.textContent = shown ? `${nfInt.format(shown)} entries shown, newest first${cursor ? '' : ' (all of them)'}.` : 'Nothing was changed yet (or nothing matches the filters).';
+    };
+    more.addEventListener('click', () => {
+      more.disabled = true;
+      load().catch((e) => { status.textContent = `Could not load more: ${e.message}`; }).finally(() => { more.disabled = false; });
+    });
+    await load();
+    if (gen !== S.gen) return;
+    const csv = h('button', { type: 'button', text: 'Activity CSV', dataset: { export: 'audit' } });
+    csv.addEventListener('click', async () => {
+      csv.disabled = true;
+      try {
+        await download(`/api/audit/export.csv?${params}`, 'seatscope-activity.csv');
+      } catch (e) {
+        status.textContent = `Could not download the CSV: ${e.message}`;
+      } finally {
+        csv.disabled = false;
+      }
+    });
+    const table = h('table', { class: 'data audit-table', dataset: { table: 'audit' } }, h('caption', { text: 'Every change attempt: who, what, which app, and whether it was done, refused or failed (kept 400 days)' }), h('thead', {}, h('tr', {}, ['When', 'Who', 'Role', 'Action', 'App', 'Outcome', 'Detail'].map((t) => h('th', { scope: 'col', text: t })))), tbody);
+    setMain(
+      h('h1', { tabindex: '-1', text: 'Activity' }),
+      form,
+      h('div', { class: 'table-wrap' }, table),
+      status,
+      h('div', { class: 'actions' }, more, csv),
+    );
+    markReady('activity');
   }
 
   // ---------- boot ----------

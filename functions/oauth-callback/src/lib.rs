@@ -22,8 +22,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
             web::cookie_headers(&req),
             app.config.oauth_cookie_secure,
         ),
+        request_id: web::request_id(&req),
     };
-    let response = match connect::finish_oauth_connect(app, params).await {
+    // Boxed: the operation's state machine lives on the heap, not the stack.
+    let response = match Box::pin(connect::finish_oauth_connect(app, params)).await {
         Ok(outcome) if outcome.invited() => invite_page(app, &outcome),
         Ok(outcome) => web::redirect(&outcome.location()),
         Err(e) if e.status() < 500 => {

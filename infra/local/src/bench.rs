@@ -394,7 +394,8 @@ async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow:
     let org = format!("bench-{index}");
     seatscope_core::connect::connect_api_key(
         &stack.app,
-        &Caller::member(&org, &format!("admin@{org}.example")).admin("connect")?,
+        &Caller::member(&org, &format!("admin@{org}.example"))
+            .admin_for(seatscope_core::audit::Action::ApiKey)?,
         "pagerduty",
         API_KEY.to_string().into(),
     )

@@ -195,6 +195,10 @@ impl DevIssuer {
         claims.insert("iat".into(), json!(now));
         claims.insert("exp".into(), json!(now + lifetime_seconds));
         claims.insert(self.org_claim.clone(), json!(org));
+        // The dev issuer's users are their email addresses.
+        if sub.contains('@') {
+            claims.insert("email".into(), json!(sub));
+        }
         // Admin, like every member when roles are off.
         claims.insert(ROLE_CLAIM.into(), json!([ADMIN_GROUP]));
         claims

@@ -59,16 +59,36 @@ pub fn iam_action(service: &str, operation: &str) -> String {
     format!("{prefix}:{operation}")
 }
 
+/// An SDK operation's input, as a fault rule sees it (downcast it to the operation's).
+pub use aws_smithy_runtime_api::client::interceptors::context::Input as OperationInput;
+
+/// Decides from an operation's name and input whether it fails (see
+/// [`CallRecorder::inject_fault`]).
+pub type FaultRule = Arc<dyn Fn(&str, &OperationInput) -> bool + Send + Sync>;
+
 /// Every operation performed by a function, counted, shared by the clients it is
-/// attached to.
-#[derive(Debug, Clone, Default)]
+/// attached to; and the store faults a test injects.
+#[derive(Clone, Default)]
 pub struct CallRecorder {
     calls: Arc<Mutex<BTreeMap<Function, BTreeMap<String, u64>>>>,
+    fault: Arc<Mutex<Option<FaultRule>>>,
+}
+
+impl std::fmt::Debug for CallRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallRecorder").finish_non_exhaustive()
+    }
 }
 
 impl CallRecorder {
     pub fn new() -> CallRecorder {
         CallRecorder::default()
+    }
+
+    /// Every operation `rule` picks fails before it is sent, as a store fault would
+    /// (None: no more faults). The clients the stack built carry it.
+    pub fn inject_fault(&self, rule: Option<FaultRule>) {
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = rule;
     }
 
     pub fn record(&self, function: Function, action: String) {
@@ -125,15 +145,50 @@ impl Intercept for CallRecorder {
     /// client's interceptors run that before the operation's Metadata is in the bag.
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let metadata = cfg
+            .load::<Metadata>()
+            .ok_or("an SDK operation without Metadata: its name is unknown")?;
+        // IAM has no action for a transaction: each item needs its own write's.
+        let transaction = context
+            .input()
+            .downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>();
+        let actions: Vec<String> = match transaction {
+            Some(input) => input
+                .transact_items()
+                .iter()
+                .map(|item| {
+                    let op = if item.put().is_some() {
+                        "PutItem"
+                    } else if item.update().is_some() {
+                        "UpdateItem"
+                    } else if item.delete().is_some() {
+                        "DeleteItem"
+                    } else {
+                        "ConditionCheckItem"
+                    };
+                    iam_action(metadata.service(), op)
+                })
+                .collect(),
+            None => vec![iam_action(metadata.service(), metadata.name())],
+        };
         if let Some(function) = current_function() {
-            let metadata = cfg
-                .load::<Metadata>()
-                .ok_or("an SDK operation without Metadata: its name is unknown")?;
-            self.record(function, iam_action(metadata.service(), metadata.name()));
+            for action in actions {
+                self.record(function, action);
+            }
+        }
+        if let Some(fault) = self
+            .fault
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            if fault(metadata.name(), context.input()) {
+                return Err("a fault injected into the store (CallRecorder::inject_fault)".into());
+            }
         }
         Ok(())
     }

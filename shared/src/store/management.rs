@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
 use time::OffsetDateTime;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
 use super::{
-    ddb_err, from_item, n, s, to_item, unless_condition_failed, DynamoDbStore, BATCH_SIZE,
+    ddb_err, from_item, n, s, to_item, unless_condition_failed, DynamoDbStore, Write, BATCH_SIZE,
 };
+use crate::audit::AuditEntry;
 use crate::catalog::AuthMode;
 use crate::domain::{
     invite_id, invite_pk, invites_index_sk, keys, rfc3339, Connection, Invite, InviteEntry,
@@ -37,7 +40,19 @@ impl DynamoDbStore {
     /// and runs live in the app partition and are not touched; credentials,
     /// status, who connected and the schedule are replaced, and the connection is
     /// due at once.
-    pub async fn save_connection(&self, grant: &ConnectionGrant<'_>) -> Result<()> {
+    pub async fn save_connection(
+        &self,
+        grant: &ConnectionGrant<'_>,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let write = self.connection_grant(grant).await?;
+        self.commit(vec![write], entry).await?;
+        Ok(())
+    }
+
+    /// The write of [`save_connection`](Self::save_connection), to be made with
+    /// other writes (an invite used up) in one transaction.
+    pub async fn connection_grant(&self, grant: &ConnectionGrant<'_>) -> Result<Write> {
         let mode = serde_dynamo::to_attribute_value(grant.auth_mode)
             .map_err(|e| Error::internal("serializing auth mode", e))?;
         let mut set = vec![
@@ -85,16 +100,11 @@ impl DynamoDbStore {
             }
             None => remove.push("invited_by"),
         }
-        update
-            .update_expression(format!(
-                "SET {} REMOVE {}",
-                set.join(", "),
-                remove.join(", ")
-            ))
-            .send()
-            .await
-            .map_err(ddb_err("UpdateItem(connection)"))?;
-        Ok(())
+        Ok(Write::Update(update.update_expression(format!(
+            "SET {} REMOVE {}",
+            set.join(", "),
+            remove.join(", ")
+        ))))
     }
 
     /// Marks the connection disconnected and takes it out of the schedule:
@@ -107,8 +117,12 @@ impl DynamoDbStore {
         provider: &str,
         by: &str,
         now: OffsetDateTime,
+        entry: &AuditEntry,
     ) -> Result<Option<Connection>> {
-        let result = self
+        let Some(connection) = self.connection(org, provider).await? else {
+            return Ok(None);
+        };
+        let update = self
             .update_connection(org, provider)
             .await
             .update_expression(
@@ -119,14 +133,11 @@ impl DynamoDbStore {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":st", s("disconnected"))
             .expression_attribute_values(":at", s(rfc3339(now)))
-            .expression_attribute_values(":by", s(by))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match unless_condition_failed(result, "UpdateItem(disconnect)")? {
-            Some(out) => out.attributes.map(from_item).transpose(),
-            None => Ok(None),
+            .expression_attribute_values(":by", s(by));
+        if !self.commit(vec![Write::Update(update)], entry).await? {
+            return Ok(None);
         }
+        Ok(Some(connection))
     }
 
     /// Deletes every item of a partition (a Query of keys, then batch deletes with
@@ -188,17 +199,48 @@ impl DynamoDbStore {
 
     // --- invite links ------------------------------------------------------------
 
-    pub async fn put_invite(&self, invite: &Invite) -> Result<()> {
-        self.client
-            .get()
-            .await
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(invite)?))
-            .condition_expression("attribute_not_exists(pk)")
+    /// Stores a new invite and lists it in its org's index of the app, with its
+    /// audit entry, in one transaction.
+    pub async fn create_invite(
+        &self,
+        invite: &Invite,
+        token_hash: &str,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let key = |b: UpdateItemFluentBuilder| {
+            b.table_name(&self.table)
+                .key("pk", s(keys::org(&invite.org_id)))
+                .key("sk", s(invites_index_sk(&invite.provider)))
+        };
+        // A map must exist before one of its keys can be set (and a transaction
+        // writes an item once): the empty index is made first, harmlessly.
+        key(self.client.get().await.update_item())
+            .update_expression("SET invites = if_not_exists(invites, :empty)")
+            .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
             .send()
             .await
-            .map_err(ddb_err("PutItem(invite)"))?;
+            .map_err(ddb_err("UpdateItem(invites index)"))?;
+        let listed = InviteEntry {
+            token_hash: token_hash.to_string(),
+            created_by: invite.created_by.clone(),
+            created_at: invite.created_at.clone(),
+            expires_at: invite.expires_at,
+        };
+        let put = self
+            .put_builder()
+            .await
+            .set_item(Some(to_item(invite)?))
+            .condition_expression("attribute_not_exists(pk)");
+        let index = key(self.client.get().await.update_item())
+            .update_expression("SET invites.#id = :entry")
+            .expression_attribute_names("#id", invite_id(token_hash))
+            .expression_attribute_values(":entry", AttributeValue::M(to_item(&listed)?));
+        if !self
+            .commit(vec![Write::Put(put), Write::Update(index)], entry)
+            .await?
+        {
+            return Err(Error::Conflict("an invite with this token exists".into()));
+        }
         Ok(())
     }
 
@@ -215,31 +257,36 @@ impl DynamoDbStore {
         Ok(Some(invite).filter(|i| i.expires_at > now.unix_timestamp()))
     }
 
-    /// Deletes the invite if it exists, has not expired and has not refused too many
-    /// keys, returning it: an invite can be used once. Unknown, used, burnt and expired
-    /// all come back as None. The index entry goes too.
-    pub async fn consume_invite(
+    /// Uses the invite up if it exists, has not expired and has not refused too many
+    /// keys, returning it: an invite can be used once. With it, in one transaction:
+    /// its index entry goes, the `also` writes are made (the connection, for a key
+    /// pasted into the link) and the audit entry `entry_of(invite)` is written.
+    /// Unknown, used, burnt and expired all come back as None, nothing written.
+    pub async fn use_invite(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
+        also: Vec<Write>,
+        entry_of: impl FnOnce(&Invite) -> AuditEntry,
     ) -> Result<Option<Invite>> {
-        let result = self
+        let Some(invite) = self.invite(token_hash, now).await? else {
+            return Ok(None);
+        };
+        let delete = self
             .delete_at(s(invite_pk(token_hash)), s(INVITE_SK))
             .await
             .condition_expression(USABLE_INVITE)
-            .set_expression_attribute_values(Some(usable_invite_values(now)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let invite: Option<Invite> = match unless_condition_failed(result, "DeleteItem(invite)")? {
-            Some(out) => out.attributes.map(from_item).transpose()?,
-            None => None,
-        };
-        if let Some(invite) = &invite {
-            self.unindex_invite(&invite.org_id, &invite.provider, token_hash)
-                .await;
+            .set_expression_attribute_values(Some(usable_invite_values(now)));
+        let mut writes = vec![
+            Write::Delete(delete),
+            self.unindex_write(&invite.org_id, &invite.provider, token_hash)
+                .await,
+        ];
+        writes.extend(also);
+        if !self.commit(writes, &entry_of(&invite)).await? {
+            return Ok(None);
         }
-        Ok(invite)
+        Ok(Some(invite))
     }
 
     /// Counts one refused key on the invite (atomically) and returns the new count;
@@ -273,37 +320,6 @@ impl DynamoDbStore {
             .await
             .map_err(ddb_err("DeleteItem(invite)"))?;
         self.unindex_invite(org, provider, token_hash).await;
-        Ok(())
-    }
-
-    /// Adds the invite to its org's index of the app (the list of pending invites).
-    pub async fn index_invite(&self, invite: &Invite, token_hash: &str) -> Result<()> {
-        let key =
-            |b: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-                b.table_name(&self.table)
-                    .key("pk", s(keys::org(&invite.org_id)))
-                    .key("sk", s(invites_index_sk(&invite.provider)))
-            };
-        // A map must exist before one of its keys can be set.
-        key(self.client.get().await.update_item())
-            .update_expression("SET invites = if_not_exists(invites, :empty)")
-            .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
-            .send()
-            .await
-            .map_err(ddb_err("UpdateItem(invites index)"))?;
-        let entry = InviteEntry {
-            token_hash: token_hash.to_string(),
-            created_by: invite.created_by.clone(),
-            created_at: invite.created_at.clone(),
-            expires_at: invite.expires_at,
-        };
-        key(self.client.get().await.update_item())
-            .update_expression("SET invites.#id = :entry")
-            .expression_attribute_names("#id", invite_id(token_hash))
-            .expression_attribute_values(":entry", AttributeValue::M(to_item(&entry)?))
-            .send()
-            .await
-            .map_err(ddb_err("UpdateItem(invites index)"))?;
         Ok(())
     }
 
@@ -344,24 +360,42 @@ impl DynamoDbStore {
     }
 
     /// Revokes the org's invite `id` of the app: the invite is deleted (only if it
-    /// belongs to the org) and leaves the index. False if the org has no such invite.
-    pub async fn revoke_invite(&self, org: &str, provider: &str, id: &str) -> Result<bool> {
-        let Some(entry) = self.invite_entries(org, provider).await?.remove(id) else {
+    /// belongs to the org) and leaves the index, with the audit entry, in one
+    /// transaction. False if the org has no such invite.
+    pub async fn revoke_invite(
+        &self,
+        org: &str,
+        provider: &str,
+        id: &str,
+        entry: &AuditEntry,
+    ) -> Result<bool> {
+        let Some(listed) = self.invite_entries(org, provider).await?.remove(id) else {
             return Ok(false);
         };
-        let result = self
-            .delete_at(s(invite_pk(&entry.token_hash)), s(INVITE_SK))
+        let delete = self
+            .delete_at(s(invite_pk(&listed.token_hash)), s(INVITE_SK))
             .await
             .condition_expression("attribute_not_exists(pk) OR (org_id = :org AND provider = :p)")
             .expression_attribute_values(":org", s(org))
-            .expression_attribute_values(":p", s(provider))
-            .send()
-            .await;
-        if unless_condition_failed(result, "DeleteItem(invite)")?.is_none() {
-            return Ok(false);
+            .expression_attribute_values(":p", s(provider));
+        let unindex = self.unindex_write(org, provider, &listed.token_hash).await;
+        if self
+            .commit(vec![Write::Delete(delete), unindex], entry)
+            .await?
+        {
+            return Ok(true);
         }
-        self.unindex_invite(org, provider, &entry.token_hash).await;
-        Ok(true)
+        Ok(false)
+    }
+
+    /// The write that takes an invite off its org's index of the app.
+    async fn unindex_write(&self, org: &str, provider: &str, token_hash: &str) -> Write {
+        Write::Update(
+            self.update_at(s(keys::org(org)), s(invites_index_sk(provider)))
+                .await
+                .update_expression("REMOVE invites.#id")
+                .expression_attribute_names("#id", invite_id(token_hash)),
+        )
     }
 }
 

@@ -90,16 +90,24 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
         let pk = keys::app(ORG, &provider.id);
         let secret_name = format!("{}/{ORG}/{}", app.config.secret_prefix, provider.id);
         app.store
-            .save_connection(&ConnectionGrant {
-                org: ORG,
-                provider: &provider.id,
-                auth_mode: AuthMode::ApiKey,
-                secret_name: &secret_name,
-                connected_by: "bench",
-                invited_by: None,
-                vendor_account: Some("bench"),
-                now,
-            })
+            .save_connection(
+                &ConnectionGrant {
+                    org: ORG,
+                    provider: &provider.id,
+                    auth_mode: AuthMode::ApiKey,
+                    secret_name: &secret_name,
+                    connected_by: "bench",
+                    invited_by: None,
+                    vendor_account: Some("bench"),
+                    now,
+                },
+                &seatscope_core::audit::AuditScope::tool(
+                    ORG,
+                    seatscope_core::audit::Action::ApiKey,
+                    now,
+                )
+                .done(Default::default()),
+            )
             .await?;
         let seats: Vec<Seat> = (0..o.seats)
             .map(|s| {
@@ -152,7 +160,8 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                 exempt_seats: (0..20).map(|s| format!("P{s:06}")).collect(),
                 ..AppSettings::default()
             };
-            let admin = seatscope_core::domain::Caller::member(ORG, "bench").admin("settings")?;
+            let admin = seatscope_core::domain::Caller::member(ORG, "bench")
+                .admin_for(seatscope_core::audit::Action::Settings)?;
             usage::save_settings(app, &admin, provider, settings).await?;
         } else {
             usage::refresh_summary(app, ORG, provider, Some(&seats), now).await?;

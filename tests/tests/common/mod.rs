@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context};
+pub use seatscope_core::audit::Action;
 use seatscope_local::stack::Stack;
 use serde_json::Value;
 
@@ -231,8 +232,37 @@ pub async fn post_json(stack: &Stack, org: &str, path: &str) -> anyhow::Result<(
     Ok((status, resp.json().await?))
 }
 
-/// Every item in the table, as JSON (a test-only Scan).
+/// Every item in the table but the audit trail's entries, as JSON (a test-only
+/// Scan): what "nothing changed" compares. A refused attempt writes an entry; the
+/// audit tests (`audit.rs`) check those.
+#[allow(dead_code)]
 pub async fn all_items(stack: &Stack) -> anyhow::Result<Vec<Value>> {
+    Ok(every_item(stack)
+        .await?
+        .into_iter()
+        .filter(|i| !is_audit_entry(i))
+        .collect())
+}
+
+/// Whether a stored item is an audit entry.
+pub fn is_audit_entry(item: &Value) -> bool {
+    item["pk"].as_str().is_some_and(|pk| pk.ends_with("#AUDIT"))
+}
+
+/// The audit entries of the table, newest first.
+#[allow(dead_code)]
+pub async fn audit_items(stack: &Stack) -> anyhow::Result<Vec<Value>> {
+    let mut items: Vec<Value> = every_item(stack)
+        .await?
+        .into_iter()
+        .filter(is_audit_entry)
+        .collect();
+    items.sort_by(|a, b| b["sk"].as_str().cmp(&a["sk"].as_str()));
+    Ok(items)
+}
+
+/// Every item in the table, audit entries included, as JSON (a test-only Scan).
+pub async fn every_item(stack: &Stack) -> anyhow::Result<Vec<Value>> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -397,4 +427,11 @@ pub fn rerun_at_days(tests: &[&str], days: &[&str]) {
         );
         println!("at {day}: {} passed", tests.len());
     }
+}
+
+/// The audit entry of a change a test makes straight through the store (as a tool
+/// would: `AuditScope::tool`).
+#[allow(dead_code)]
+pub fn tool_entry(stack: &Stack, org: &str, action: Action) -> seatscope_core::audit::AuditEntry {
+    seatscope_core::audit::AuditScope::tool(org, action, stack.now()).done(Default::default())
 }

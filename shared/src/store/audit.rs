@@ -1,0 +1,280 @@
+//! The audit trail in DynamoDB: a change and its entry in one TransactWriteItems
+//! (all or nothing), an attempt's outcome recorded once per request, and the org's
+//! entries read newest first.
+//!
+//! The entries of an org live in their own partition (`keys::audit`), sorted by time:
+//! a few writes a day per org, read by admins only.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+
+use super::{ddb_err, from_item, s, to_item, unless_condition_failed, DynamoDbStore};
+use crate::audit::{Action, AuditEntry};
+use crate::domain::keys;
+use crate::error::{Error, Result};
+
+/// One write of a change, as the store's own builders express it (their key,
+/// expressions and condition), to be made in a transaction with the entry.
+pub enum Write {
+    Put(PutItemFluentBuilder),
+    Update(UpdateItemFluentBuilder),
+    Delete(DeleteItemFluentBuilder),
+}
+
+fn built<T, E: std::error::Error + Send + Sync + 'static>(
+    r: std::result::Result<T, E>,
+) -> Result<T> {
+    r.map_err(|e| Error::internal("building a transaction item", e))
+}
+
+impl Write {
+    fn into_transact_item(self) -> Result<TransactWriteItem> {
+        Ok(match self {
+            Write::Put(b) => {
+                let i = b.as_input();
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .set_table_name(i.get_table_name().clone())
+                            .set_item(i.get_item().clone())
+                            .set_condition_expression(i.get_condition_expression().clone())
+                            .set_expression_attribute_names(
+                                i.get_expression_attribute_names().clone(),
+                            )
+                            .set_expression_attribute_values(
+                                i.get_expression_attribute_values().clone(),
+                            )
+                            .build(),
+                    )?)
+                    .build()
+            }
+            Write::Update(b) => {
+                let i = b.as_input();
+                TransactWriteItem::builder()
+                    .update(built(
+                        Update::builder()
+                            .set_table_name(i.get_table_name().clone())
+                            .set_key(i.get_key().clone())
+                            .set_update_expression(i.get_update_expression().clone())
+                            .set_condition_expression(i.get_condition_expression().clone())
+                            .set_expression_attribute_names(
+                                i.get_expression_attribute_names().clone(),
+                            )
+                            .set_expression_attribute_values(
+                                i.get_expression_attribute_values().clone(),
+                            )
+                            .build(),
+                    )?)
+                    .build()
+            }
+            Write::Delete(b) => {
+                let i = b.as_input();
+                TransactWriteItem::builder()
+                    .delete(built(
+                        Delete::builder()
+                            .set_table_name(i.get_table_name().clone())
+                            .set_key(i.get_key().clone())
+                            .set_condition_expression(i.get_condition_expression().clone())
+                            .set_expression_attribute_names(
+                                i.get_expression_attribute_names().clone(),
+                            )
+                            .set_expression_attribute_values(
+                                i.get_expression_attribute_values().clone(),
+                            )
+                            .build(),
+                    )?)
+                    .build()
+            }
+        })
+    }
+}
+
+/// One page of an org's entries, newest first.
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// The sort key of the last entry returned, when older ones may follow.
+    pub next: Option<String>,
+}
+
+impl DynamoDbStore {
+    /// A PutItem on the table.
+    pub(super) async fn put_builder(&self) -> PutItemFluentBuilder {
+        self.client.get().await.put_item().table_name(&self.table)
+    }
+
+    /// A Put of `value` (for a change's writes).
+    pub(crate) async fn put_write<T: serde::Serialize>(&self, value: &T) -> Result<Write> {
+        Ok(Write::Put(
+            self.put_builder().await.set_item(Some(to_item(value)?)),
+        ))
+    }
+
+    /// Makes the change's `writes` and puts its audit `entry`, all in one transaction.
+    /// False when a write's condition did not hold: nothing was written, the entry
+    /// neither. Any other failure (the entry's write included) is an error, and
+    /// nothing was written either.
+    pub async fn commit(&self, writes: Vec<Write>, entry: &AuditEntry) -> Result<bool> {
+        let count = writes.len();
+        let mut items = writes
+            .into_iter()
+            .map(Write::into_transact_item)
+            .collect::<Result<Vec<_>>>()?;
+        items.push(
+            Write::Put(
+                self.put_builder()
+                    .await
+                    .set_item(Some(to_item(entry)?))
+                    .condition_expression("attribute_not_exists(pk)"),
+            )
+            .into_transact_item()?,
+        );
+        let result = self
+            .client
+            .get()
+            .await
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let condition_failed = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .take(count)
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")),
+                    _ => false,
+                };
+                if condition_failed {
+                    Ok(false)
+                } else {
+                    Err(ddb_err("TransactWriteItems(change and audit entry)")(e))
+                }
+            }
+        }
+    }
+
+    /// Records the outcome of an attempt that did not end as its transaction said:
+    /// the entry is put if the attempt wrote none (refused, or failed before its
+    /// change), else its outcome and error code are set on it (a failure after the
+    /// change was made: `details.change_committed` says so).
+    pub async fn record_outcome(&self, entry: &AuditEntry) -> Result<()> {
+        let result = self
+            .put_builder()
+            .await
+            .set_item(Some(to_item(entry)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if unless_condition_failed(result, "PutItem(audit entry)")?.is_some() {
+            return Ok(());
+        }
+        let mut update = self
+            .update_at(s(&entry.pk), s(&entry.sk))
+            .await
+            .expression_attribute_values(":o", s(entry.outcome.as_str()))
+            .expression_attribute_values(":t", AttributeValue::Bool(true));
+        update = match &entry.error_code {
+            Some(code) => update
+                .update_expression(
+                    "SET outcome = :o, error_code = :c, details.change_committed = :t",
+                )
+                .expression_attribute_values(":c", s(code)),
+            None => update.update_expression("SET outcome = :o, details.change_committed = :t"),
+        };
+        update
+            .send()
+            .await
+            .map_err(ddb_err("UpdateItem(audit outcome)"))?;
+        Ok(())
+    }
+
+    /// Adds facts learnt after the change (how many items a purge deleted).
+    pub async fn annotate_entry(&self, entry: &AuditEntry, name: &str, value: i64) -> Result<()> {
+        self.update_at(s(&entry.pk), s(&entry.sk))
+            .await
+            .update_expression("SET details.#n = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#n", name)
+            .expression_attribute_values(":v", super::n(value))
+            .send()
+            .await
+            .map_err(ddb_err("UpdateItem(audit details)"))?;
+        Ok(())
+    }
+
+    /// Up to `limit` of the org's entries, newest first, older than the entry whose
+    /// sort key is `before` (the previous page's `next`), of `provider` and `action`
+    /// where given.
+    pub async fn audit_entries(
+        &self,
+        org: &str,
+        provider: Option<&str>,
+        action: Option<Action>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<AuditPage> {
+        let mut filters = Vec::new();
+        let mut values: HashMap<String, AttributeValue> =
+            HashMap::from([(":pk".to_string(), s(keys::audit(org)))]);
+        values.insert(":prefix".into(), s(keys::AUDIT_PREFIX));
+        if let Some(p) = provider {
+            filters.push("provider = :p");
+            values.insert(":p".into(), s(p));
+        }
+        if let Some(a) = action {
+            filters.push("#action = :a");
+            values.insert(":a".into(), s(a.as_str()));
+        }
+        let mut entries = Vec::new();
+        let mut start = before.map(|sk| {
+            HashMap::from([
+                ("pk".to_string(), s(keys::audit(org))),
+                ("sk".to_string(), s(sk)),
+            ])
+        });
+        loop {
+            let mut q = self
+                .client
+                .get()
+                .await
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take());
+            if !filters.is_empty() {
+                q = q.filter_expression(filters.join(" AND "));
+            }
+            if action.is_some() {
+                q = q.expression_attribute_names("#action", "action");
+            }
+            let page = q.send().await.map_err(ddb_err("Query(audit)"))?;
+            for item in page.items.unwrap_or_default() {
+                entries.push(from_item::<AuditEntry>(item)?);
+                if entries.len() == limit {
+                    let next = entries.last().map(|e| e.sk.clone());
+                    return Ok(AuditPage { entries, next });
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => {
+                    return Ok(AuditPage {
+                        entries,
+                        next: None,
+                    })
+                }
+            }
+        }
+    }
+}
