@@ -7,11 +7,14 @@
 //! - `bench`: sync figures (rate-limit bound, throughput, peak RSS), printed, not asserted.
 //! - `bench-queries`: dashboard query API p50/p99 and page load, printed, not asserted.
 //! - `bench-init`: handler cold starts and sizes beside a hello-world's, printed, not asserted.
+//! - `scale`: the tick's fan-out at 2,000 connections and a model of 10,000 orgs × 3 apps
+//!   (`scale`), printed; fails only if a connection was lost or synced twice.
 
 mod bench;
 mod init_bench;
 mod prerequisites;
 mod query_bench;
+mod scale;
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -21,7 +24,7 @@ use seatscope_local::services::Tools;
 use seatscope_local::stack::{workspace_root, Stack, StackOptions};
 
 const USAGE: &str =
-    "usage: cargo xtask <dev|test|template|bench|bench-queries|bench-init> [options]
+    "usage: cargo xtask <dev|test|template|bench|bench-queries|bench-init|scale> [options]
 
   dev       run everything locally: DynamoDB Local, moto, the three vendor sandboxes,
             the four handlers behind template.yaml's routes
@@ -43,7 +46,11 @@ const USAGE: &str =
               --apps N --seats N --days N --runs N --page-runs N --no-page --no-build
   bench-init     each handler's cold start (spawn → first Runtime API poll) and binary
             size beside a hello-world lambda_http function's (release; prints only)
-              --runs N (15)  --no-build";
+              --runs N (15)  --no-build
+  scale     the tick's SQS fan-out at N connections (three sandboxes, the worker at
+            template.yaml's MaximumConcurrency): timings, writes/s, calls per connection,
+            0 lost / 0 duplicated checked; then a model of 10,000 orgs × 3 apps on AWS
+              --connections N (2000)  --concurrency N";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +61,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-queries") => query_bench::run(&args[1..]),
         Some("bench-init") => init_bench::run(&args[1..]),
+        Some("scale") => scale::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -30,6 +30,9 @@ pub struct QueueSpec {
     pub batch_size: usize,
     /// The function's Timeout: each invocation's deadline.
     pub function_timeout_secs: u64,
+    /// The SQS event's ScalingConfig.MaximumConcurrency: at most this many invocations
+    /// at once (None: up to the event source's own bound, 1,000).
+    pub maximum_concurrency: Option<usize>,
 }
 
 fn number(v: Option<&serde_yaml::Value>) -> Option<u64> {
@@ -83,8 +86,31 @@ impl QueueSpec {
                 as usize,
             function_timeout_secs: number(function.get("Timeout"))
                 .ok_or_else(|| missing("ScheduledSyncFunction.Timeout"))?,
+            maximum_concurrency: number(
+                sqs_event
+                    .get("Properties")
+                    .and_then(|p| p.get("ScalingConfig"))
+                    .and_then(|c| c.get("MaximumConcurrency")),
+            )
+            .map(|n| n as usize),
         })
     }
+}
+
+/// What `drain_concurrently` counts while it runs (read by a progress line).
+#[derive(Debug, Default)]
+pub struct DrainMeter {
+    /// Invocations running now, and the most at once.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    pub peak: std::sync::atomic::AtomicUsize,
+    /// Invocations (batches) and the messages they carried.
+    pub batches: std::sync::atomic::AtomicUsize,
+    pub messages: std::sync::atomic::AtomicUsize,
+    /// Runs that synced; runs skipped, failed or continued.
+    pub synced: std::sync::atomic::AtomicUsize,
+    pub other: std::sync::atomic::AtomicUsize,
+    /// The invocations' wall time added up (what Lambda bills), milliseconds.
+    pub busy_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The queue, its DLQ and the poller that feeds scheduled-sync.
@@ -210,6 +236,75 @@ impl LocalSyncWorker {
                 }
             }
         }
+    }
+
+    /// Drains the queue as Lambda's event source mapping does at scale: `pollers`
+    /// loops at once, each receiving up to BatchSize messages and invoking the function
+    /// with them, so up to `pollers` invocations run concurrently. Stops when the queue
+    /// stays empty with no invocation in flight (a continuation enqueued meanwhile is
+    /// picked up). `meter` counts invocations in flight (and their peak), batches and
+    /// the runs' outcomes as they finish.
+    pub async fn drain_concurrently(
+        &self,
+        app: &Arc<App>,
+        pollers: usize,
+        meter: &DrainMeter,
+    ) -> anyhow::Result<TickReport> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let timeout = Duration::from_secs(self.spec.function_timeout_secs);
+        let poll = || async {
+            let mut report = TickReport::default();
+            loop {
+                let received = acting_as(
+                    Function::ScheduledSync,
+                    self.client
+                        .receive_message()
+                        .queue_url(&self.queue_url)
+                        .max_number_of_messages(self.spec.batch_size.clamp(1, 10) as i32)
+                        .wait_time_seconds(0)
+                        .message_system_attribute_names(
+                            aws_sdk_sqs::types::MessageSystemAttributeName::All,
+                        )
+                        .send(),
+                )
+                .await
+                .context("receiving from the sync queue")?;
+                let messages = received.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    if meter.in_flight.load(SeqCst) == 0 {
+                        return anyhow::Ok(report);
+                    }
+                    // Others are still running and may enqueue a continuation.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                let now = meter.in_flight.fetch_add(1, SeqCst) + 1;
+                meter.peak.fetch_max(now, SeqCst);
+                meter.batches.fetch_add(1, SeqCst);
+                meter.messages.fetch_add(messages.len(), SeqCst);
+                let started = std::time::Instant::now();
+                let outcome = acting_as(
+                    Function::ScheduledSync,
+                    self.invoke(app, &messages, timeout),
+                )
+                .await;
+                meter
+                    .busy_ms
+                    .fetch_add(started.elapsed().as_millis() as u64, SeqCst);
+                meter.in_flight.fetch_sub(1, SeqCst);
+                let outcome = outcome?;
+                meter.synced.fetch_add(outcome.synced, SeqCst);
+                meter
+                    .other
+                    .fetch_add(outcome.skipped + outcome.failed + outcome.continued, SeqCst);
+                report.add(&outcome);
+            }
+        };
+        let mut report = TickReport::default();
+        for outcome in futures::future::join_all((0..pollers.max(1)).map(|_| poll())).await {
+            report.add(&outcome?);
+        }
+        Ok(report)
     }
 
     /// One invocation with one batch, then deletes what did not fail.
