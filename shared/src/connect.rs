@@ -599,6 +599,7 @@ async fn complete(
 ) -> Result<()> {
     let provider = app.config.catalog.get(&state.provider)?;
     let tokens = oauth::exchange_code(app, provider, code, state.pkce_verifier.as_deref()).await?;
+    let scopes = granted_scopes(tokens.scope.as_deref(), provider);
     let credentials = Credentials::OAuth2(tokens);
     let account = Connector::new(provider, app.http()?, &credentials)?
         .verify()
@@ -624,6 +625,7 @@ async fn complete(
             connected_by,
             invited_by: state.invited_by.as_deref(),
             vendor_account: account.as_deref(),
+            scopes: Some(&scopes),
             now,
         },
         &credentials,
@@ -658,6 +660,29 @@ async fn store_connection(
     app.store
         .save_connection(grant, &scope.done(connect_details(grant)))
         .await
+}
+
+/// The scopes an OAuth grant holds: the token response's `scope` (RFC 6749 §5.1), or
+/// what was asked where the vendor did not repeat it (it granted exactly that).
+fn granted_scopes(scope: Option<&str>, provider: &Provider) -> Vec<String> {
+    match scope.map(str::split_whitespace) {
+        Some(granted) => granted.map(str::to_string).collect(),
+        None => provider
+            .oauth2
+            .as_ref()
+            .map(|o| o.scopes.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The scopes an accepted API key was checked to carry (SendGrid's `GET /v3/scopes`);
+/// None where the vendor's keys have no scopes to check.
+fn checked_key_scopes(provider: &Provider) -> Option<&[String]> {
+    provider
+        .api_key
+        .as_ref()
+        .map(|k| k.required_scopes.as_slice())
+        .filter(|s| !s.is_empty())
 }
 
 /// What a connect's entry records: how, which vendor account, through whose invite.
@@ -765,6 +790,7 @@ pub async fn connect_api_key(
             connected_by: &caller.user,
             invited_by: None,
             vendor_account: account.as_deref(),
+            scopes: checked_key_scopes(provider),
             now: app.config.clock.now(),
         },
         &credentials,
@@ -1212,6 +1238,7 @@ async fn submit_pending_invite_key(
         connected_by: account.as_deref().unwrap_or(INVITED_ADMIN),
         invited_by: Some(&invite.created_by),
         vendor_account: account.as_deref(),
+        scopes: checked_key_scopes(provider),
         now,
     };
     let reconnect = app

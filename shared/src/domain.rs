@@ -193,6 +193,10 @@ pub struct Connection {
     pub invited_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_account: Option<String>,
+    /// What the grant allows: the OAuth token's scopes, or the scopes checked on an
+    /// API key (absent where the vendor tells none, or for records older than this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,6 +25,13 @@ pub struct ConnectionView {
     pub status_reason: Option<String>,
     pub vendor_account: Option<String>,
     pub connected_at: Option<String>,
+    /// The dashboard user who connected it, or for an invite link the vendor account
+    /// that consented.
+    pub connected_by: Option<String>,
+    /// The dashboard user who sent the invite link it came through.
+    pub invited_by: Option<String>,
+    /// What the grant allows (OAuth scopes, or the scopes checked on an API key).
+    pub scopes: Option<Vec<String>>,
     pub last_sync_at: Option<String>,
     pub last_sync: Option<SyncSummary>,
     /// A run holds the lease right now.
@@ -39,6 +46,9 @@ impl ConnectionView {
                 status_reason: None,
                 vendor_account: None,
                 connected_at: None,
+                connected_by: None,
+                invited_by: None,
+                scopes: None,
                 last_sync_at: None,
                 last_sync: None,
                 syncing: false,
@@ -51,6 +61,9 @@ impl ConnectionView {
                 status_reason: c.status_reason.clone(),
                 vendor_account: c.vendor_account.clone(),
                 connected_at: Some(c.connected_at.clone()),
+                connected_by: Some(c.connected_by.clone()),
+                invited_by: c.invited_by.clone(),
+                scopes: c.scopes.clone(),
                 last_sync_at: c.last_sync_at.clone(),
                 last_sync: c.last_sync_summary.clone(),
                 syncing: c.lease_expires_at.is_some_and(|e| e > now.unix_timestamp()),

@@ -1178,6 +1178,7 @@ mod tests {
             connected_at: "2026-11-01T00:00:00Z".into(),
             invited_by: None,
             vendor_account: None,
+            scopes: None,
             status_reason: None,
             last_sync_at: None,
             last_sync_summary: None,

@@ -292,6 +292,12 @@ test('PagerDuty: consent denied shows the reason; approved, Sync now, and the ap
   assert.match(lastText, /Last sync:/);
   assert.ok(lastText.includes(`${truth.seats.length} seats`), `the card says what the sync brought: ${lastText}`);
   assert.match(lastText, /[\d,]+ events/);
+  // A connected card says what it holds and still offers Reconnect.
+  const pd = card('pagerduty');
+  assert.equal(await pd.getByRole('button', { name: 'Reconnect PagerDuty' }).count(), 1, 'Reconnect on a connected card');
+  assert.match(await pd.locator('.connected-at').textContent(), /Connected .* by \S+@\S+/);
+  assert.match(await pd.locator('[data-scopes]').getAttribute('data-scopes'), /\bread\b/);
+  assert.match(await pd.locator('[data-reads]').textContent(), /users/i);
 
   // The app page.
   await card('pagerduty').getByRole('link', { name: 'View PagerDuty usage' }).click();

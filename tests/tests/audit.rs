@@ -169,6 +169,24 @@ async fn every_change_attempt_writes_exactly_one_entry_and_admins_page_filter_an
     check(&e, "api_key", "sendgrid", "done", &admin_user, "admin");
     assert_eq!(e["details"]["auth_mode"], "api_key");
     assert!(e["details"]["vendor_account"].is_string(), "{e:#}");
+    // The card says what the connection holds: who connected it, the scopes checked.
+    let (_, overview) = get_json(&stack, org, "/api/overview")
+        .await
+        .expect("overview");
+    let sendgrid = &card(&overview, "sendgrid")["connection"];
+    assert_eq!(sendgrid["connected_by"], admin_user, "{sendgrid:#}");
+    assert_eq!(
+        sendgrid["scopes"],
+        json!(["teammates.read", "stats.read", "user.credits.read"]),
+        "{sendgrid:#}"
+    );
+    let pagerduty = &card(&overview, "pagerduty")["connection"];
+    assert!(
+        pagerduty["scopes"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!("read"))),
+        "{pagerduty:#}"
+    );
 
     // Settings: the old and the new values; an invalid value is refused.
     let settings =

@@ -306,6 +306,7 @@ async fn every_sample_event_is_handled_by_its_function() {
                 connected_by: "user-123",
                 invited_by: None,
                 vendor_account: None,
+                scopes: None,
                 now,
             },
             &seatscope_core::audit::AuditScope::tool(

@@ -460,16 +460,35 @@
       card.append(h('p', { class: 'status-reason', text: 'Access expired or was revoked: reconnect to resume syncing.' }));
     }
     if (c.vendor_account) card.append(h('p', { class: 'vendor-account' }, 'Account: ', h('strong', { text: c.vendor_account })));
-    if (c.connected_at && c.status !== 'not_connected') card.append(h('p', { class: 'connected-at' }, 'Connected ', timeEl(c.connected_at)));
+    if (c.connected_at && c.status !== 'not_connected') {
+      card.append(h(
+        'p',
+        { class: 'connected-at', dataset: { connectedBy: c.connected_by || '' } },
+        'Connected ',
+        timeEl(c.connected_at),
+        c.connected_by ? ` by ${c.connected_by}` : '',
+        c.invited_by ? ` (through an invite link from ${c.invited_by})` : '',
+      ));
+    }
+    if (c.status !== 'not_connected') {
+      // What the grant allows and what Seatscope reads with it, in words.
+      const facts = h('dl', { class: 'grant', dataset: { grant: '' } });
+      if (c.scopes?.length) facts.append(h('dt', { text: 'Scopes granted' }), h('dd', { dataset: { scopes: c.scopes.join(' ') }, text: c.scopes.join(', ') }));
+      const reads = Object.values(app.sources || {});
+      if (reads.length) facts.append(h('dt', { text: 'Reads' }), h('dd', { dataset: { reads: '' }, text: reads.join(' · ') }));
+      if (facts.childElementCount) card.append(facts);
+    }
     card.append(lastSyncLine(c));
     if (app.activity_note) card.append(h('p', { class: 'note', text: app.activity_note }));
 
     const actions = h('div', { class: 'actions' });
     const admin = !isViewer();
-    const canReconnect = ['needs_reconnect', 'error', 'disconnected'].includes(c.status);
+    // A connected card always offers Reconnect (a new grant: other scopes, another
+    // admin, a token revoked at the vendor); it is the main action only when needed.
+    const canReconnect = ['connected', 'needs_reconnect', 'error', 'disconnected'].includes(c.status);
     if (admin && modes.includes('oauth2') && (c.status === 'not_connected' || canReconnect)) {
       const label = canReconnect ? 'Reconnect' : 'Connect';
-      const b = h('button', { type: 'button', class: 'primary', dataset: { action: canReconnect ? 'reconnect' : 'connect' }, text: label, 'aria-label': `${label} ${app.name}` });
+      const b = h('button', { type: 'button', class: c.status === 'connected' ? '' : 'primary', dataset: { action: canReconnect ? 'reconnect' : 'connect' }, text: label, 'aria-label': `${label} ${app.name}` });
       b.addEventListener('click', async () => {
         b.disabled = true;
         setMsg(`Opening ${app.name}…`);

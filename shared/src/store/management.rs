@@ -31,6 +31,8 @@ pub struct ConnectionGrant<'a> {
     /// The dashboard user who sent the invite link, if it came through one.
     pub invited_by: Option<&'a str>,
     pub vendor_account: Option<&'a str>,
+    /// The scopes granted (see `Connection::scopes`).
+    pub scopes: Option<&'a [String]>,
     pub now: OffsetDateTime,
 }
 
@@ -99,6 +101,16 @@ impl DynamoDbStore {
                 update = update.expression_attribute_values(":inv", s(u));
             }
             None => remove.push("invited_by"),
+        }
+        match grant.scopes {
+            Some(scopes) => {
+                set.push("scopes = :scopes");
+                update = update.expression_attribute_values(
+                    ":scopes",
+                    AttributeValue::L(scopes.iter().map(|v| s(v.as_str())).collect()),
+                );
+            }
+            None => remove.push("scopes"),
         }
         Ok(Write::Update(update.update_expression(format!(
             "SET {} REMOVE {}",

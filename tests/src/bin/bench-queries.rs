@@ -99,6 +99,7 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                     connected_by: "bench",
                     invited_by: None,
                     vendor_account: Some("bench"),
+                    scopes: None,
                     now,
                 },
                 &seatscope_core::audit::AuditScope::tool(
