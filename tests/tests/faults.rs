@@ -155,6 +155,7 @@ async fn assert_equals_truth(stack: &Stack, org: &str, provider: &str, daily: &[
         &GroundTruth {
             seats: Vec::new(),
             daily: daily.to_vec(),
+            on_call: Vec::new(),
         },
         &dates,
     );

@@ -17,7 +17,7 @@ mod server;
 
 pub use faults::{Fault, FaultKind, FaultStats};
 pub use pagerduty::{
-    DayCount, GroundTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth, TokenOverride,
+    DayCount, GroundTruth, OnCallTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth, TokenOverride,
 };
 pub use pandadoc::{
     PandaDocConfig, PandaDocGroundTruth, PandaDocSandbox, PandaDocSeatTruth, PandaDocStats,

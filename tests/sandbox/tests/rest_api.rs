@@ -410,3 +410,125 @@ async fn the_ground_truth_endpoint_serves_the_same_truth() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn oncalls_page_filter_and_name_exactly_the_ground_truths_on_call_users() {
+    let sandbox = start(api_key_config()).await;
+    let client = http();
+    let truth = sandbox.ground_truth();
+    let range = "since=2026-03-01T00:00:00Z&until=2026-04-01T00:00:00Z";
+
+    // Every page of a month, two at a time: `more` and `total` agree with what came.
+    let mut entries: Vec<Value> = Vec::new();
+    let mut total = None;
+    loop {
+        let page = body(
+            api_get(
+                &client,
+                &sandbox,
+                KEY,
+                &format!(
+                    "/oncalls?{range}&limit=2&offset={}&total=true",
+                    entries.len()
+                ),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        total = total.or(page["total"].as_u64());
+        let got = page["oncalls"].as_array().expect("oncalls").clone();
+        let more = page["more"] == true;
+        entries.extend(got);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(Some(entries.len() as u64), total);
+    let name = |v: &Value| v["summary"].as_str().map(str::to_string);
+    let mut seen: BTreeMap<String, (Option<String>, String)> = BTreeMap::new();
+    for e in &entries {
+        seen.insert(
+            e["user"]["id"].as_str().unwrap().to_string(),
+            (name(&e["schedule"]), name(&e["escalation_policy"]).unwrap()),
+        );
+    }
+    let want: BTreeMap<String, (Option<String>, String)> = truth
+        .on_call
+        .iter()
+        .map(|o| {
+            (
+                o.user_id.clone(),
+                (o.schedule.clone(), o.escalation_policy.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(seen, want, "a month holds every member's shift");
+    assert!(entries
+        .iter()
+        .all(|e| e["schedule"].is_null() == e["start"].is_null()));
+
+    // Now (the default): one user per schedule, and the permanent on-call.
+    let now = body(
+        api_get(&client, &sandbox, KEY, "/oncalls").await,
+        StatusCode::OK,
+    )
+    .await;
+    let now = now["oncalls"].as_array().unwrap();
+    let schedules: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e["schedule"]["id"].as_str())
+        .collect();
+    assert_eq!(now.len(), schedules.len() + 1, "{now:?}");
+
+    // Filters: one user; the permanent on-calls alone; earliest per user.
+    let someone = &truth.on_call[0].user_id;
+    let mine = body(
+        api_get(
+            &client,
+            &sandbox,
+            KEY,
+            &format!("/oncalls?{range}&user_ids[]={someone}"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let mine = mine["oncalls"].as_array().unwrap();
+    assert!(!mine.is_empty() && mine.iter().all(|e| e["user"]["id"] == *someone));
+    let permanent = body(
+        api_get(&client, &sandbox, KEY, "/oncalls?schedule_ids[]=null").await,
+        StatusCode::OK,
+    )
+    .await;
+    let permanent = permanent["oncalls"].as_array().unwrap();
+    assert_eq!(permanent.len(), 1);
+    assert!(permanent[0]["start"].is_null() && permanent[0]["end"].is_null());
+    let earliest = body(
+        api_get(
+            &client,
+            &sandbox,
+            KEY,
+            &format!("/oncalls?{range}&earliest=true&limit=100"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(earliest["oncalls"].as_array().unwrap().len(), want.len());
+
+    // Refusals: until before since, beyond 90 days ahead, a bad flag.
+    for query in [
+        "/oncalls?since=2026-04-01&until=2026-03-01",
+        "/oncalls?until=2999-01-01T00:00:00Z",
+        "/oncalls?earliest=yes",
+        "/oncalls?include[]=teams",
+    ] {
+        let error = body(
+            api_get(&client, &sandbox, KEY, query).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(error["error"]["code"], 2001, "{query}: {error}");
+    }
+}

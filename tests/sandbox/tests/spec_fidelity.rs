@@ -11,7 +11,7 @@
 //! (`date-time`, `email`); OpenAPI's own formats (`url`, `tzinfo`) are not JSON Schema
 //! formats and are ignored.
 //!
-//! Two places where the spec contradicts itself (and PagerDuty's real responses) are
+//! Three places where the spec contradicts itself (and PagerDuty's real responses) are
 //! patched, each asserted to still be present so the patch is dropped when the spec is
 //! fixed — see [`patch_known_drift`]. Everything else is validated as written, and on top of
 //! the schema check every object key the sandbox emits must be declared by the schema (the
@@ -41,7 +41,7 @@ fn load_spec() -> Value {
     PAGERDUTY.load_spec("pagerduty/openapiv3.json")
 }
 
-/// The spec's known self-contradictions, patched in place.
+/// The spec's known self-contradictions (and omissions), patched in place.
 ///
 /// 1. `AcknowledgeLogEntry` is `allOf: [LogEntry, {type: enum ["acknowledgement_log_entry"]}]`
 ///    while `LogEntry.type` allows only `acknowledge_log_entry` — no document can satisfy
@@ -70,6 +70,26 @@ fn patch_known_drift(spec: &mut Value) {
         .remove("oneOf")
         .expect("Channel is still a oneOf: re-check drift 2 and drop the patch");
     channel.insert("anyOf".into(), variants);
+
+    // 3. `Oncall.start`/`end` say "If `null`, the on-call is a permanent user on-call" /
+    //    "the user does not go off-call", and PagerDuty sends `schedule: null` for those
+    //    (a user an escalation rule targets directly), yet none of the three is nullable.
+    //    They are read as nullable, the evident intent.
+    let oncall = spec
+        .pointer_mut("/components/schemas/Oncall/properties")
+        .and_then(Value::as_object_mut)
+        .expect("Oncall's properties");
+    for key in ["start", "end", "schedule"] {
+        let property = oncall
+            .get_mut(key)
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("Oncall.{key}"));
+        assert!(
+            !property.contains_key("nullable"),
+            "Oncall.{key} is nullable now: re-check drift 3 and drop the patch"
+        );
+        property.insert("nullable".into(), json!(true));
+    }
 }
 
 #[tokio::test]
@@ -188,6 +208,57 @@ async fn responses_validate_against_the_pagerduty_openapi_schemas() {
         &error,
     );
 
+    // GET /oncalls: now (the default), a month's every shift with total, the permanent
+    // on-calls alone, one user's earliest, and a page past the first.
+    let schema = PAGERDUTY.response_schema(&spec, "/oncalls", "get", "200");
+    let mut shapes = std::collections::BTreeSet::new();
+    for query in [
+        "/oncalls",
+        "/oncalls?since=2026-03-01T00:00:00Z&until=2026-04-01T00:00:00Z&limit=100&total=true\
+         &time_zone=UTC&include[]=schedules",
+        "/oncalls?schedule_ids[]=null",
+        "/oncalls?since=2026-03-01&until=2026-04-01&earliest=true",
+        "/oncalls?since=2026-03-01&until=2026-04-01&limit=2&offset=2",
+    ] {
+        let page = body(api_get(&client, &sandbox, key, query).await, StatusCode::OK).await;
+        PAGERDUTY.assert_conforms(&format!("GET {query}"), &schema, &page);
+        for o in page["oncalls"].as_array().expect("oncalls") {
+            shapes.insert(format!(
+                "{} level {}",
+                o["schedule"]["type"].as_str().unwrap_or("no schedule"),
+                o["escalation_level"]
+            ));
+        }
+    }
+    assert_eq!(
+        shapes.len(),
+        2,
+        "a scheduled and a permanent on-call: {shapes:?}"
+    );
+    let schema = PAGERDUTY.response_schema(&spec, "/oncalls", "get", "400");
+    for query in [
+        "/oncalls?since=2026-04-01T00:00:00Z&until=2026-03-01T00:00:00Z",
+        "/oncalls?until=not-a-date",
+        "/oncalls?earliest=maybe",
+    ] {
+        let error = body(
+            api_get(&client, &sandbox, key, query).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        PAGERDUTY.assert_conforms(&format!("GET {query} 400"), &schema, &error);
+    }
+    let error = body(
+        api_get(&client, &sandbox, "Bearer unknown", "/oncalls").await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    PAGERDUTY.assert_conforms(
+        "GET /oncalls 401",
+        &PAGERDUTY.response_schema(&spec, "/oncalls", "get", "401"),
+        &error,
+    );
+
     // 429, from a sandbox allowing one request a minute.
     let limited = start(PagerDutyConfig {
         api_token: Some("spec-key".into()),
@@ -205,7 +276,7 @@ async fn responses_validate_against_the_pagerduty_openapi_schemas() {
         StatusCode::TOO_MANY_REQUESTS,
     )
     .await;
-    for path in ["/log_entries", "/users"] {
+    for path in ["/log_entries", "/users", "/oncalls"] {
         PAGERDUTY.assert_conforms(
             &format!("GET {path} 429"),
             &PAGERDUTY.response_schema(&spec, path, "get", "429"),
@@ -249,6 +320,28 @@ fn the_patched_drift_is_real_and_the_patches_are_what_make_pagerduty_shapes_vali
         "drift 2 gone: drop the patch"
     );
     PAGERDUTY.assert_conforms("a real acknowledge entry", &fixed, &ack);
+    let permanent = json!({
+        "oncalls": [{
+            "escalation_policy": { "id": "PT20YPA", "type": "escalation_policy_reference" },
+            "escalation_level": 2,
+            "schedule": null,
+            "user": { "id": "PT23IWX", "type": "user_reference" },
+            "start": null,
+            "end": null
+        }],
+        "limit": 25, "offset": 0, "more": false, "total": null
+    });
+    assert!(
+        !PAGERDUTY
+            .validator(&PAGERDUTY.response_schema(&spec, "/oncalls", "get", "200"))
+            .is_valid(&permanent),
+        "drift 3 gone: drop the patch"
+    );
+    PAGERDUTY.assert_conforms(
+        "a permanent on-call",
+        &PAGERDUTY.response_schema(&patched, "/oncalls", "get", "200"),
+        &permanent,
+    );
     assert!(
         PAGERDUTY.validator(&fixed).is_valid(&example),
         "the spec's own example, patched"

@@ -1,4 +1,4 @@
-//! The REST API: `GET /users`, `GET /users/me`, `GET /log_entries`, plus sandbox-only
+//! The REST API: `GET /users`, `GET /users/me`, `GET /log_entries`, `GET /oncalls`, plus sandbox-only
 //! endpoints.
 //!
 //! Every REST request goes through [`begin`]: count it, authenticate it, apply the rate
@@ -28,6 +28,17 @@
 //!   `is_overview=true` leaves out `notify_log_entry`. `include[]` and `team_ids[]` are
 //!   validated; `team_ids[]` filters by the service's team; `include[]` does not expand
 //!   references.
+//! - `/oncalls`: the on-calls overlapping `[since, until]` (both default to now, so the
+//!   default answer is who is on call now); `since > until` → 400; `until` more than 90
+//!   days ahead → 400 (PagerDuty: "On-call shifts are limited to 90 days in the future");
+//!   a range over ten years → 400 (a sandbox bound). Each entry is a whole shift (its
+//!   own `start`/`end`); a user an escalation rule targets directly is on call
+//!   permanently: `schedule`, `start` and `end` are `null`, as PagerDuty sends them.
+//!   Filters `user_ids[]`, `escalation_policy_ids[]`, `schedule_ids[]` (`null` in it
+//!   selects the permanent on-calls); `earliest=true` keeps the earliest on-call per
+//!   escalation policy, level and user. `include[]` is validated and does not expand
+//!   references; `time_zone` as for `/log_entries`. Sorted by escalation policy, level,
+//!   start, user.
 //! - `/users/me` with the account API key → 400 (PagerDuty: "This will not work if the
 //!   request is made with an account-level access token").
 
@@ -45,7 +56,7 @@ use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
-use super::data::{Agent, Channel, EntryKind, LogEntry, NotificationKind, User};
+use super::data::{Agent, Channel, EntryKind, LogEntry, NotificationKind, OnCallEntry, User};
 use super::state::App;
 use crate::faults::{FaultSwitch, FaultTarget};
 use crate::rate::{ceil_secs, Window, RATE_WINDOW};
@@ -169,6 +180,16 @@ impl Params {
         }
     }
 
+    /// An ISO 8601 date-time parameter, if present.
+    fn time(&self, key: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+        match self.get(key) {
+            None | Some("") => Ok(None),
+            Some(v) => parse_time(v).map(Some).ok_or_else(|| {
+                invalid_input(format!("{key} must be an ISO 8601 date-time, got {v:?}"))
+            }),
+        }
+    }
+
     fn includes(&self, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
         let values = self.all("include[]");
         for v in &values {
@@ -181,6 +202,29 @@ impl Params {
         }
         Ok(values.into_iter().map(str::to_string).collect())
     }
+}
+
+/// `time_zone`: the sandbox renders times in UTC only, and says so rather than silently
+/// ignoring a zone a client relies on.
+fn utc_only(params: &Params) -> Result<(), ApiError> {
+    if let Some(zone) = params.get("time_zone") {
+        let utc = [
+            "UTC",
+            "Etc/UTC",
+            "GMT",
+            "Etc/GMT",
+            "Etc/Universal",
+            "Universal",
+            "Zulu",
+        ];
+        if !utc.iter().any(|z| z.eq_ignore_ascii_case(zone)) {
+            return Err(invalid_input(format!(
+                "time_zone {zone:?} is not supported by the sandbox: it renders times in UTC \
+                 only (use time_zone=UTC or leave it out)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 struct Page {
@@ -423,6 +467,39 @@ impl App {
             "summary": s.name,
             "self": format!("{}/services/{}", self.base_url, s.id),
             "html_url": self.web_url(&format!("service-directory/{}", s.id)),
+        })
+    }
+
+    fn policy_ref(&self, policy: usize) -> Value {
+        let p = &self.data.policies[policy];
+        json!({
+            "id": p.id,
+            "type": "escalation_policy_reference",
+            "summary": p.name,
+            "self": format!("{}/escalation_policies/{}", self.base_url, p.id),
+            "html_url": self.web_url(&format!("escalation_policies/{}", p.id)),
+        })
+    }
+
+    fn schedule_ref(&self, schedule: usize) -> Value {
+        let s = &self.data.schedules[schedule];
+        json!({
+            "id": s.id,
+            "type": "schedule_reference",
+            "summary": s.name,
+            "self": format!("{}/schedules/{}", self.base_url, s.id),
+            "html_url": self.web_url(&format!("schedules/{}", s.id)),
+        })
+    }
+
+    fn on_call_json(&self, e: &OnCallEntry) -> Value {
+        json!({
+            "escalation_policy": self.policy_ref(e.policy),
+            "escalation_level": e.level,
+            "schedule": e.schedule.map(|s| self.schedule_ref(s)),
+            "user": self.user_ref(e.user),
+            "start": e.start.map(timestamp),
+            "end": e.end.map(timestamp),
         })
     }
 
@@ -736,31 +813,8 @@ pub(crate) async fn list_log_entries(
         let page = pagination(&params)?;
         params.includes(&["incidents", "services", "channels", "teams"])?;
         let overview = params.boolean("is_overview")?;
-        if let Some(zone) = params.get("time_zone") {
-            let utc = [
-                "UTC",
-                "Etc/UTC",
-                "GMT",
-                "Etc/GMT",
-                "Etc/Universal",
-                "Universal",
-                "Zulu",
-            ];
-            if !utc.iter().any(|z| z.eq_ignore_ascii_case(zone)) {
-                return Err(invalid_input(format!(
-                    "time_zone {zone:?} is not supported by the sandbox: it renders times in UTC \
-                     only (use time_zone=UTC or leave it out)"
-                )));
-            }
-        }
-        let time = |key: &str| -> Result<Option<OffsetDateTime>, ApiError> {
-            match params.get(key) {
-                None | Some("") => Ok(None),
-                Some(v) => parse_time(v).map(Some).ok_or_else(|| {
-                    invalid_input(format!("{key} must be an ISO 8601 date-time, got {v:?}"))
-                }),
-            }
-        };
+        utc_only(&params)?;
+        let time = |key: &str| params.time(key);
         let until = time("until")?.unwrap_or_else(crate::clock::now);
         let since = time("since")?.unwrap_or(until - time::Duration::days(30));
         if since > until {
@@ -794,6 +848,82 @@ pub(crate) async fn list_log_entries(
             "offset": page.offset,
             "more": more,
             "total": if page.total { json!(matching) } else { Value::Null },
+        }))
+    })();
+    rate.apply(match result {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(error) => error.into_response(),
+    })
+}
+
+pub(crate) async fn list_on_calls(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (_, rate) = match begin(&app, &headers) {
+        Ok(ok) => ok,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let params = Params::parse(query);
+    let result = (|| -> Result<Value, ApiError> {
+        let page = pagination(&params)?;
+        params.includes(&["escalation_policies", "users", "schedules"])?;
+        utc_only(&params)?;
+        let earliest = params.boolean("earliest")?;
+        let now = crate::clock::now();
+        let since = params.time("since")?.unwrap_or(now);
+        let until = params.time("until")?.unwrap_or(now);
+        if since > until {
+            return Err(invalid_input(
+                "The until time cannot be before the since time",
+            ));
+        }
+        if until > now + time::Duration::days(90) {
+            return Err(invalid_input(
+                "On-call shifts are limited to 90 days in the future: until must be at most 90 \
+                 days from now",
+            ));
+        }
+        if until - since > time::Duration::days(3_660) {
+            return Err(invalid_input(
+                "since and until must be at most ten years apart (a sandbox bound)",
+            ));
+        }
+        let data = &app.data;
+        let user_ids = params.all("user_ids[]");
+        let policy_ids = params.all("escalation_policy_ids[]");
+        let schedule_ids = params.all("schedule_ids[]");
+        let mut seen = std::collections::HashSet::new();
+        let matching: Vec<OnCallEntry> = data
+            .on_calls(since, until)
+            .into_iter()
+            .filter(|e| {
+                (user_ids.is_empty() || user_ids.contains(&data.users[e.user].id.as_str()))
+                    && (policy_ids.is_empty()
+                        || policy_ids.contains(&data.policies[e.policy].id.as_str()))
+                    && (schedule_ids.is_empty()
+                        || match e.schedule {
+                            Some(s) => schedule_ids.contains(&data.schedules[s].id.as_str()),
+                            None => schedule_ids.contains(&"null"),
+                        })
+            })
+            // Sorted by start within a policy and level: the first seen is the earliest.
+            .filter(|e| !earliest || seen.insert((e.policy, e.level, e.user)))
+            .collect();
+        let oncalls: Vec<Value> = matching
+            .iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .map(|e| app.on_call_json(e))
+            .collect();
+        let more = page.offset + (oncalls.len() as u64) < matching.len() as u64;
+        Ok(json!({
+            "oncalls": oncalls,
+            "limit": page.limit,
+            "offset": page.offset,
+            "more": more,
+            "total": if page.total { json!(matching.len()) } else { Value::Null },
         }))
     })();
     rate.apply(match result {

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use time::{Date, OffsetDateTime, Time, Weekday};
 
-use super::{DayCount, GroundTruth, PagerDutyConfig, SeatTruth};
+use super::{DayCount, GroundTruth, OnCallTruth, PagerDutyConfig, SeatTruth};
 use crate::seeded::{apportion, format_date, Prng};
 
 /// An independent stream for `(seed, a, b)`, apart from the other sandboxes' streams.
@@ -48,6 +48,50 @@ pub(crate) struct Dataset {
     pub incidents: Vec<Incident>,
     /// Newest first, as `/log_entries` returns them.
     pub entries: Vec<LogEntry>,
+    /// Escalation policies, and who is on call for them (`/oncalls`).
+    pub policies: Vec<EscalationPolicy>,
+    pub schedules: Vec<Schedule>,
+    /// Users an escalation rule targets directly: permanently on call.
+    pub direct: Vec<DirectTarget>,
+}
+
+pub(crate) struct EscalationPolicy {
+    pub id: String,
+    pub name: &'static str,
+}
+
+/// A weekly rotation: shift `k` (the `k`-th week since [`ROTATION_EPOCH`], Monday 00:00
+/// UTC to the next Monday) goes to `members[k mod len]`; the schedule is the target of
+/// `level` of escalation policy `policy`.
+pub(crate) struct Schedule {
+    pub id: String,
+    pub name: &'static str,
+    pub policy: usize,
+    pub level: u8,
+    pub members: Vec<usize>,
+}
+
+/// A user that level `level` of `policy` targets directly (no schedule): always on call.
+pub(crate) struct DirectTarget {
+    pub policy: usize,
+    pub level: u8,
+    pub user: usize,
+}
+
+/// Every rotation's shift 0 starts here (a Monday, 00:00 UTC).
+pub(crate) const ROTATION_EPOCH: Date = time::macros::date!(2024 - 01 - 01);
+/// A rotation hands over once a week.
+pub(crate) const SHIFT: time::Duration = time::Duration::days(7);
+
+/// One shift of one schedule, or a direct target's permanent on-call (no start or end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OnCallEntry {
+    pub user: usize,
+    pub policy: usize,
+    pub level: u8,
+    pub schedule: Option<usize>,
+    pub start: Option<OffsetDateTime>,
+    pub end: Option<OffsetDateTime>,
 }
 
 pub(crate) struct Team {
@@ -369,6 +413,10 @@ impl Dataset {
         // Newest first; ids break ties so the order is total and stable.
         entries.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
 
+        // On-call data last, from its own stream: everything above is unchanged by it.
+        let mut on_call_rng = stream(seed, 0x0C_A11, 0);
+        let (policies, schedules, direct) = generate_on_call(&users, &mut on_call_rng, &mut ids);
+
         Dataset {
             account_id,
             subdomain,
@@ -377,7 +425,57 @@ impl Dataset {
             users,
             incidents,
             entries,
+            policies,
+            schedules,
+            direct,
         }
+    }
+
+    /// The on-call entries overlapping `[since, until)` (the instant `since` when they
+    /// are equal), as `/oncalls` lists them: by policy, level, start, user. Permanent
+    /// on-calls (direct targets) overlap every range.
+    pub fn on_calls(&self, since: OffsetDateTime, until: OffsetDateTime) -> Vec<OnCallEntry> {
+        let epoch = ROTATION_EPOCH.with_time(Time::MIDNIGHT).assume_utc();
+        let shift_secs = SHIFT.whole_seconds();
+        let shift_of = |t: OffsetDateTime| (t - epoch).whole_seconds().div_euclid(shift_secs);
+        let end = until.max(since + time::Duration::SECOND);
+        let (first, last) = (shift_of(since), shift_of(end - time::Duration::SECOND));
+        let mut out = Vec::new();
+        for (i, s) in self.schedules.iter().enumerate() {
+            if s.members.is_empty() {
+                continue;
+            }
+            for k in first..=last {
+                let start = epoch + SHIFT * k as i32;
+                out.push(OnCallEntry {
+                    user: s.members[k.rem_euclid(s.members.len() as i64) as usize],
+                    policy: s.policy,
+                    level: s.level,
+                    schedule: Some(i),
+                    start: Some(start),
+                    end: Some(start + SHIFT),
+                });
+            }
+        }
+        for d in &self.direct {
+            out.push(OnCallEntry {
+                user: d.user,
+                policy: d.policy,
+                level: d.level,
+                schedule: None,
+                start: None,
+                end: None,
+            });
+        }
+        out.sort_by(|a, b| {
+            (a.policy, a.level, a.start, &self.users[a.user].id).cmp(&(
+                b.policy,
+                b.level,
+                b.start,
+                &self.users[b.user].id,
+            ))
+        });
+        out
     }
 
     /// Indices of `users` in `/users` order (by name, then id).
@@ -421,8 +519,109 @@ impl Dataset {
                 count,
             })
             .collect();
-        GroundTruth { seats, daily }
+        let mut on_call: Vec<OnCallTruth> = self
+            .schedules
+            .iter()
+            .flat_map(|s| {
+                s.members.iter().map(|&u| OnCallTruth {
+                    user_id: self.users[u].id.clone(),
+                    schedule: Some(s.name.to_string()),
+                    escalation_policy: self.policies[s.policy].name.to_string(),
+                })
+            })
+            .chain(self.direct.iter().map(|d| OnCallTruth {
+                user_id: self.users[d.user].id.clone(),
+                schedule: None,
+                escalation_policy: self.policies[d.policy].name.to_string(),
+            }))
+            .collect();
+        on_call.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        GroundTruth {
+            seats,
+            daily,
+            on_call,
+        }
     }
+}
+
+/// Whether a role can take part in incident response (be on call, act on incidents).
+fn responder_role(role: &str) -> bool {
+    !matches!(
+        role,
+        "observer" | "read_only_user" | "read_only_limited_user"
+    )
+}
+
+/// The account's escalation policies, schedules and direct targets. Who is on call is
+/// chosen from the generated users so the premises tests need hold for every seed:
+///
+/// - "Payments Primary" (level 1 of "Checkout Escalation") rotates weekly over a user
+///   who never acts (on call, quiet, at any date and threshold) and two who act;
+/// - "Platform Primary" (level 1 of "Platform Escalation") over two who act and, if
+///   the account has a second one, another who never acts;
+/// - level 2 of "Platform Escalation" targets the owner directly (always on call).
+///
+/// A rotation of at most three weekly shifts puts each member on call in any 21 days.
+/// Members are responders (no observers or read-only users), never pending invitations,
+/// and each is on one schedule at most; the users who act are the lowest-indexed ones
+/// (the users who went quiet are the highest-indexed, so they stay off call).
+fn generate_on_call(
+    users: &[User],
+    rng: &mut Prng,
+    ids: &mut Ids,
+) -> (Vec<EscalationPolicy>, Vec<Schedule>, Vec<DirectTarget>) {
+    let policies: Vec<EscalationPolicy> = ["Checkout Escalation", "Platform Escalation"]
+        .into_iter()
+        .map(|name| EscalationPolicy {
+            id: ids.resource(rng),
+            name,
+        })
+        .collect();
+    let eligible =
+        |i: &usize| *i != 0 && responder_role(users[*i].role) && !users[*i].invitation_sent;
+    let quiet: Vec<usize> = (0..users.len())
+        .filter(eligible)
+        .filter(|&i| !users[i].active)
+        .collect();
+    let acting: Vec<usize> = (0..users.len())
+        .filter(eligible)
+        .filter(|&i| users[i].active)
+        .collect();
+    let pick = |list: &[usize], at: usize| list.get(at).copied();
+    let payments: Vec<usize> = [pick(&quiet, 0), pick(&acting, 0), pick(&acting, 1)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let platform: Vec<usize> = [pick(&acting, 2), pick(&quiet, 1), pick(&acting, 3)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let schedules = vec![
+        Schedule {
+            id: ids.resource(rng),
+            name: "Payments Primary",
+            policy: 0,
+            level: 1,
+            members: payments,
+        },
+        Schedule {
+            id: ids.resource(rng),
+            name: "Platform Primary",
+            policy: 1,
+            level: 1,
+            members: platform,
+        },
+    ];
+    let direct = if users.is_empty() {
+        Vec::new()
+    } else {
+        vec![DirectTarget {
+            policy: 1,
+            level: 2,
+            user: 0,
+        }]
+    };
+    (policies, schedules, direct)
 }
 
 fn generate_users(config: &PagerDutyConfig, rng: &mut Prng, ids: &mut Ids) -> Vec<User> {
@@ -529,6 +728,18 @@ fn generate_users(config: &PagerDutyConfig, rng: &mut Prng, ids: &mut Ids) -> Ve
     // Every account with more than one seat has at least one inactive seat.
     if n >= 2 && users.iter().all(|u| u.active) {
         users[n - 1].active = false;
+    }
+    // Every account with 5 seats or more has a responder (not the owner, no pending
+    // invitation) who never acts: the on-call rotation puts one on call, quiet.
+    let never_acts =
+        |i: usize, u: &User| i != 0 && responder_role(u.role) && !u.invitation_sent && !u.active;
+    if n >= 5 && !users.iter().enumerate().any(|(i, u)| never_acts(i, u)) {
+        if let Some(i) = (1..n)
+            .rev()
+            .find(|&i| responder_role(users[i].role) && !users[i].invitation_sent)
+        {
+            users[i].active = false;
+        }
     }
     // Renames last, drawing nothing from the generator: the rest of the data is unchanged.
     for (i, name) in &config.renamed_users {
@@ -1039,5 +1250,64 @@ mod tests {
             ..config(1)
         };
         assert!(Dataset::generate(&cfg).ground_truth().daily.is_empty());
+    }
+    #[test]
+    fn on_call_premises_hold_for_every_size_at_any_date() {
+        for users in [5, 8, 11, 12, 13, 18, 24, 25, 30, 130] {
+            let cfg = PagerDutyConfig {
+                users,
+                ..config(42)
+            };
+            let data = Dataset::generate(&cfg);
+            let truth = data.ground_truth();
+            let acting: HashSet<&str> = truth.daily.iter().map(|d| d.user_id.as_str()).collect();
+            let on_call: HashSet<&str> = truth.on_call.iter().map(|o| o.user_id.as_str()).collect();
+            assert_eq!(on_call.len(), truth.on_call.len(), "one entry per user");
+            assert!(
+                truth
+                    .on_call
+                    .iter()
+                    .any(|o| !acting.contains(o.user_id.as_str())),
+                "{users} users: someone on call never acts"
+            );
+            assert!(
+                truth
+                    .on_call
+                    .iter()
+                    .any(|o| acting.contains(o.user_id.as_str())),
+                "{users} users: someone on call acts"
+            );
+            assert!(
+                truth
+                    .seats
+                    .iter()
+                    .any(|s| !acting.contains(s.id.as_str()) && !on_call.contains(s.id.as_str())),
+                "{users} users: an inactive seat stays reclaimable"
+            );
+            assert!(truth.on_call.iter().any(|o| o.schedule.is_none()));
+            // Who is on call over any 21 days is exactly the truth, at any date.
+            for start in [date!(2026 - 03 - 31), date!(2031 - 07 - 17)] {
+                let t = start
+                    .with_time(Time::from_hms(13, 5, 0).unwrap())
+                    .assume_utc();
+                let seen: HashSet<&str> = data
+                    .on_calls(t, t + time::Duration::days(21))
+                    .iter()
+                    .map(|e| data.users[e.user].id.as_str())
+                    .collect();
+                assert_eq!(seen, on_call);
+                // Right now: one user per schedule, and the direct target.
+                let now = data.on_calls(t, t);
+                let staffed = data
+                    .schedules
+                    .iter()
+                    .filter(|s| !s.members.is_empty())
+                    .count();
+                assert_eq!(now.len(), staffed + data.direct.len());
+                assert!(now
+                    .iter()
+                    .all(|e| e.start.is_none_or(|s| s <= t) && e.end.is_none_or(|e| e > t)));
+            }
+        }
     }
 }

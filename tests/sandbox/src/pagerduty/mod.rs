@@ -7,13 +7,13 @@
 //! | `GET /oauth/authorize` | consent page (an HTML form, documented in the `oauth` module) |
 //! | `POST /oauth/authorize/decision` | Approve / Deny → 302 to the `redirect_uri` |
 //! | `POST /oauth/token` | `authorization_code` (with PKCE S256) and `refresh_token` (rotating) |
-//! | `GET /users`, `GET /users/me`, `GET /log_entries` | the REST API, PagerDuty's shapes |
+//! | `GET /users`, `GET /users/me`, `GET /log_entries`, `GET /oncalls` | the REST API, PagerDuty's shapes |
 //! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | sandbox-only introspection |
 //! | `POST /_sandbox/revoke-refresh-tokens`, `POST /_sandbox/expire-access-tokens` | sandbox-only controls |
 //! | `POST`/`DELETE`/`GET /_sandbox/faults` | fault switches on the REST API ([`crate::faults`]) |
 //! | `POST`/`DELETE /_sandbox/token-response` | code exchanges answer another `scope` / `token_type` ([`TokenOverride`]) |
 //!
-//! The data (users, incidents, log entries) is a pure function of
+//! The data (users, incidents, log entries, on-call schedules) is a pure function of
 //! `(seed, users, days, events_per_day, end_date)`, so a test can assert exact equality
 //! between what a client computed and [`GroundTruth`].
 
@@ -96,6 +96,20 @@ pub struct GroundTruth {
     /// Per user, UTC day and feature, the number of counted log entries; only non-zero
     /// counts, sorted by `(date, user_id, feature)`.
     pub daily: Vec<DayCount>,
+    /// Every user on call at some time in any 21 days (each schedule rotates weekly over
+    /// at most three users; a direct target is always on call), one entry per user,
+    /// sorted by `user_id`. Some of them never act: on call, quiet, at any date.
+    #[serde(default)]
+    pub on_call: Vec<OnCallTruth>,
+}
+
+/// A user on an on-call schedule, or targeted by an escalation policy directly.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OnCallTruth {
+    pub user_id: String,
+    /// The schedule's name; None for a direct target of the policy.
+    pub schedule: Option<String>,
+    pub escalation_policy: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -149,7 +163,7 @@ impl PagerDutySandbox {
         self.app.token_requests.load(Ordering::Relaxed)
     }
 
-    /// Number of REST API requests (`/users`, `/users/me`, `/log_entries`) received,
+    /// Number of REST API requests (`/users`, `/users/me`, `/log_entries`, `/oncalls`) received,
     /// whatever their outcome (401 and 429 included).
     pub fn api_requests(&self) -> u64 {
         self.app.api_requests.load(Ordering::Relaxed)
@@ -244,6 +258,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/users", get(api::list_users))
         .route("/users/me", get(api::current_user))
         .route("/log_entries", get(api::list_log_entries))
+        .route("/oncalls", get(api::list_on_calls))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             faults::inject::<App>,
