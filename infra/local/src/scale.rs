@@ -9,7 +9,7 @@
 //! connection and sends one SQS message each) and the queue drained as Lambda's event
 //! source mapping would, with as many invocations at once as template.yaml's
 //! `ScalingConfig.MaximumConcurrency` allows, `BatchSize` messages each
-//! ([`LocalSyncWorker::drain_concurrently`]). Every DynamoDB write is counted per
+//! (`LocalSyncWorker::drain_concurrently`). Every DynamoDB write is counted per
 //! second (an SDK interceptor on the functions' client), every AWS call per operation
 //! (the IAM recorder), every vendor request by the sandboxes. Afterwards every
 //! connection is checked in DynamoDB: exactly one recorded run, succeeded, and its next
@@ -18,7 +18,7 @@
 //!
 //! **The model.** Per-connection figures from the run (writes, DueIndex writes, AWS
 //! calls, vendor requests) times 30,000 connections an hour, against AWS's quotas and
-//! prices ([`aws`]), with the sync's duration on AWS estimated from the measured call
+//! prices (`aws` below), with the sync's duration on AWS estimated from the measured call
 //! counts and documented round-trip times. It prints which limit is hit first and what
 //! moves it.
 
