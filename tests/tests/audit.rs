@@ -19,30 +19,25 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use seatscope_local::dev_issuer::{ADMIN_GROUP, ROLE_CLAIM};
 use seatscope_local::iam::OperationInput;
-use seatscope_local::stack::{Stack, StackOptions};
-use seatscope_sandbox::{PagerDutyConfig, SendGridSandboxKey};
+use seatscope_local::stack::Stack;
+use seatscope_sandbox::SendGridSandboxKey;
 use serde_json::{json, Value};
 
-async fn stack() -> Stack {
-    Stack::start(StackOptions {
-        sandbox: PagerDutyConfig {
-            users: 4,
-            days: 5,
-            events_per_day: 10,
-            ..PagerDutyConfig::default()
-        },
-        extra_env: vec![
-            ("ROLE_CLAIM".into(), ROLE_CLAIM.into()),
-            ("ADMIN_VALUES".into(), ADMIN_GROUP.into()),
-        ],
-        ..StackOptions::default()
-    })
-    .await
-    .expect("the local stack starts")
+/// `method path` as `token`, answered `want`; the one audit entry it wrote.
+async fn attempt(
+    stack: &Stack,
+    seen: &mut usize,
+    (method, path, token): (&str, &str, &str),
+    body: Option<Value>,
+    want: u16,
+) -> Value {
+    let (status, text) = send_as(stack, method, path, token, body.as_ref()).await;
+    assert_eq!(status, want, "{method} {path}: {text}");
+    the_one_new_entry(stack, seen, &format!("{method} {path}")).await
 }
 
+/// [`send_as`] with an owned body.
 async fn call(
     stack: &Stack,
     method: &str,
@@ -50,16 +45,7 @@ async fn call(
     token: &str,
     body: Option<Value>,
 ) -> (u16, String) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-    let mut req = http()
-        .request(m, format!("{}{path}", stack.api_url()))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("an answer");
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap_or_default())
+    send_as(stack, method, path, token, body.as_ref()).await
 }
 
 /// The entries written since `seen` were counted: exactly one, returned.
@@ -109,7 +95,7 @@ fn check(entry: &Value, action: &str, app: &str, outcome: &str, subject: &str, r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_attempt_writes_exactly_one_entry_and_admins_page_filter_and_export_them() {
-    let stack = stack().await;
+    let stack = stack_with_roles().await;
     let org = "audit-org-7c2";
     let admin_user = format!("admin@{org}.example");
     let admin = stack.token(org, &admin_user);
@@ -156,16 +142,14 @@ async fn every_change_attempt_writes_exactly_one_entry_and_admins_page_filter_an
     assert!((400..500).contains(&status), "{status} {body}");
     let e = the_one_new_entry(&stack, &mut seen, "refused key").await;
     check(&e, "api_key", "sendgrid", "refused", &admin_user, "admin");
-    let (status, body) = call(
+    let e = attempt(
         &stack,
-        "POST",
-        "/api/connections/sendgrid/api-key",
-        &admin,
+        &mut seen,
+        ("POST", "/api/connections/sendgrid/api-key", &admin),
         Some(json!({ "api_key": key })),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let e = the_one_new_entry(&stack, &mut seen, "api key").await;
     check(&e, "api_key", "sendgrid", "done", &admin_user, "admin");
     assert_eq!(e["details"]["auth_mode"], "api_key");
     assert!(e["details"]["vendor_account"].is_string(), "{e:#}");
@@ -191,42 +175,36 @@ async fn every_change_attempt_writes_exactly_one_entry_and_admins_page_filter_an
     // Settings: the old and the new values; an invalid value is refused.
     let settings =
         json!({"inactive_days": 45, "grace_days": 7, "exempt_seats": [], "seat_price": 12.5});
-    let (status, body) = call(
+    let e = attempt(
         &stack,
-        "PUT",
-        "/api/apps/pagerduty/settings",
-        &admin,
+        &mut seen,
+        ("PUT", "/api/apps/pagerduty/settings", &admin),
         Some(settings.clone()),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let e = the_one_new_entry(&stack, &mut seen, "settings").await;
     check(&e, "settings", "pagerduty", "done", &admin_user, "admin");
     assert_eq!(e["details"]["old"]["inactive_days"], 30, "{e:#}");
     assert_eq!(e["details"]["new"], settings, "{e:#}");
-    let (status, body) = call(
+    let e = attempt(
         &stack,
-        "PUT",
-        "/api/apps/pagerduty/settings",
-        &admin,
+        &mut seen,
+        ("PUT", "/api/apps/pagerduty/settings", &admin),
         Some(json!({"inactive_days": 0, "grace_days": 7, "exempt_seats": [], "seat_price": null})),
+        400,
     )
     .await;
-    assert_eq!(status, 400, "{body}");
-    let e = the_one_new_entry(&stack, &mut seen, "invalid settings").await;
     check(&e, "settings", "pagerduty", "refused", &admin_user, "admin");
 
     // Sync now.
-    let (status, body) = call(
+    let e = attempt(
         &stack,
-        "POST",
-        "/api/connections/pagerduty/sync",
-        &admin,
+        &mut seen,
+        ("POST", "/api/connections/pagerduty/sync", &admin),
         None,
+        202,
     )
     .await;
-    assert_eq!(status, 202, "{body}");
-    let e = the_one_new_entry(&stack, &mut seen, "sync now").await;
     check(&e, "sync_now", "pagerduty", "done", &admin_user, "admin");
 
     // Invites: created and revoked; created and used by the app's admin with a key.
@@ -250,19 +228,21 @@ async fn every_change_attempt_writes_exactly_one_entry_and_admins_page_filter_an
         "admin",
     );
     assert_eq!(e["details"]["invite_id"], created["id"], "{e:#}");
-    let (status, body) = call(
+    let e = attempt(
         &stack,
-        "DELETE",
-        &format!(
-            "/api/connections/pandadoc/invites/{}",
-            created["id"].as_str().expect("id")
+        &mut seen,
+        (
+            "DELETE",
+            &format!(
+                "/api/connections/pandadoc/invites/{}",
+                created["id"].as_str().expect("id")
+            ),
+            &admin,
         ),
-        &admin,
         None,
+        204,
     )
     .await;
-    assert_eq!(status, 204, "{body}");
-    let e = the_one_new_entry(&stack, &mut seen, "invite revoked").await;
     check(
         &e,
         "invite_revoked",
@@ -302,23 +282,26 @@ async fn every_change_attempt_writes_exactly_one_entry_and_admins_page_filter_an
     assert_eq!(e["details"]["reconnect"], true, "{e:#}");
 
     // A viewer's attempt: refused, recorded with the viewer's role.
-    let (status, body) = call(
+    let e = attempt(
         &stack,
-        "DELETE",
-        "/api/connections/pagerduty?purge=true",
-        &viewer,
+        &mut seen,
+        ("DELETE", "/api/connections/pagerduty?purge=true", &viewer),
         None,
+        403,
     )
     .await;
-    assert_eq!(status, 403, "{body}");
-    let e = the_one_new_entry(&stack, &mut seen, "viewer's purge").await;
     check(&e, "purge", "pagerduty", "refused", viewer_user, "viewer");
     assert_eq!(e["error_code"], "admin_role_required");
 
     // Disconnect keeps the data; purge deletes it and counts what it deleted.
-    let (status, body) = call(&stack, "DELETE", "/api/connections/pagerduty", &admin, None).await;
-    assert_eq!(status, 200, "{body}");
-    let e = the_one_new_entry(&stack, &mut seen, "disconnect").await;
+    let e = attempt(
+        &stack,
+        &mut seen,
+        ("DELETE", "/api/connections/pagerduty", &admin),
+        None,
+        200,
+    )
+    .await;
     check(&e, "disconnect", "pagerduty", "done", &admin_user, "admin");
     assert_eq!(e["details"]["purge"], false);
     let report = stack.tick().await.expect("tick");
@@ -480,7 +463,7 @@ fn writes_an_audit_entry(input: &OperationInput) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_whose_entry_cannot_be_written_is_not_made() {
-    let stack = stack().await;
+    let stack = stack_with_roles().await;
     let org = "audit-fault-9e0";
     let admin = stack.token(org, &format!("admin@{org}.example"));
     let key = SendGridSandboxKey::full().key;

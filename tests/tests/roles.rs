@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use common::*;
 use seatscope_local::dev_issuer::{ADMIN_GROUP, ROLE_CLAIM};
-use seatscope_local::stack::{Stack, StackOptions};
-use seatscope_sandbox::{PagerDutyConfig, SendGridSandboxKey};
+use seatscope_local::stack::Stack;
+use seatscope_sandbox::SendGridSandboxKey;
 use serde_json::{json, Value};
 use walk::{fill_all, route_table, RouteSpec};
 
@@ -64,28 +64,6 @@ fn classify(route: &RouteSpec) -> Class {
     }
 }
 
-async fn send(
-    stack: &Stack,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> (u16, String) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-    let mut req = http()
-        .request(m, format!("{}{path}", stack.api_url()))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap_or_default())
-}
-
 /// Every item in the table and every secret with its value.
 async fn world(stack: &Stack) -> (Vec<String>, BTreeMap<String, String>) {
     let mut items: Vec<String> = all_items(stack)
@@ -124,21 +102,7 @@ fn without_answer_time(body: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_read_everything_and_change_nothing_on_every_route() {
-    let stack = Stack::start(StackOptions {
-        sandbox: PagerDutyConfig {
-            users: 4,
-            days: 5,
-            events_per_day: 10,
-            ..PagerDutyConfig::default()
-        },
-        extra_env: vec![
-            ("ROLE_CLAIM".into(), ROLE_CLAIM.into()),
-            ("ADMIN_VALUES".into(), ADMIN_GROUP.into()),
-        ],
-        ..StackOptions::default()
-    })
-    .await
-    .expect("the local stack starts");
+    let stack = stack_with_roles().await;
     let routes = route_table(&stack);
     let admin = stack.token(ORG, "admin@roles.example");
     let viewer = stack.auth.viewer_token(ORG, "viewer@roles.example", 1);
@@ -154,7 +118,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
         .await
         .expect("the admin connects PagerDuty");
     let key_body = json!({ "api_key": sendgrid_key });
-    let (status, body) = send(
+    let (status, body) = send_as(
         &stack,
         "POST",
         "/api/connections/sendgrid/api-key",
@@ -167,7 +131,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
     assert_eq!(report["synced"], 2, "{report}");
     let settings =
         json!({"inactive_days": 45, "grace_days": 7, "exempt_seats": [], "seat_price": 12.5});
-    let (status, body) = send(
+    let (status, body) = send_as(
         &stack,
         "PUT",
         "/api/apps/pagerduty/settings",
@@ -176,7 +140,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = send(
+    let (status, body) = send_as(
         &stack,
         "POST",
         "/api/connections/pandadoc/invites",
@@ -186,7 +150,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
     .await;
     assert_eq!(status, 201, "{body}");
     let invite_id = {
-        let (_, list) = send(
+        let (_, list) = send_as(
             &stack,
             "GET",
             "/api/connections/pandadoc/invites",
@@ -207,7 +171,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
         (&viewer, "viewer"),
         (&unclaimed, "viewer"),
     ] {
-        let (status, body) = send(&stack, "GET", "/api/me", token, None).await;
+        let (status, body) = send_as(&stack, "GET", "/api/me", token, None).await;
         assert_eq!(status, 200, "{body}");
         let me: Value = serde_json::from_str(&body).expect("me JSON");
         assert_eq!(me["role"], role, "{me}");
@@ -276,7 +240,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
             for (who, token) in [("viewer", &viewer), ("no claim", &unclaimed)] {
                 attempts += 1;
                 let (status, body) =
-                    send(&stack, &route.method, &path, token, payload(route).as_ref()).await;
+                    send_as(&stack, &route.method, &path, token, payload(route).as_ref()).await;
                 let e: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                 let message = e["error"]["message"].as_str().unwrap_or_default();
                 if status != 403
@@ -321,10 +285,10 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
         .collect();
     assert_eq!(admin_reads.len(), ADMIN_READS.len(), "{routes:?}");
     for route in &admin_reads {
-        let (status, body) = send(&stack, "GET", &route.path, &admin, None).await;
+        let (status, body) = send_as(&stack, "GET", &route.path, &admin, None).await;
         assert_eq!(status, 200, "admin GET {}: {body}", route.path);
         for (who, token) in [("viewer", &viewer), ("no claim", &unclaimed)] {
-            let (status, body) = send(&stack, "GET", &route.path, token, None).await;
+            let (status, body) = send_as(&stack, "GET", &route.path, token, None).await;
             assert!(
                 status == 403 && body.contains("admin_role_required"),
                 "GET {} as {who}: {status} {body}",
@@ -338,9 +302,9 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
     let mut ok_routes = std::collections::BTreeSet::new();
     for route in &reads {
         for path in fill_all(route, |n| candidates(route, n)) {
-            let (a_status, a_body) = send(&stack, "GET", &path, &admin, None).await;
+            let (a_status, a_body) = send_as(&stack, "GET", &path, &admin, None).await;
             for (who, token) in [("viewer", &viewer), ("no claim", &unclaimed)] {
-                let (status, body) = send(&stack, "GET", &path, token, None).await;
+                let (status, body) = send_as(&stack, "GET", &path, token, None).await;
                 let same_body = route.path == "/api/me"
                     || without_answer_time(&body) == without_answer_time(&a_body);
                 if status != a_status || !same_body {
@@ -380,7 +344,7 @@ async fn viewers_read_everything_and_change_nothing_on_every_route() {
         ),
         ("DELETE", "/api/connections/sendgrid?purge=true", None, 200),
     ] {
-        let (status, text) = send(&stack, method, path, &admin, body).await;
+        let (status, text) = send_as(&stack, method, path, &admin, body).await;
         assert_eq!(status, want, "admin {method} {path}: {text}");
     }
 }

@@ -32,63 +32,38 @@ fn built<T, E: std::error::Error + Send + Sync + 'static>(
     r.map_err(|e| Error::internal("building a transaction item", e))
 }
 
+/// A transaction item's builder with the table, condition and expression attributes
+/// of a single-item request's input (the parts every kind of write has).
+macro_rules! conditioned {
+    ($builder:expr, $input:expr) => {
+        $builder
+            .set_table_name($input.get_table_name().clone())
+            .set_condition_expression($input.get_condition_expression().clone())
+            .set_expression_attribute_names($input.get_expression_attribute_names().clone())
+            .set_expression_attribute_values($input.get_expression_attribute_values().clone())
+    };
+}
+
 impl Write {
     fn into_transact_item(self) -> Result<TransactWriteItem> {
+        let item = TransactWriteItem::builder();
         Ok(match self {
             Write::Put(b) => {
                 let i = b.as_input();
-                TransactWriteItem::builder()
-                    .put(built(
-                        Put::builder()
-                            .set_table_name(i.get_table_name().clone())
-                            .set_item(i.get_item().clone())
-                            .set_condition_expression(i.get_condition_expression().clone())
-                            .set_expression_attribute_names(
-                                i.get_expression_attribute_names().clone(),
-                            )
-                            .set_expression_attribute_values(
-                                i.get_expression_attribute_values().clone(),
-                            )
-                            .build(),
-                    )?)
-                    .build()
+                let put = conditioned!(Put::builder(), i).set_item(i.get_item().clone());
+                item.put(built(put.build())?).build()
             }
             Write::Update(b) => {
                 let i = b.as_input();
-                TransactWriteItem::builder()
-                    .update(built(
-                        Update::builder()
-                            .set_table_name(i.get_table_name().clone())
-                            .set_key(i.get_key().clone())
-                            .set_update_expression(i.get_update_expression().clone())
-                            .set_condition_expression(i.get_condition_expression().clone())
-                            .set_expression_attribute_names(
-                                i.get_expression_attribute_names().clone(),
-                            )
-                            .set_expression_attribute_values(
-                                i.get_expression_attribute_values().clone(),
-                            )
-                            .build(),
-                    )?)
-                    .build()
+                let update = conditioned!(Update::builder(), i)
+                    .set_key(i.get_key().clone())
+                    .set_update_expression(i.get_update_expression().clone());
+                item.update(built(update.build())?).build()
             }
             Write::Delete(b) => {
                 let i = b.as_input();
-                TransactWriteItem::builder()
-                    .delete(built(
-                        Delete::builder()
-                            .set_table_name(i.get_table_name().clone())
-                            .set_key(i.get_key().clone())
-                            .set_condition_expression(i.get_condition_expression().clone())
-                            .set_expression_attribute_names(
-                                i.get_expression_attribute_names().clone(),
-                            )
-                            .set_expression_attribute_values(
-                                i.get_expression_attribute_values().clone(),
-                            )
-                            .build(),
-                    )?)
-                    .build()
+                let delete = conditioned!(Delete::builder(), i).set_key(i.get_key().clone());
+                item.delete(built(delete.build())?).build()
             }
         })
     }

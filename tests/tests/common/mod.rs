@@ -435,3 +435,54 @@ pub fn rerun_at_days(tests: &[&str], days: &[&str]) {
 pub fn tool_entry(stack: &Stack, org: &str, action: Action) -> seatscope_core::audit::AuditEntry {
     seatscope_core::audit::AuditScope::tool(org, action, stack.now()).done(Default::default())
 }
+
+/// A small stack (PagerDuty: 4 users, 5 days) with roles on: `ROLE_CLAIM=groups`,
+/// `ADMIN_VALUES=seatscope-admins` (the dev issuer's admin and viewer tokens).
+#[allow(dead_code)]
+pub async fn stack_with_roles() -> Stack {
+    Stack::start(seatscope_local::stack::StackOptions {
+        sandbox: seatscope_sandbox::PagerDutyConfig {
+            users: 4,
+            days: 5,
+            events_per_day: 10,
+            ..seatscope_sandbox::PagerDutyConfig::default()
+        },
+        extra_env: vec![
+            (
+                "ROLE_CLAIM".into(),
+                seatscope_local::dev_issuer::ROLE_CLAIM.into(),
+            ),
+            (
+                "ADMIN_VALUES".into(),
+                seatscope_local::dev_issuer::ADMIN_GROUP.into(),
+            ),
+        ],
+        ..seatscope_local::stack::StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts")
+}
+
+/// `method path` with `token` (and a JSON body): the status and the body's text.
+#[allow(dead_code)]
+pub async fn send_as(
+    stack: &Stack,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (u16, String) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut req = http()
+        .request(m, format!("{}{path}", stack.api_url()))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
