@@ -126,28 +126,40 @@ pub fn audit_csv(entries: &[AuditView]) -> Result<String> {
     finish(w)
 }
 
-/// One row per day: date, seats, dau, wau, mau, then each account metric by name.
-pub fn trends_csv(daily: &[DailyPoint]) -> Result<String> {
+/// The trends CSV's columns before the account metrics.
+pub const TREND_COLUMNS: [&str; 6] = ["date", "seats", "dau", "wau", "mau", "partial"];
+
+/// One row per day of `days`: date, seats, dau, wau, mau, partial (true for a day
+/// not over when computed: today so far), then each account metric by name. A day
+/// without a point in `daily` (no synced data) is a row of empty cells, never 0s.
+pub fn trends_csv(days: &[time::Date], daily: &[DailyPoint]) -> Result<String> {
     let metrics: BTreeSet<&str> = daily
         .iter()
         .flat_map(|d| d.account.keys().map(String::as_str))
         .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::internal("writing a CSV", e);
-    let mut header: Vec<Cow<'_, str>> = ["date", "seats", "dau", "wau", "mau"]
-        .into_iter()
-        .map(Cow::Borrowed)
-        .collect();
+    let mut header: Vec<Cow<'_, str>> = TREND_COLUMNS.into_iter().map(Cow::Borrowed).collect();
     header.extend(metrics.iter().map(|m| text_cell(m)));
     w.write_record(header.iter().map(|h| h.as_bytes()))
         .map_err(err)?;
-    for d in daily {
+    let by_date: std::collections::HashMap<&str, &DailyPoint> =
+        daily.iter().map(|d| (d.date.as_str(), d)).collect();
+    for date in days {
+        let date = crate::domain::day(*date);
+        let Some(d) = by_date.get(date.as_str()) else {
+            let mut row = vec![date];
+            row.resize(TREND_COLUMNS.len() + metrics.len(), String::new());
+            w.write_record(&row).map_err(err)?;
+            continue;
+        };
         let mut row = vec![
-            d.date.clone(),
+            date,
             d.seats.to_string(),
             opt(&d.dau),
             opt(&d.wau),
             opt(&d.mau),
+            d.partial.to_string(),
         ];
         row.extend(
             metrics
@@ -164,6 +176,7 @@ mod tests {
     use super::*;
     use crate::domain::SeatStatus;
     use std::collections::BTreeMap;
+    use time::macros::date;
 
     #[test]
     fn seats_csv_quotes_and_leaves_unknowns_empty() {
@@ -235,23 +248,31 @@ mod tests {
 
     #[test]
     fn metric_names_are_text_cells_and_counts_stay_numbers() {
-        let csv = trends_csv(&[DailyPoint {
-            date: "2026-11-01".into(),
-            seats: 4,
-            dau: Some(0),
-            wau: None,
-            mau: None,
-            account: BTreeMap::from([("=cmd".to_string(), 7)]),
-            as_of: "t".into(),
-        }])
+        let csv = trends_csv(
+            &[date!(2026 - 11 - 01)],
+            &[DailyPoint {
+                date: "2026-11-01".into(),
+                partial: false,
+                seats: 4,
+                dau: Some(0),
+                wau: None,
+                mau: None,
+                account: BTreeMap::from([("=cmd".to_string(), 7)]),
+                as_of: "t".into(),
+            }],
+        )
         .unwrap();
-        assert_eq!(csv, "date,seats,dau,wau,mau,'=cmd\n2026-11-01,4,0,,,7\n");
+        assert_eq!(
+            csv,
+            "date,seats,dau,wau,mau,partial,'=cmd\n2026-11-01,4,0,,,false,7\n"
+        );
     }
 
     #[test]
     fn trends_csv_adds_a_column_per_account_metric() {
         let point = |date: &str, account: &[(&str, u64)]| DailyPoint {
             date: date.into(),
+            partial: date == "2026-11-03",
             seats: 4,
             dau: None,
             wau: None,
@@ -262,15 +283,22 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             as_of: "t".into(),
         };
-        let csv = trends_csv(&[
-            point("2026-11-01", &[("emails_requested", 5)]),
-            point("2026-11-02", &[("emails_delivered", 2)]),
-        ])
+        // Oct 31 has no synced data: a row of empty cells. Nov 3 is today, partial.
+        let days = crate::metrics::days_between(date!(2026 - 10 - 31), date!(2026 - 11 - 03));
+        let csv = trends_csv(
+            &days,
+            &[
+                point("2026-11-01", &[("emails_requested", 5)]),
+                point("2026-11-02", &[("emails_delivered", 2)]),
+                point("2026-11-03", &[("emails_requested", 0)]),
+            ],
+        )
         .unwrap();
         assert_eq!(
             csv,
-            "date,seats,dau,wau,mau,emails_delivered,emails_requested\n\
-             2026-11-01,4,,,,,5\n2026-11-02,4,,,,2,\n"
+            "date,seats,dau,wau,mau,partial,emails_delivered,emails_requested\n\
+             2026-10-31,,,,,,,\n\
+             2026-11-01,4,,,,false,,5\n2026-11-02,4,,,,false,2,\n2026-11-03,4,,,,true,,0\n"
         );
     }
 }

@@ -2,11 +2,13 @@
 //! - active on day D = at least one activity event on D;
 //! - DAU/WAU/MAU on D = distinct seats active on D / in the 7 / in the 30 days ending D;
 //! - utilization = MAU ÷ seats; inactive = no activity in N days;
-//! - cost per active user = seat price × seats ÷ MAU; savings = inactive seats × seat price.
+//! - cost per active user = seat price × seats ÷ MAU; savings = inactive seats × seat price;
+//! - a day's numbers are complete once computed after its UTC midnight: headline
+//!   figures are of the last complete day, today's are partial ("so far").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use time::{Date, Duration};
+use time::{Date, Duration, OffsetDateTime};
 
 pub const WAU_DAYS: i64 = 7;
 pub const MAU_DAYS: i64 = 30;
@@ -61,6 +63,13 @@ pub fn daily_metrics<'a>(
             )
         })
         .collect()
+}
+
+/// Whether the numbers of `day` computed at `as_of` cover the whole day: they were
+/// computed after it ended (UTC). Today's numbers, and a day's numbers from a sync
+/// that ran before its midnight, are partial.
+pub fn day_complete(day: Date, as_of: OffsetDateTime) -> bool {
+    as_of.to_offset(time::UtcOffset::UTC).date() > day
 }
 
 /// MAU ÷ seats as a percentage with one decimal, None without seats.
@@ -166,6 +175,19 @@ mod tests {
         assert!(is_inactive(None, today, 30));
         assert!(is_inactive(Some(date!(2026 - 10 - 24)), today, 30));
         assert!(!is_inactive(Some(date!(2026 - 10 - 25)), today, 30));
+    }
+
+    #[test]
+    fn a_day_is_complete_only_when_computed_after_its_utc_midnight() {
+        use time::macros::datetime;
+        let day = date!(2026 - 12 - 01);
+        assert!(!day_complete(day, datetime!(2026-12-01 12:00 UTC)));
+        assert!(!day_complete(day, datetime!(2026-12-01 23:59:59 UTC)));
+        assert!(day_complete(day, datetime!(2026-12-02 00:00 UTC)));
+        assert!(day_complete(day, datetime!(2026-12-03 08:00 UTC)));
+        // 00:30 in Berlin on Dec 2 is still Dec 1 in UTC.
+        assert!(!day_complete(day, datetime!(2026-12-02 00:30 +01:00)));
+        assert!(!day_complete(day, datetime!(2026-11-30 12:00 UTC)));
     }
 
     #[test]

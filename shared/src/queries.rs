@@ -347,9 +347,13 @@ pub fn parse_inactive_days(v: Option<&str>) -> Result<Option<u32>> {
     }
 }
 
+/// One synced day. Days without synced data have no point (never a 0).
 #[derive(Debug, Serialize)]
 pub struct DailyPoint {
     pub date: String,
+    /// The day was not over when its numbers were computed (today's point, "so
+    /// far"): its counts will still grow.
+    pub partial: bool,
     pub seats: u32,
     /// Absent where the vendor reports no per-seat activity.
     pub dau: Option<u32>,
@@ -415,7 +419,22 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
     BTreeMap::from([
         (
             "dau",
-            "distinct seats with at least one activity event on the day (UTC)",
+            "distinct seats with at least one activity event on the day (UTC); the headline DAU is of the headline day",
+        ),
+        (
+            "headline_day",
+            "the last complete UTC day (yesterday when the app synced today): the day the headline DAU, \
+             active (30 d), utilization and cost per active user are for; today's unfinished day never is",
+        ),
+        (
+            "partial",
+            "a day that was not over when its numbers were computed (today, \"so far\"): its counts \
+             still grow; drawn apart in the charts",
+        ),
+        (
+            "no_data",
+            "a day without synced data (before the first synced day, or after today): a gap in the \
+             charts, absent from the API's daily points, an empty cell in the trends CSV; never 0",
         ),
         (
             "wau",
@@ -427,7 +446,7 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
         ),
         (
             "active_30d",
-            "distinct seats with at least one activity event in the 30 days ending on the as-of day (the MAU of that day)",
+            "distinct seats with at least one activity event in the 30 days ending on the headline day (the MAU of that day)",
         ),
         ("utilization_percent", "active (30 d) ÷ seats × 100"),
         (
@@ -550,6 +569,7 @@ fn daily_points(provider: &Provider, rollups: Vec<DailyRollup>) -> Vec<DailyPoin
     rollups
         .into_iter()
         .map(|r| DailyPoint {
+            partial: !usage::rollup_complete(&r),
             date: r.date,
             seats: r.seats,
             dau: r.dau,
@@ -565,16 +585,28 @@ fn daily_points(provider: &Provider, rollups: Vec<DailyRollup>) -> Vec<DailyPoin
         .collect()
 }
 
+/// The trends export: every day of the range up to today, and the synced ones' points.
+#[derive(Debug)]
+pub struct Trends {
+    /// From `from` to the earlier of `to` and today (UTC): days after today hold nothing.
+    pub days: Vec<Date>,
+    /// The synced days among them; a day without one is a gap, never a 0.
+    pub daily: Vec<DailyPoint>,
+}
+
+/// The days of `range` up to `today`.
+pub fn range_days(range: Range, today: Date) -> Vec<Date> {
+    crate::metrics::days_between(range.from, range.to.min(today))
+}
+
 /// The daily points of `range` alone (the trends export).
-pub async fn trends(
-    app: &App,
-    caller: &Caller,
-    provider_id: &str,
-    range: Range,
-) -> Result<Vec<DailyPoint>> {
+pub async fn trends(app: &App, caller: &Caller, provider_id: &str, range: Range) -> Result<Trends> {
     let provider = app.config.catalog.get(provider_id)?;
     let rollups = rollups_between(app, &keys::app(&caller.org, &provider.id), range).await?;
-    Ok(daily_points(provider, rollups))
+    Ok(Trends {
+        days: range_days(range, app.config.clock.now().date()),
+        daily: daily_points(provider, rollups),
+    })
 }
 
 /// The app page: summary, settings, plan, the daily points and feature totals of

@@ -356,6 +356,23 @@ impl DynamoDbStore {
             .next())
     }
 
+    /// The `n` items with the greatest sort keys under `prefix`, greatest first.
+    pub async fn last_n_with_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        n: i32,
+    ) -> Result<Vec<T>> {
+        self.query(
+            pk,
+            "begins_with(sk, :a)",
+            vec![(":a", s(prefix))],
+            false,
+            Some(n),
+        )
+        .await
+    }
+
     async fn query<T: DeserializeOwned>(
         &self,
         pk: &str,

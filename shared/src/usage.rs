@@ -199,11 +199,18 @@ pub fn seat_flags(
 /// The headline numbers of one app, as stored (SUMMARY item) and served.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// The rollup day the activity numbers are from.
+    /// The latest synced day (today's when the app synced today: its numbers are
+    /// partial); seats are counted as of the sync that wrote it.
     pub as_of_date: Option<String>,
+    /// The last complete UTC day (yesterday when the app synced today): the day
+    /// `dau`, `active_30d`, `utilization_percent` and `cost_per_active_user` are
+    /// for. None until a synced day is complete.
+    #[serde(default)]
+    pub headline_day: Option<String>,
     pub seats: Option<u32>,
+    /// DAU of `headline_day`.
     pub dau: Option<u32>,
-    /// MAU of `as_of_date`: distinct seats active in the 30 days ending it.
+    /// MAU of `headline_day`: distinct seats active in the 30 days ending it.
     pub active_30d: Option<u32>,
     pub utilization_percent: Option<f64>,
     pub inactive_days: u32,
@@ -223,10 +230,25 @@ fn cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// The summary from the latest rollup, the current seats and the settings.
+/// Whether a stored rollup covers its whole day (computed after its UTC midnight).
+pub fn rollup_complete(r: &DailyRollup) -> bool {
+    let as_of = OffsetDateTime::parse(&r.as_of, &time::format_description::well_known::Rfc3339);
+    parse_day(&r.date)
+        .zip(as_of.ok())
+        .is_some_and(|(d, t)| metrics::day_complete(d, t))
+}
+
+/// The rollup the headline is of: the latest complete one among `newest_first`.
+pub fn headline_rollup(newest_first: &[DailyRollup]) -> Option<&DailyRollup> {
+    newest_first.iter().find(|r| rollup_complete(r))
+}
+
+/// The summary from the latest rollup (seats, as-of day), the headline rollup (the
+/// last complete day: activity), the current seats and the settings.
 pub fn summarize(
     provider: &Provider,
     latest: Option<&DailyRollup>,
+    headline: Option<&DailyRollup>,
     seats: &[Seat],
     settings: &AppSettings,
     now: OffsetDateTime,
@@ -238,7 +260,7 @@ pub fn summarize(
     let seat_count = latest
         .map(|r| r.seats)
         .or_else(|| (!current.is_empty()).then_some(current.len() as u32));
-    let active = latest.and_then(|r| r.mau);
+    let active = headline.and_then(|r| r.mau);
     let inactive = provider.per_seat_activity.then(|| {
         current
             .iter()
@@ -249,8 +271,9 @@ pub fn summarize(
     let price = settings.seat_price.filter(|_| per_seat);
     Summary {
         as_of_date: latest.map(|r| r.date.clone()),
+        headline_day: headline.map(|r| r.date.clone()),
         seats: seat_count,
-        dau: latest.and_then(|r| r.dau),
+        dau: headline.and_then(|r| r.dau),
         active_30d: active,
         utilization_percent: active
             .zip(seat_count)
@@ -361,6 +384,10 @@ pub struct SummaryItem {
     pub seat_snapshot_parts: Option<u32>,
 }
 
+/// Rollups read for the headline: a sync rewrites every day from its checkpoint's
+/// day on, so only the latest one or two can be partial; a few more cost nothing.
+const HEADLINE_LOOKBACK: i32 = 4;
+
 /// Recomputes and stores the app's summary (after a sync and when settings change).
 /// `seats`: the app's seats where the caller holds them already (a sync that just
 /// wrote them); None reads them.
@@ -378,15 +405,23 @@ pub async fn refresh_summary(
             None => app.store.query_prefix::<Seat>(&pk, keys::SEAT_PREFIX).await,
         }
     };
+    // The latest rollups: today's (partial) and the last complete day's before it.
     let (latest, read, settings, before) = tokio::try_join!(
         app.store
-            .last_with_prefix::<DailyRollup>(&pk, keys::ROLLUP_PREFIX),
+            .last_n_with_prefix::<DailyRollup>(&pk, keys::ROLLUP_PREFIX, HEADLINE_LOOKBACK),
         read_seats,
         settings(app, org, &provider.id),
         app.store.get::<SummaryItem>(&pk, keys::SUMMARY_SK),
     )?;
     let seats = seats.unwrap_or(&read);
-    let summary = summarize(provider, latest.as_ref(), seats, &settings, now);
+    let summary = summarize(
+        provider,
+        latest.first(),
+        headline_rollup(&latest),
+        seats,
+        &settings,
+        now,
+    );
     // The snapshot first, then the summary that points at it: a reader sees the old
     // summary with the old parts, or parts that do not match it and reads the items.
     let version = summary.computed_at.clone().unwrap_or_default();
@@ -575,8 +610,8 @@ mod tests {
         ];
         let rollup = DailyRollup {
             pk: "p".into(),
-            sk: "ROLLUP#2026-11-23".into(),
-            date: "2026-11-23".into(),
+            sk: "ROLLUP#2026-11-22".into(),
+            date: "2026-11-22".into(),
             seats: 4,
             dau: Some(1),
             wau: Some(1),
@@ -584,11 +619,26 @@ mod tests {
             features: BTreeMap::new(),
             as_of: "2026-11-23T12:00:00Z".into(),
         };
+        // Today's, partial: 0 so far.
+        let today = DailyRollup {
+            sk: "ROLLUP#2026-11-23".into(),
+            date: "2026-11-23".into(),
+            dau: Some(0),
+            mau: Some(1),
+            ..rollup.clone()
+        };
+        let newest_first = [today.clone(), rollup.clone()];
+        assert!(!rollup_complete(&today) && rollup_complete(&rollup));
+        let headline = headline_rollup(&newest_first);
+        assert_eq!(headline.map(|r| r.date.as_str()), Some("2026-11-22"));
         let settings = AppSettings {
             seat_price: Some(21.0),
             ..AppSettings::default()
         };
-        let s = summarize(pd, Some(&rollup), &seats, &settings, now);
+        let s = summarize(pd, Some(&today), headline, &seats, &settings, now);
+        assert_eq!(s.as_of_date.as_deref(), Some("2026-11-23"));
+        assert_eq!(s.headline_day.as_deref(), Some("2026-11-22"));
+        assert_eq!(s.dau, Some(1), "the last complete day's, not today's 0");
         assert_eq!(s.seats, Some(4));
         assert_eq!(s.active_30d, Some(2));
         assert_eq!(s.utilization_percent, Some(50.0));
@@ -596,7 +646,14 @@ mod tests {
         assert_eq!(s.monthly_cost, Some(84.0));
         assert_eq!(s.cost_per_active_user, Some(42.0));
         assert_eq!(s.potential_savings, Some(42.0));
-        let unpriced = summarize(pd, Some(&rollup), &seats, &AppSettings::default(), now);
+        let unpriced = summarize(
+            pd,
+            Some(&rollup),
+            Some(&rollup),
+            &seats,
+            &AppSettings::default(),
+            now,
+        );
         assert_eq!(
             (
                 unpriced.monthly_cost,
@@ -607,11 +664,23 @@ mod tests {
         );
         // Usage-priced apps never get seat costs, and inactive stays unknown.
         let sg = c.get("sendgrid").unwrap();
-        let s = summarize(sg, None, &seats, &settings, now);
+        let s = summarize(sg, None, None, &seats, &settings, now);
         assert_eq!(
             (s.seat_price, s.inactive_seats, s.seats),
             (None, None, Some(4))
         );
+        // Only today synced so far: no complete day, no headline activity.
+        let first = [today.clone()];
+        let s = summarize(
+            pd,
+            Some(&today),
+            headline_rollup(&first),
+            &seats,
+            &settings,
+            now,
+        );
+        assert_eq!((s.headline_day, s.dau, s.active_30d), (None, None, None));
+        assert_eq!(s.as_of_date.as_deref(), Some("2026-11-23"));
     }
 
     #[test]

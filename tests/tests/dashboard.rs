@@ -345,7 +345,11 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
         inactive_30.len(),
         inactive_60.len()
     );
-    let mau = expected_actives(&truth, &[today.to_string()])[&today.to_string()].2 as u64;
+    // The headline is of the last complete day (yesterday: the stack's clock reads
+    // 12:00 UTC of `today`), never of today's unfinished day.
+    let yesterday = today.previous_day().unwrap();
+    let headline = expected_actives(&truth, &[yesterday.to_string()])[&yesterday.to_string()];
+    let (dau, mau) = (headline.0 as u64, headline.2 as u64);
     let seats_n = truth.seats.len() as u64;
 
     // Overview with the default settings: no price, so no money figures.
@@ -354,7 +358,10 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     let pd = card(&overview, "pagerduty");
     assert_eq!(pd["seats"], seats_n);
     assert_eq!(pd["active_30d"], mau);
-    assert_eq!(pd["as_of_date"], today.to_string());
+    assert_eq!(pd["dau"], dau);
+    assert!(dau > 0, "the sandbox has users active yesterday");
+    assert_eq!(pd["headline_day"], yesterday.to_string());
+    assert_eq!(pd["as_of_date"], today.to_string(), "the latest synced day");
     assert_eq!(pd["inactive_days"], 30);
     assert_eq!(pd["inactive_seats"], inactive_30.len() as u64);
     assert_eq!(
@@ -454,6 +461,9 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     assert_valid(&doc, "AppDetail", &detail);
     assert_eq!(detail["settings"], settings);
     for k in [
+        "headline_day",
+        "as_of_date",
+        "dau",
         "seats",
         "active_30d",
         "inactive_seats",
@@ -476,7 +486,68 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
             (p["dau"].as_u64(), p["wau"].as_u64(), p["mau"].as_u64()),
             (Some(dau as u64), Some(wau as u64), Some(mau as u64))
         );
+        // Only today's point is partial ("so far"): every earlier day was rewritten
+        // by this sync after it ended.
+        assert_eq!(p["partial"], p["date"] == today.to_string().as_str(), "{p}");
     }
+    assert_eq!(
+        dates.last().map(String::as_str),
+        Some(today.to_string().as_str())
+    );
+    // The headline equals yesterday's point, not today's partial one.
+    let point = |d: Date| {
+        detail["daily"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["date"] == d.to_string().as_str())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(detail["summary"]["dau"], point(yesterday)["dau"]);
+    assert_eq!(detail["summary"]["active_30d"], point(yesterday)["mau"]);
+
+    // Days before the first synced day: absent from the API, empty cells in the CSV,
+    // never 0.
+    let early = today - Duration::days(120);
+    let (status, wide) = get(
+        &stack,
+        org,
+        &format!("/api/apps/pagerduty?from={early}&to={today}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{wide}");
+    assert_valid(&doc, "AppDetail", &wide);
+    let first_synced = day(wide["daily"][0]["date"].as_str().unwrap());
+    assert!(first_synced > early, "{first_synced}");
+    assert_eq!(
+        wide["daily"].as_array().unwrap().len() as i64,
+        (today - first_synced).whole_days() + 1,
+        "a point for every synced day, none before"
+    );
+    let (_, body, _) = text(
+        &stack,
+        Some(org),
+        &format!("/api/apps/pagerduty/export/trends.csv?from={early}&to={today}"),
+    )
+    .await;
+    let rows = csv_rows(&body);
+    assert_eq!(
+        rows.len() as i64 - 1,
+        (today - early).whole_days() + 1,
+        "a row per day"
+    );
+    for r in &rows[1..] {
+        if day(&r[0]) < first_synced {
+            assert!(
+                r[1..].iter().all(String::is_empty),
+                "no data is not 0: {r:?}"
+            );
+        } else {
+            assert!(r[1..].iter().all(|c| !c.is_empty()), "{r:?}");
+        }
+    }
+    assert_eq!(rows.last().unwrap()[5], "true", "today is partial");
 
     // CSV exports equal the JSON, row by row.
     let (_, seats) = get(&stack, org, "/api/apps/pagerduty/seats").await;
@@ -517,13 +588,13 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     )
     .await;
     let trend_rows = csv_rows(&body);
-    assert_eq!(trend_rows[0], ["date", "seats", "dau", "wau", "mau"]);
+    assert_eq!(trend_rows[0], seatscope_core::export::TREND_COLUMNS);
     let want: Vec<Vec<String>> = detail["daily"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| {
-            ["date", "seats", "dau", "wau", "mau"]
+            seatscope_core::export::TREND_COLUMNS
                 .iter()
                 .map(|c| cell(&p[*c]))
                 .collect()

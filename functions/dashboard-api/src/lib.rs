@@ -244,8 +244,8 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                     export::seats_csv(&list.seats)?
                 }
                 "trends.csv" => {
-                    let daily = queries::trends(app, &caller, provider, range).await?;
-                    export::trends_csv(&daily)?
+                    let trends = queries::trends(app, &caller, provider, range).await?;
+                    export::trends_csv(&trends.days, &trends.daily)?
                 }
                 other => {
                     return Err(Error::NotFound(format!(
