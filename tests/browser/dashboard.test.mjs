@@ -104,8 +104,11 @@ async function chartTable(kind) {
     const tbl = document.querySelector(`table.chart-data[data-chart="${k}"]`);
     if (!tbl) return null;
     const head = [...tbl.tHead.rows[0].cells].map((c) => c.textContent.trim());
-    const rows = [...tbl.tBodies[0].rows].map((r) => [...r.cells].map((c, i) => (i === 0 ? c.textContent.trim() : c.dataset.value === '' ? null : Number(c.dataset.value))));
-    return { head, rows };
+    const rows = [...tbl.tBodies[0].rows].map((r) => [...r.cells].map((c, i) => (i === 0 ? c.dataset.date || c.textContent.trim() : c.dataset.value === '' ? null : Number(c.dataset.value))));
+    // Per row: complete, partial (today so far) or no-data (a gap); the row header's text.
+    const kinds = [...tbl.tBodies[0].rows].map((r) => r.dataset.day || null);
+    const rowText = [...tbl.tBodies[0].rows].map((r) => r.cells[0].textContent.trim());
+    return { head, rows, kinds, rowText };
   }, kind);
 }
 
@@ -313,6 +316,35 @@ test('PagerDuty: consent denied shows the reason; approved, Sync now, and the ap
   for (const [date, dau, wau, mau] of trend.rows) {
     assert.deepEqual([dau, wau, mau], [activeWithin(by, date, 1), activeWithin(by, date, 7), activeWithin(by, date, 30)], `DAU/WAU/MAU of ${date}`);
   }
+
+  // Days are honest (the stack's clock: 12:00 UTC of TODAY). The headline is of the
+  // last complete day, yesterday: the sandbox's DAU and MAU of that day, not today's
+  // 0 so far.
+  const yesterday = new Date(t(TODAY) - DAY).toISOString().slice(0, 10);
+  assert.equal(await page.getAttribute('.as-of-line', 'data-as-of'), yesterday, 'the headline day is yesterday');
+  assert.match(await page.locator('.as-of-line').textContent(), /last complete UTC day/);
+  const tile = (m) => page.locator(`.tiles [data-metric="${m}"] dd`);
+  const dauWant = activeWithin(by, yesterday, 1);
+  assert.ok(dauWant > 0, 'the sandbox had users active yesterday');
+  assert.equal(Number(await tile('dau').getAttribute('data-value')), dauWant, 'headline DAU = the truth of yesterday');
+  assert.equal(Number(await tile('active_30d').getAttribute('data-value')), activeWithin(by, yesterday, 30), 'headline active (30 d) = MAU of yesterday');
+  // Today's point: in the chart, marked partial ("so far"), drawn apart.
+  const todayAt = trend.rows.findIndex((r) => r[0] === TODAY);
+  assert.equal(todayAt, trend.rows.length - 1, 'today is the last point');
+  assert.equal(trend.kinds[todayAt], 'partial', 'today is partial');
+  assert.match(trend.rowText[todayAt], /so far/);
+  assert.ok(trend.kinds.slice(0, todayAt).every((k) => k === 'complete'), 'every synced day before today is complete');
+  assert.deepEqual(trend.rows[todayAt].slice(1, 2), [activeWithin(by, TODAY, 1)], 'today so far = the truth so far');
+  const todayStyle = await page.evaluate((i) => {
+    const ds = window.seatscopeCharts.trend.data.datasets;
+    return ds.map((d) => ({ style: d.pointStyle[i], before: d.pointStyle[i - 1], radius: d.pointRadius[i], partial: d.partial[i] }));
+  }, todayAt);
+  for (const d of todayStyle) {
+    assert.deepEqual([d.style, d.partial], ['triangle', true], 'today drawn apart');
+    assert.notEqual(d.before, d.style, 'yesterday is drawn as a complete day');
+    assert.ok(d.radius > 0, "today's point is shown");
+  }
+  assert.match(await page.locator('.trend-honesty').textContent(), new RegExp(`${TODAY}: so far`));
   const shown = new Set(trend.rows.map((r) => r[0]));
   for (const d of new Set(truth.daily.map((x) => x.date))) assert.ok(shown.has(d), `the trend shows ${d}`);
   assertChartEqualsTable(await chartData('trend'), trend, 'trend');
@@ -354,9 +386,22 @@ test('PagerDuty: consent denied shows the reason; approved, Sync now, and the ap
   const from6 = new Date(t(today) - 182 * DAY).toISOString().slice(0, 10);
   assert.deepEqual([query.get('from'), query.get('to')], [from6, today], '6 months = today − 182 days … today');
   const six = await chartTable('trend');
-  // The API answers the days inside the synced history only (here fewer than 6 months).
-  assert.ok(six.rows.length >= threeMonths && six.rows[0][0] >= from6 && six.rows.at(-1)[0] <= today);
-  assertChartEqualsTable(await chartData('trend'), six, 'trend (6 months)');
+  // The API answers the days inside the synced history only (here fewer than 6
+  // months); the page shows every day of the range, the days before the first synced
+  // day as gaps (null), never 0.
+  assert.ok(six.rows.length >= threeMonths && six.rows[0][0] === from6 && six.rows.at(-1)[0] === today);
+  const firstSynced = six.rows.find((r, i) => six.kinds[i] !== 'no-data')[0];
+  assert.ok(firstSynced > from6, `days before the first synced day (${firstSynced}) are in the 6-month range`);
+  six.rows.forEach((r, i) => {
+    if (r[0] < firstSynced) {
+      assert.equal(six.kinds[i], 'no-data', `${r[0]} has no data`);
+      assert.deepEqual(r.slice(1), [null, null, null], `${r[0]} is a gap, not 0`);
+    } else assert.notEqual(six.kinds[i], 'no-data', `${r[0]} is synced`);
+  });
+  const sixChart = await chartData('trend');
+  assertChartEqualsTable(sixChart, six, 'trend (6 months)');
+  assert.ok(sixChart.datasets.every((d) => d.data[0] === null), 'the chart draws the first day as a gap');
+  assert.equal(await page.evaluate(() => window.seatscopeCharts.trend.data.datasets.every((d) => d.spanGaps === false)), true, 'gaps are not spanned');
   await page.goBack();
   await ready(page, 'app');
   assert.equal((await chartTable('trend')).rows.length, threeMonths, 'Back returns to 3 months');
@@ -510,6 +555,7 @@ test('overview: a row per app with the synced numbers, a totals row, and the def
   const cell = (m) => row.locator(`[data-metric="${m}"]`);
   assert.equal(Number(await cell('seats').getAttribute('data-value')), truth.seats.length);
   const asOf = (await row.locator('.as-of').textContent()).trim();
+  assert.equal(asOf, new Date(t(TODAY) - DAY).toISOString().slice(0, 10), 'the as-of day is the last complete day, yesterday');
   assert.equal(Number(await cell('active_30d').getAttribute('data-value')), activeWithin(activeByDay(truth), asOf, 30), 'active (30 d) = MAU of the as-of day');
   assert.ok((await cell('seats').getAttribute('title')).length > 10, 'a number carries its definition');
   // SendGrid: no per-seat activity → "—" that says why.

@@ -790,6 +790,9 @@
     plan_utilization_percent: 'Plan credits utilization',
     active_days_30: 'Active days (30 d)',
     in_grace: 'In grace',
+    headline_day: 'Headline day',
+    partial: 'So far (partial day)',
+    no_data: 'No data (a gap)',
   };
 
   function definitionsBlock(defs, sources, asOfLines) {
@@ -813,6 +816,9 @@
 
   // ---------- overview page ----------
 
+  /** Numbers of the headline day (the last complete UTC day); the rest are as of the last sync. */
+  const HEADLINE_METRICS = ['dau', 'active_30d', 'utilization_percent', 'cost_per_active_user'];
+
   function whyNull(app, metric) {
     const c = app.connection || {};
     if (c.status === 'not_connected') return 'the app is not connected';
@@ -822,6 +828,9 @@
     }
     if (['seat_price', 'monthly_cost', 'cost_per_active_user', 'potential_savings'].includes(metric) && !isNum(app.seat_price)) {
       return 'set a seat price on the app page';
+    }
+    if (app.as_of_date && !app.headline_day && HEADLINE_METRICS.includes(metric)) {
+      return 'no complete day synced yet (today is not over)';
     }
     if (metric === 'cost_per_active_user') return 'no active users in the last 30 days';
     if (!app.as_of_date) return 'no sync has finished yet';
@@ -866,9 +875,10 @@
           tr.append(td);
           continue;
         }
-        tr.append(num('td', value, { metric: c.key, label: c.label, def: c.def, kind: c.kind, currency: cur, source: c.src ? a.sources?.[c.src] : undefined, asOf: a.as_of_date, why: whyNull(a, c.key) }));
+        tr.append(num('td', value, { metric: c.key, label: c.label, def: c.def, kind: c.kind, currency: cur, source: c.src ? a.sources?.[c.src] : undefined, asOf: HEADLINE_METRICS.includes(c.key) ? a.headline_day : a.as_of_date, why: whyNull(a, c.key) }));
       }
-      tr.append(h('td', { class: 'as-of' }, a.as_of_date || '—'));
+      // The headline day: the last complete UTC day (never today's unfinished one).
+      tr.append(h('td', { class: 'as-of', dataset: { headlineDay: a.headline_day || '' } }, a.headline_day || '—'));
       tbody.append(tr);
     }
     const t = ov.totals || {};
@@ -891,9 +901,9 @@
     const table = h('table', { class: 'data overview-table' }, h('caption', { text: 'Seats, activity and cost per app' }), thead, tbody, tfoot);
     setMain(
       h1,
-      h('p', { class: 'as-of-line' }, 'Generated ', timeEl(ov.generated_at), '. Each app’s numbers are from its latest rollup day (the As of column). Amounts in ', cur, '.'),
+      h('p', { class: 'as-of-line' }, 'Generated ', timeEl(ov.generated_at), '. Each app’s activity numbers are of its last complete UTC day (the As of column), never of today’s unfinished day. Amounts in ', cur, '.'),
       h('div', { class: 'table-wrap' }, table),
-      definitionsBlock(defs, mergedSources(ov.apps), [h('span', {}, 'Generated ', timeEl(ov.generated_at))].concat((ov.apps || []).filter((a) => a.as_of_date).map((a) => `${a.name}: rollup day ${a.as_of_date}`))),
+      definitionsBlock(defs, mergedSources(ov.apps), [h('span', {}, 'Generated ', timeEl(ov.generated_at))].concat((ov.apps || []).filter((a) => a.as_of_date).map((a) => `${a.name}: headline day ${a.headline_day || '— (no complete day yet)'}, latest synced day ${a.as_of_date}`))),
     );
     markReady('overview');
   }
@@ -939,7 +949,8 @@
     const settings = detail.settings || { inactive_days: sum.inactive_days || 30, grace_days: 0, exempt_seats: [], seat_price: null };
     const cur = S.overview?.currency || 'USD';
     const perSeat = detail.per_seat_activity !== false;
-    const asOf = sum.as_of_date || null;
+    // Headline numbers are of the last complete UTC day; today's, if synced, is partial.
+    const asOf = sum.headline_day || null;
     const ctx = { detail, defs, sources, sum, settings, cur, perSeat, asOf, provider, from, to, months, gen };
 
     const rangeId = uid('range');
@@ -955,8 +966,8 @@
     );
     const asOfLine = h(
       'p',
-      { class: 'as-of-line', dataset: { asOf: asOf || '' } },
-      asOf ? ['Numbers as of ', h('strong', { text: asOf }), ' (the latest synced day, UTC)'] : 'No synced day yet',
+      { class: 'as-of-line', dataset: { asOf: asOf || '', latestDay: sum.as_of_date || '' } },
+      asOf ? ['Numbers as of ', h('strong', { text: asOf }), ' (the last complete UTC day; today so far is shown apart in the chart)'] : sum.as_of_date ? 'No complete synced day yet (today’s numbers are so far only)' : 'No synced day yet',
       detail.connection?.last_sync_at ? ['; last sync ', timeEl(detail.connection.last_sync_at)] : null,
       `. Range ${detail.from || from} to ${detail.to || to}.`,
     );
@@ -976,7 +987,8 @@
     sections.push(seatsHolder, inactiveHolder, exportsSection(ctx));
     sections.push(
       definitionsBlock(defs, Object.fromEntries([...Object.entries(sources), ...(detail.features || []).filter((f) => f.source).map((f) => [`feature ${f.feature}`, f.source])]), [
-        asOf ? `Rollup day: ${asOf}` : 'No rollup day yet',
+        asOf ? `Headline day: ${asOf} (the last complete UTC day)` : 'No complete day yet',
+        sum.as_of_date ? `Latest synced day: ${sum.as_of_date}` : null,
         sum.computed_at ? h('span', {}, 'Summary computed ', timeEl(sum.computed_at)) : null,
         detail.plan?.as_of ? h('span', {}, 'Plan credits: ', timeEl(detail.plan.as_of)) : null,
         detail.connection?.last_sync_at ? h('span', {}, 'Last sync: ', timeEl(detail.connection.last_sync_at)) : null,
@@ -1010,7 +1022,7 @@
 
   function summaryTiles(ctx) {
     const { sum, defs, sources, cur, asOf, perSeat, detail } = ctx;
-    const why = (metric) => whyNull({ ...sum, name: detail.name, connection: detail.connection, per_seat_activity: perSeat, activity_note: detail.activity_note, as_of_date: asOf }, metric);
+    const why = (metric) => whyNull({ ...sum, name: detail.name, connection: detail.connection, per_seat_activity: perSeat, activity_note: detail.activity_note }, metric);
     const tiles = [
       { key: 'seats', label: 'Seats', def: defs.seats, src: sources.seats },
       { key: 'dau', label: 'DAU', def: defs.dau, src: sources.activity },
@@ -1033,7 +1045,7 @@
         'dl',
         {},
         tiles.map((t) =>
-          h('div', { class: 'tile', dataset: { metric: t.key } }, h('dt', { text: t.label, title: t.def }), num('dd', 'value' in t ? t.value : sum[t.key], { metric: t.key, label: t.label, def: t.def, kind: t.kind, currency: cur, source: t.src, asOf: t.asOf || asOf, why: t.key === 'plan_utilization_percent' ? 'the plan has no included credits' : why(t.key) })),
+          h('div', { class: 'tile', dataset: { metric: t.key } }, h('dt', { text: t.label, title: t.def }), num('dd', 'value' in t ? t.value : sum[t.key], { metric: t.key, label: t.label, def: t.def, kind: t.kind, currency: cur, source: t.src, asOf: t.asOf || (HEADLINE_METRICS.includes(t.key) ? asOf : sum.as_of_date), why: t.key === 'plan_utilization_percent' ? 'the plan has no included credits' : why(t.key) })),
         ),
       ),
     );
@@ -1069,7 +1081,7 @@
   }
 
   /** A visually hidden table with exactly the numbers a chart draws. */
-  function chartTable(kind, caption, head, rows) {
+  function chartTable(kind, caption, head, rows, dayKinds) {
     return h(
       'table',
       { class: 'chart-data visually-hidden', dataset: { chart: kind } },
@@ -1078,7 +1090,17 @@
       h(
         'tbody',
         {},
-        rows.map((r) => h('tr', {}, r.map((v, i) => (i === 0 ? h('th', { scope: 'row', text: v }) : h('td', { dataset: { value: isNum(v) ? v : '' }, text: isNum(v) ? String(v) : '—' }))))),
+        rows.map((r, j) =>
+          h(
+            'tr',
+            { dataset: { day: dayKinds?.[j] } },
+            r.map((v, i) =>
+              i === 0
+                ? h('th', { scope: 'row', dataset: { date: v } }, v, dayKinds?.[j] === 'partial' ? ' (so far)' : dayKinds?.[j] === 'no-data' ? ' (no data)' : '')
+                : h('td', { dataset: { value: isNum(v) ? v : '' }, text: isNum(v) ? String(v) : '—' }),
+            ),
+          ),
+        ),
       ),
     );
   }
@@ -1091,7 +1113,19 @@
 
   function trendSection(ctx) {
     const { detail, defs, perSeat } = ctx;
-    const daily = detail.daily || [];
+    // Every day of the range up to today: a day the API has no point for (no synced
+    // data) is null, a gap in the line (spanGaps: false), never 0. Today's point, if
+    // synced, is partial ("so far"): a dotted segment into a hollow triangle.
+    const byDate = new Map((detail.daily || []).map((d) => [d.date, d]));
+    const first = detail.from || ctx.from;
+    const last = [detail.to || ctx.to, utcToday()].sort()[0];
+    const dates = [];
+    for (let d = first; d <= last && dates.length < 400; d = minusDays(d, -1)) dates.push(d);
+    for (const d of byDate.keys()) if (!dates.includes(d)) dates.push(d);
+    dates.sort();
+    const daily = dates.map((date) => byDate.get(date) || { date, missing: true });
+    const anySynced = byDate.size > 0;
+    const partialAt = daily.map((d) => d.partial === true);
     const labels = daily.map((d) => d.date);
     let series;
     if (perSeat) {
@@ -1107,19 +1141,30 @@
     const title = perSeat ? 'Active users per day' : 'Account activity per day';
     const headId = uid('trend-h');
     const canvas = h('canvas', { role: 'img', 'aria-label': `${title}: ${series.map((s) => s.label).join(', ')} from ${labels[0] || ctx.from} to ${labels[labels.length - 1] || ctx.to}. The numbers are in the table that follows.` });
-    const table = chartTable('trend', `${title} (the numbers in the chart)`, ['Date', ...series.map((s) => s.label)], daily.map((d, i) => [d.date, ...series.map((s) => s.data[i])]));
+    const table = chartTable('trend', `${title} (the numbers in the chart)`, ['Date', ...series.map((s) => s.label)], daily.map((d, i) => [d.date, ...series.map((s) => s.data[i])]), daily.map((d) => (d.partial ? 'partial' : d.missing ? 'no-data' : 'complete')));
+    const partialDays = daily.filter((d) => d.partial).map((d) => d.date);
+    const gapDays = daily.filter((d) => d.missing).length;
     const legend = h('ul', { class: 'legend' }, series.map((s) => h('li', { title: s.def }, h('strong', { text: s.label }), s.def ? `: ${s.def}` : '')));
     const section = h(
       'section',
       { class: 'chart-section', 'aria-labelledby': headId },
       h('h2', { id: headId, text: title }),
-      labels.length ? h('div', { class: 'chart-box' }, canvas) : h('p', { class: 'empty', text: 'No synced days in this range yet.' }),
+      anySynced ? h('div', { class: 'chart-box' }, canvas) : h('p', { class: 'empty', text: 'No synced days in this range yet.' }),
       table,
       legend,
+      anySynced && (partialDays.length || gapDays)
+        ? h(
+            'p',
+            { class: 'hint trend-honesty', dataset: { partialDays: partialDays.join(' '), gapDays: String(gapDays) } },
+            partialDays.length ? `${partialDays.join(', ')}: so far (the UTC day is not over), drawn dotted, as a hollow triangle; its counts will still grow. ` : '',
+            gapDays ? `${gapDays} day${gapDays === 1 ? '' : 's'} without synced data: gaps in the lines, not 0.` : '',
+          )
+        : null,
       h('p', { class: 'source-line', text: `Source: ${perSeat ? detail.sources?.activity || '—' : Object.values(detail.sources || {}).join('; ') || '—'}. Each day is as of its own rollup${daily.length && daily[daily.length - 1].as_of ? ` (latest ${daily[daily.length - 1].as_of})` : ''}.` }),
     );
+    const soFar = (i) => (partialAt[i] ? `${labels[i]} (so far)` : labels[i]);
     const draw = () => {
-      if (!labels.length || typeof Chart === 'undefined') return;
+      if (!anySynced || typeof Chart === 'undefined') return;
       S.charts.trend = new Chart(canvas, {
         type: 'line',
         data: {
@@ -1127,11 +1172,17 @@
           datasets: series.map((s, i) => ({
             label: s.label,
             data: s.data,
+            partial: partialAt,
             borderColor: PALETTE[i % PALETTE.length],
             backgroundColor: PALETTE[i % PALETTE.length],
             borderDash: DASHES[i % DASHES.length],
             borderWidth: 2,
-            pointRadius: labels.length > 100 ? 0 : 2,
+            // A partial day always shows its point, apart from the complete ones.
+            pointRadius: partialAt.map((p) => (p ? 5 : labels.length > 100 ? 0 : 2)),
+            pointStyle: partialAt.map((p) => (p ? 'triangle' : 'circle')),
+            pointBackgroundColor: partialAt.map((p) => (p ? '#ffffff' : PALETTE[i % PALETTE.length])),
+            // The segment into a partial day is dotted whatever the series' dash.
+            segment: { borderDash: (c) => (partialAt[c.p1DataIndex] ? [2, 4] : undefined) },
             spanGaps: false,
             tension: 0,
           })),
@@ -1141,8 +1192,14 @@
           responsive: true,
           maintainAspectRatio: false,
           interaction: { mode: 'index', intersect: false },
-          scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { ticks: { maxTicksLimit: 12 } } },
-          plugins: { legend: { position: 'bottom' } },
+          scales: {
+            y: { beginAtZero: true, ticks: { precision: 0 } },
+            x: { ticks: { maxTicksLimit: 12, callback: (v) => soFar(v) } },
+          },
+          plugins: {
+            legend: { position: 'bottom' },
+            tooltip: { callbacks: { title: (items) => (items.length ? soFar(items[0].dataIndex) : '') } },
+          },
         },
       });
     };
