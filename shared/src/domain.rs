@@ -259,6 +259,22 @@ pub struct Seat {
     /// seat was added (seats of the first import existed before; no grace period).
     #[serde(default)]
     pub added_after_import: bool,
+    /// On call at the last sync (PagerDuty `/oncalls`): now, or on a schedule or
+    /// escalation policy in the on-call window. Such a seat is never reclaimable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_call: Option<OnCall>,
+}
+
+/// Where a seat is on call, as the vendor reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnCall {
+    /// On call at the sync's instant.
+    pub now: bool,
+    /// The schedule's name; None where an escalation rule targets the user directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The escalation policy's name.
+    pub escalation_policy: String,
 }
 
 /// Absolute feature counts of one seat on one UTC day (rewritten whole on re-sync).

@@ -14,7 +14,7 @@ use crate::domain::Role;
 use crate::error::{Error, Result};
 use crate::queries::{DailyPoint, SeatView};
 
-pub const SEAT_COLUMNS: [&str; 10] = [
+pub const SEAT_COLUMNS: [&str; 12] = [
     "email",
     "name",
     "role",
@@ -25,7 +25,27 @@ pub const SEAT_COLUMNS: [&str; 10] = [
     "inactive",
     "exempt",
     "in_grace",
+    "on_call",
+    "on_call_schedule",
 ];
+
+/// The `on_call` cell: `on call, quiet` (on call, no activity in the threshold),
+/// `on call`, or empty (not on call).
+pub fn on_call_label(on_call: Option<&crate::queries::OnCallView>) -> &'static str {
+    match on_call {
+        Some(o) if o.quiet => "on call, quiet",
+        Some(_) => "on call",
+        None => "",
+    }
+}
+
+/// The `on_call_schedule` cell: the schedule's name, or the escalation policy's where
+/// the seat is its direct target.
+pub fn on_call_schedule(on_call: Option<&crate::queries::OnCallView>) -> &str {
+    on_call.map_or("", |o| {
+        o.schedule.as_deref().unwrap_or(&o.escalation_policy)
+    })
+}
 
 fn finish(w: csv::Writer<Vec<u8>>) -> Result<String> {
     let bytes = w
@@ -70,6 +90,8 @@ pub fn seats_csv(seats: &[SeatView]) -> Result<String> {
             opt(&s.inactive),
             s.exempt.to_string(),
             s.in_grace.to_string(),
+            on_call_label(s.on_call.as_ref()).to_string(),
+            text_cell(on_call_schedule(s.on_call.as_ref())).into_owned(),
         ])
         .map_err(err)?;
     }
@@ -193,13 +215,26 @@ mod tests {
             inactive: None,
             exempt: false,
             in_grace: true,
+            on_call: None,
         };
-        let csv = seats_csv(&[seat]).unwrap();
+        let mut quiet = seat.clone();
+        quiet.inactive = Some(false);
+        quiet.on_call = Some(crate::queries::OnCallView {
+            now: false,
+            schedule: None,
+            escalation_policy: "=Platform, Escalation".into(),
+            quiet: true,
+        });
+        let csv = seats_csv(&[seat, quiet]).unwrap();
         let mut lines = csv.lines();
         assert_eq!(lines.next().unwrap(), SEAT_COLUMNS.join(","));
         assert_eq!(
             lines.next().unwrap(),
-            r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,,false,true"#
+            r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,,false,true,,"#
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,false,false,true,"on call, quiet","'=Platform, Escalation""#
         );
     }
 
@@ -217,6 +252,7 @@ mod tests {
             inactive: Some(false),
             exempt: false,
             in_grace: false,
+            on_call: None,
         }
     }
 

@@ -391,6 +391,22 @@ pub struct SeatView {
     pub inactive: Option<bool>,
     pub exempt: bool,
     pub in_grace: bool,
+    /// On call at the last sync (now, or on a schedule or escalation policy in the
+    /// on-call window): never reclaimable. None when not on call, or the vendor has
+    /// no on-call schedules.
+    pub on_call: Option<OnCallView>,
+}
+
+/// Where a seat is on call, and whether it is "on call, quiet".
+#[derive(Debug, Clone, Serialize)]
+pub struct OnCallView {
+    /// On call at the last sync's instant.
+    pub now: bool,
+    /// The schedule's name; None where an escalation rule targets the seat directly.
+    pub schedule: Option<String>,
+    pub escalation_policy: String,
+    /// No activity in the app's threshold: what would make it inactive off call.
+    pub quiet: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -456,7 +472,7 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
         (
             "inactive",
             "a seat with no activity in the app's threshold (30/60/90 days; never active counts), \
-             unless it is exempt or was added less than the grace period ago",
+             unless it is exempt, was added less than the grace period ago, or is on call",
         ),
         (
             "inactive_seats",
@@ -473,6 +489,12 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
         (
             "in_grace",
             "added after the app's first import, less than the grace period ago: not counted inactive yet",
+        ),
+        (
+            "on_call",
+            "on call at the last sync, or on an on-call schedule or escalation policy from 30 days before \
+             it to 30 days after (PagerDuty /oncalls): never reclaimable, whatever its activity; \
+             \"on call, quiet\" when it has no activity in the threshold",
         ),
         (
             "seat_price",
@@ -509,6 +531,12 @@ fn seat_views(
                 inactive: flags.inactive,
                 exempt: flags.exempt,
                 in_grace: flags.in_grace,
+                on_call: s.on_call.map(|o| OnCallView {
+                    now: o.now,
+                    schedule: o.schedule,
+                    escalation_policy: o.escalation_policy,
+                    quiet: flags.on_call_quiet,
+                }),
                 active_days_30: if per_seat_activity {
                     Some(s.active_days_30.unwrap_or(0))
                 } else {

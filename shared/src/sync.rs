@@ -19,8 +19,8 @@ use crate::app::App;
 use crate::catalog::Provider;
 use crate::connectors::{AccountDay, Connector, SeatRecord};
 use crate::domain::{
-    day, keys, parse_day, rfc3339, Connection, ConnectionStatus, DailyRollup, PlanItem, RunStatus,
-    Seat, SeatDay, SeatStatus, SyncRun, SyncSummary,
+    day, keys, parse_day, rfc3339, Connection, ConnectionStatus, DailyRollup, OnCall, PlanItem,
+    RunStatus, Seat, SeatDay, SeatStatus, SyncRun, SyncSummary,
 };
 use crate::error::{Error, Result};
 use crate::metrics;
@@ -35,6 +35,9 @@ pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
 const RUN_HISTORY: Duration = Duration::days(90);
 /// A failed run is retried sooner than the normal interval, but not at once.
 const RETRY_AFTER_FAILURE: Duration = Duration::minutes(15);
+/// On call in the window = on call at some time from this long before a sync to this
+/// long after it (`/oncalls`): a weekly or monthly rotation's members all fall in it.
+pub const ON_CALL_WINDOW: Duration = Duration::days(30);
 
 /// One SQS message: sync this connection. Only names, never a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -802,7 +805,10 @@ async fn pull(
             stored
         } else {
             let records = connector.seats().await?;
-            let seats = merge_seats(&app_pk, stored, records, now);
+            let on_call = connector
+                .on_calls(now - ON_CALL_WINDOW, now + ON_CALL_WINDOW, now)
+                .await?;
+            let seats = merge_seats(&app_pk, stored, records, on_call.as_ref(), now);
             app.store.put_all(&seats).await?;
             save_checkpoint(app, connection, run, Checkpoint::Seats(now)).await?;
             seats
@@ -1048,11 +1054,13 @@ fn account_rollups(
 
 /// Seats as reported now, keeping first-seen and last-activity from before; seats
 /// the vendor no longer reports are kept as removed. (Last activity moves as the
-/// activity windows are written.)
+/// activity windows are written.) `on_call`: who is on call now, by seat id, for
+/// vendors with on-call schedules (None: the vendor has none).
 fn merge_seats(
     app_pk: &str,
     stored: Vec<Seat>,
     records: Vec<SeatRecord>,
+    on_call: Option<&HashMap<String, OnCall>>,
     now: OffsetDateTime,
 ) -> Vec<Seat> {
     let first_import = stored.is_empty();
@@ -1080,6 +1088,7 @@ fn merge_seats(
             } else {
                 SeatStatus::Active
             },
+            on_call: on_call.and_then(|o| o.get(&r.id).cloned()),
             seat_id: r.id,
             email: r.email,
             name: r.name,

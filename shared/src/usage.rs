@@ -168,9 +168,13 @@ pub async fn save_settings(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeatFlags {
     /// None where the vendor reports no per-seat activity (unknown, not "active").
+    /// Never true for a seat on call: whatever its activity, it is not reclaimable.
     pub inactive: Option<bool>,
     pub exempt: bool,
     pub in_grace: bool,
+    /// On call (now, or on a schedule or escalation policy in the on-call window) with
+    /// no activity in the threshold: "on call, quiet", shown instead of inactive.
+    pub on_call_quiet: bool,
 }
 
 pub fn seat_flags(
@@ -187,12 +191,13 @@ pub fn seat_flags(
                 .is_none_or(|since| d > since)
         });
     let last = seat.last_activity_on.as_deref().and_then(parse_day);
+    let quiet = per_seat_activity && metrics::is_inactive(last, today, settings.inactive_days);
+    let on_call = seat.on_call.is_some();
     SeatFlags {
-        inactive: per_seat_activity.then(|| {
-            !exempt && !in_grace && metrics::is_inactive(last, today, settings.inactive_days)
-        }),
+        inactive: per_seat_activity.then_some(quiet && !exempt && !in_grace && !on_call),
         exempt,
         in_grace,
+        on_call_quiet: on_call && quiet,
     }
 }
 
@@ -532,6 +537,7 @@ mod tests {
             last_activity_on: last.map(str::to_string),
             active_days_30: None,
             added_after_import: added,
+            on_call: None,
         }
     }
 
@@ -564,6 +570,57 @@ mod tests {
         s.grace_days = 0;
         assert_eq!(flag(&new_seat, &s), Some(true));
         assert_eq!(seat_flags(&idle, &s, today, false).inactive, None);
+    }
+
+    #[test]
+    fn a_seat_on_call_is_never_inactive_and_shows_as_on_call_quiet_when_idle() {
+        let today = date!(2026 - 11 - 23);
+        let s = AppSettings::default();
+        let old = "2026-01-01T00:00:00Z";
+        let on_call = |mut seat: Seat, now: bool| {
+            seat.on_call = Some(crate::domain::OnCall {
+                now,
+                schedule: Some("Payments Primary".into()),
+                escalation_policy: "Checkout Escalation".into(),
+            });
+            seat
+        };
+        let flags = |seat: &Seat| seat_flags(seat, &s, today, true);
+        // Never active, idle for 53 days, active 3 days ago: on call, none is inactive.
+        for (seat, quiet) in [
+            (seat("a", None, old, false), true),
+            (seat("b", Some("2026-10-01"), old, false), true),
+            (seat("c", Some("2026-11-20"), old, false), false),
+        ] {
+            assert_eq!(flags(&seat).inactive, Some(quiet), "off call");
+            assert!(!flags(&seat).on_call_quiet);
+            for now in [true, false] {
+                let f = flags(&on_call(seat.clone(), now));
+                assert_eq!(f.inactive, Some(false), "on call: never reclaimable");
+                assert_eq!(f.on_call_quiet, quiet);
+            }
+        }
+        // Exempt and on call: not inactive either way; still quiet.
+        let mut exempt = s.clone();
+        exempt.exempt_seats.insert("a".into());
+        let f = seat_flags(
+            &on_call(seat("a", None, old, false), false),
+            &exempt,
+            today,
+            true,
+        );
+        assert_eq!(
+            (f.inactive, f.exempt, f.on_call_quiet),
+            (Some(false), true, true)
+        );
+        // Without per-seat activity nothing is known: neither inactive nor quiet.
+        let f = seat_flags(
+            &on_call(seat("a", None, old, false), true),
+            &s,
+            today,
+            false,
+        );
+        assert_eq!((f.inactive, f.on_call_quiet), (None, false));
     }
 
     #[test]

@@ -373,7 +373,24 @@ test('PagerDuty: consent denied shows the reason; approved, Sync now, and the ap
     assert.equal(r.role, s.role, `role of ${s.email}`);
     assert.equal(r.last_activity_on, lastDay, `last activity of ${s.email}`);
     assert.equal(Number(r.active_days_30), days30, `active days (30 d) of ${s.email}`);
+    // On call (the sandbox's schedules): never inactive; never active at all = on call, quiet.
+    const onCall = truth.on_call.find((o) => o.user_id === s.id);
+    if (onCall) {
+      assert.equal(r.inactive, 'false', `${s.email} is on call: never reclaimable`);
+      if (!mine.length) assert.equal(r.on_call, 'on call, quiet', `${s.email} is on call and never acted`);
+      else assert.match(r.on_call, /^on call/, `${s.email} is on call`);
+    } else {
+      assert.equal(r.on_call, '', `${s.email} is not on call`);
+    }
   }
+  // The label names the schedule: a quiet on-call seat of "Payments Primary" reads so.
+  const quietId = truth.on_call.find((o) => o.schedule === 'Payments Primary' && !truth.daily.some((d) => d.user_id === o.user_id && d.count > 0)).user_id;
+  const quietEmail = truth.seats.find((s) => s.id === quietId).email;
+  await page.getByLabel('Search').fill(quietEmail);
+  await page.waitForFunction(() => document.querySelector('table[data-table="seats"]').dataset.rows === '1');
+  assert.match(await page.locator(`table[data-table="seats"] tr[data-seat-id="${quietId}"] td[data-col="on_call"]`).textContent(), /^On call, quiet · Payments Primary/);
+  await page.getByLabel('Search').fill('');
+  await page.waitForFunction((n) => document.querySelector('table[data-table="seats"]').dataset.rows === String(n), truth.seats.length);
 
   // The range selector: 6 months asks for today − 182 days … today (UTC).
   const threeMonths = trend.rows.length;
@@ -433,7 +450,7 @@ test('CSV: seats.csv from the page button equals the seat table, row by row', { 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Seats CSV', exact: true }).click()]);
   assert.match(download.suggestedFilename(), /seats\.csv$/);
   const csv = parseCsv(await readFile(await download.path(), 'utf8')).filter((r) => r.length > 1 || r[0] !== '');
-  const cols = ['email', 'name', 'role', 'license', 'status', 'last_activity_on', 'active_days_30', 'inactive', 'exempt', 'in_grace'];
+  const cols = ['email', 'name', 'role', 'license', 'status', 'last_activity_on', 'active_days_30', 'inactive', 'exempt', 'in_grace', 'on_call', 'on_call_schedule'];
   assert.deepEqual(csv[0], cols, 'the CSV header');
   const body = csv.slice(1);
   assert.equal(body.length, table.length, 'as many CSV rows as table rows');
@@ -442,7 +459,7 @@ test('CSV: seats.csv from the page button equals the seat table, row by row', { 
     const rec = Object.fromEntries(cols.map((c, i) => [c, line[i]]));
     const row = byEmail.get(rec.email);
     assert.ok(row, `the table has ${rec.email}`);
-    for (const c of ['email', 'name', 'role', 'license', 'status', 'last_activity_on', 'active_days_30', 'inactive']) {
+    for (const c of ['email', 'name', 'role', 'license', 'status', 'last_activity_on', 'active_days_30', 'inactive', 'on_call']) {
       assert.equal(row[c], rec[c], `${rec.email}: ${c}`);
     }
   }

@@ -123,6 +123,26 @@ fn csv_cell(column: &str, v: &Value) -> String {
     }
 }
 
+/// A seat's cell in the seats CSV, from its JSON: `on_call` is the label ("on call,
+/// quiet", "on call" or empty) and `on_call_schedule` the schedule's name (or the
+/// escalation policy's, for a direct target).
+fn seat_csv_cell(column: &str, seat: &Value) -> String {
+    let on_call = &seat["on_call"];
+    match column {
+        "on_call" if on_call.is_null() => String::new(),
+        "on_call" if on_call["quiet"] == true => "on call, quiet".into(),
+        "on_call" => "on call".into(),
+        "on_call_schedule" => seatscope_core::export::text_cell(
+            on_call["schedule"]
+                .as_str()
+                .or(on_call["escalation_policy"].as_str())
+                .unwrap_or_default(),
+        )
+        .into_owned(),
+        c => csv_cell(c, &seat[c]),
+    }
+}
+
 #[test]
 fn openapi_documents_exactly_the_api_routes_of_the_template() {
     let doc = openapi();
@@ -323,11 +343,13 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
             .collect::<BTreeSet<_>>()
             .len() as u64
     };
+    // Seats on call (the sandbox's schedules and direct targets) are never inactive.
+    let on_call: BTreeSet<&str> = truth.on_call.iter().map(|o| o.user_id.as_str()).collect();
     let inactive_under = |n: i64, exempt: &BTreeSet<String>| -> BTreeSet<String> {
         truth
             .seats
             .iter()
-            .filter(|s| !exempt.contains(&s.id))
+            .filter(|s| !exempt.contains(&s.id) && !on_call.contains(s.id.as_str()))
             .filter(|s| {
                 last_active
                     .get(s.id.as_str())
@@ -399,6 +421,13 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
         );
         assert_eq!(s["active_days_30"], active_days_30(id), "{id}");
         assert_eq!(s["inactive"], inactive_30.contains(id), "{id}");
+        let idle_30 = last_active
+            .get(id)
+            .is_none_or(|d| *d <= today - Duration::days(30));
+        assert_eq!(s["on_call"].is_null(), !on_call.contains(id), "{id}");
+        if on_call.contains(id) {
+            assert_eq!(s["on_call"]["quiet"], idle_30, "{id}: on call, quiet");
+        }
         assert_eq!(
             s["in_grace"], false,
             "seats of the first import get no grace: {id}"
@@ -569,7 +598,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| columns.iter().map(|c| csv_cell(c, &s[*c])).collect())
+        .map(|s| columns.iter().map(|c| seat_csv_cell(c, s)).collect())
         .collect();
     assert_eq!(rows[1..].to_vec(), want);
     let (_, body, _) = text(

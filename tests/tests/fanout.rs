@@ -158,9 +158,9 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
         (200, 0, 0),
         "{drained:?}"
     );
-    // Per sync: /users (one page) and one /log_entries window (3 days of history fit
-    // one 7-day window and one page): nobody fetched twice.
-    assert_eq!(stack.sandbox.api_requests() - requests_before, 200 * 2);
+    // Per sync: /users and /oncalls (one page each) and one /log_entries window (3 days
+    // of history fit one 7-day window and one page): nobody fetched twice.
+    assert_eq!(stack.sandbox.api_requests() - requests_before, 200 * 3);
     assert_eq!(
         stack.worker.depth().await.unwrap(),
         (0, 0),

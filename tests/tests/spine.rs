@@ -187,7 +187,8 @@ async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_n
             "{name}"
         );
     }
-    // Inactive seats: the users with no activity in the last 30 days.
+    // Inactive seats: the users with no activity in the last 30 days, off call (a seat
+    // on call is never reclaimable).
     let today = stack.today();
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let recent: std::collections::BTreeSet<&str> = truth
@@ -215,6 +216,7 @@ async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_n
         .iter()
         .map(|s| s.id.as_str())
         .filter(|id| !recent.contains(id))
+        .filter(|id| !truth.on_call.iter().any(|o| o.user_id == *id))
         .collect();
     want_inactive.sort();
     assert_eq!(inactive, want_inactive);

@@ -1263,6 +1263,7 @@
     { key: 'last_activity_on', label: 'Last activity', type: 'str' },
     { key: 'active_days_30', label: 'Active days (30 d)', type: 'num', defKey: 'active_days_30' },
     { key: 'inactive', label: 'Inactive', type: 'bool', defKey: 'inactive' },
+    { key: 'on_call', label: 'On call', type: 'str', defKey: 'on_call' },
   ];
 
   const FILTERS = [
@@ -1271,6 +1272,7 @@
     ['inactive', 'Inactive'],
     ['exempt', 'Exempt'],
     ['in_grace', 'In grace'],
+    ['on_call', 'On call (never reclaimable)'],
   ];
 
   /** `active`: activity within the inactive threshold (whatever grace or exemption says). */
@@ -1280,14 +1282,17 @@
       case 'inactive': return s.inactive === true;
       case 'exempt': return !!s.exempt;
       case 'in_grace': return !!s.in_grace;
+      case 'on_call': return !!s.on_call;
       default: return true;
     }
   }
 
   function compareSeats(key, type, dir) {
+    // On call sorts by its label and schedule; not on call is empty (last either way).
+    const get = (s) => (key === 'on_call' ? (s.on_call ? `${onCallLabel(s)} ${onCallWhere(s)}` : '') : s[key]);
     return (a, b) => {
-      const x = a[key];
-      const y = b[key];
+      const x = get(a);
+      const y = get(b);
       const xn = x === null || x === undefined || x === '';
       const yn = y === null || y === undefined || y === '';
       if (xn || yn) return xn === yn ? 0 : xn ? 1 : -1; // unknowns last either way
@@ -1299,9 +1304,21 @@
     };
   }
 
+  /** The seats CSV's `on_call` cell: 'on call, quiet', 'on call' or ''. */
+  function onCallLabel(s) {
+    if (!s.on_call) return '';
+    return s.on_call.quiet ? 'on call, quiet' : 'on call';
+  }
+
+  /** Where the seat is on call: the schedule, or the escalation policy that targets it directly. */
+  function onCallWhere(s) {
+    return s.on_call ? s.on_call.schedule || s.on_call.escalation_policy || '' : '';
+  }
+
   function inactiveText(s) {
     if (s.inactive === null || s.inactive === undefined) return '—';
     if (s.inactive) return 'Yes';
+    if (s.on_call) return s.on_call.quiet ? 'No (on call, quiet)' : 'No (on call)';
     if (s.exempt) return 'No (exempt)';
     if (s.in_grace) return 'No (in grace)';
     return 'No';
@@ -1381,6 +1398,11 @@
             tr.lastChild.dataset.col = c.key;
           } else if (c.key === 'inactive') {
             tr.append(h('td', { dataset: { col: c.key, value: v === null || v === undefined ? '' : String(v), exempt: String(!!s.exempt), inGrace: String(!!s.in_grace) }, title: v === null || v === undefined ? detail.activity_note || 'cannot be known' : defs.inactive, text: inactiveText(s) }));
+          } else if (c.key === 'on_call') {
+            const label = onCallLabel(s);
+            const where = onCallWhere(s);
+            const text = !label ? '—' : `${label[0].toUpperCase()}${label.slice(1)} · ${where}${s.on_call.now ? ' (now)' : ''}`;
+            tr.append(h('td', { dataset: { col: c.key, value: label, schedule: where, now: String(!!(s.on_call && s.on_call.now)) }, title: defs.on_call, text }));
           } else if (c.key === 'status') {
             tr.append(h('td', { dataset: { col: c.key, value: v ?? '' }, text: v === 'invited' ? 'Invited' : v === 'active' ? 'Active' : v ?? '—' }));
           } else {
@@ -1422,7 +1444,7 @@
       'section',
       { class: 'seats', 'aria-labelledby': headId },
       h('h2', { id: headId, text: `Seats (${nfInt.format(all.length)})` }),
-      h('p', { class: 'hint' }, 'As of ', seatsResp.as_of_date || '—', '. Inactive: ', `no activity in ${seatsResp.inactive_days ?? ctx.settings.inactive_days} days, not exempt and past the ${seatsResp.grace_days ?? ctx.settings.grace_days}-day grace period. Sort with the column buttons.`),
+      h('p', { class: 'hint' }, 'As of ', seatsResp.as_of_date || '—', '. Inactive: ', `no activity in ${seatsResp.inactive_days ?? ctx.settings.inactive_days} days, not exempt, past the ${seatsResp.grace_days ?? ctx.settings.grace_days}-day grace period and not on call (a seat on call is never reclaimable; “on call, quiet” when it had no activity). Sort with the column buttons.`),
       h('div', { class: 'controls' }, h('label', { for: filterId, text: 'Show' }), filterSel, h('label', { for: searchId, text: 'Search' }), search, count),
       h('div', { class: 'table-wrap' }, table),
       pg.el,

@@ -178,6 +178,20 @@ impl Connector {
         }
     }
 
+    /// Who is on call at some time in `[since, until]`, by seat id (PagerDuty's
+    /// `/oncalls`); None for vendors without on-call schedules.
+    pub async fn on_calls(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<std::collections::HashMap<String, crate::domain::OnCall>>> {
+        match self {
+            Connector::PagerDuty(api) => api.on_calls(since, until, now).await.map(Some),
+            Connector::PandaDoc(_) | Connector::SendGrid(_) => Ok(None),
+        }
+    }
+
     /// Account-level usage per day in `[since, until)` (vendors without per-seat
     /// activity); empty for the others.
     pub async fn account_usage(

@@ -1,9 +1,12 @@
 //! PagerDuty: seats from `/users`, activity from `/log_entries` (who acknowledged,
-//! resolved, annotated, reassigned or escalated incidents, and when).
+//! resolved, annotated, reassigned or escalated incidents, and when), and who is on
+//! call from `/oncalls` (a schedule's shifts, or an escalation rule's direct target).
 //!
 //! Paging is classic `limit`/`offset`/`more`, and the API refuses offset + limit
 //! beyond 10 000, so a time window whose `total` exceeds that is split in halves
 //! until each half fits.
+
+use std::collections::HashMap;
 
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
@@ -11,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::http::VendorHttp;
 use super::{ActivityEvent, SeatRecord};
+use crate::domain::OnCall;
 use crate::error::{Error, Result};
 
 pub struct PagerDutyApi {
@@ -65,10 +69,52 @@ struct LogEntry {
 }
 
 #[derive(Deserialize)]
+struct OnCallsPage {
+    oncalls: Vec<OnCallEntry>,
+    #[serde(default)]
+    more: bool,
+    #[serde(default)]
+    total: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OnCallEntry {
+    user: Option<Named>,
+    #[serde(default)]
+    schedule: Option<Named>,
+    #[serde(default)]
+    escalation_policy: Option<Named>,
+    #[serde(default)]
+    escalation_level: Option<u32>,
+    /// Null for a permanent on-call (a direct target of an escalation rule).
+    #[serde(default)]
+    start: Option<String>,
+    #[serde(default)]
+    end: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    id: String,
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Reference {
     id: String,
     #[serde(rename = "type")]
     kind: String,
+}
+
+/// Which of a user's on-calls names them: one now first, then the lowest escalation
+/// level, a schedule before a direct target, then by name (so the choice is stable).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct OnCallRank {
+    not_now: bool,
+    level: u32,
+    no_schedule: bool,
+    names: (String, String),
 }
 
 /// Our feature name for a log entry type, for entries a user did.
@@ -85,6 +131,53 @@ fn feature_of(entry_type: &str) -> Option<&'static str> {
         "escalate_log_entry" => "escalate",
         _ => return None,
     })
+}
+
+/// One `/oncalls` entry: whose, its rank for naming the seat, and what it says.
+fn on_call_of(
+    provider: &str,
+    entry: OnCallEntry,
+    now: OffsetDateTime,
+) -> Result<Option<(String, OnCallRank, OnCall)>> {
+    let Some(user) = entry.user else {
+        return Ok(None);
+    };
+    let instant = |v: Option<&str>| -> Result<Option<OffsetDateTime>> {
+        v.map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+                Error::vendor_source(provider, "an on-call has an unreadable start or end", e)
+            })
+        })
+        .transpose()
+    };
+    let start = instant(entry.start.as_deref())?;
+    let end = instant(entry.end.as_deref())?;
+    let on_now = start.is_none_or(|s| s <= now) && end.is_none_or(|e| now < e);
+    let name = |n: &Named| n.summary.clone().unwrap_or_else(|| n.id.clone());
+    let schedule = entry.schedule.as_ref().map(name);
+    let escalation_policy = entry
+        .escalation_policy
+        .as_ref()
+        .map(name)
+        .unwrap_or_default();
+    let rank = OnCallRank {
+        not_now: !on_now,
+        level: entry.escalation_level.unwrap_or(u32::MAX),
+        no_schedule: schedule.is_none(),
+        names: (
+            schedule.clone().unwrap_or_default(),
+            escalation_policy.clone(),
+        ),
+    };
+    Ok(Some((
+        user.id,
+        rank,
+        OnCall {
+            now: on_now,
+            schedule,
+            escalation_policy,
+        },
+    )))
 }
 
 fn iso(t: OffsetDateTime) -> String {
@@ -212,6 +305,83 @@ impl PagerDutyApi {
         Ok(events)
     }
 
+    /// Who is on call at some time in `[since, until]`, per user id: on call at `now`,
+    /// and where (the schedule's and escalation policy's names). A user on several is
+    /// shown where they are on call now first, then at the lowest escalation level.
+    /// Windows whose `total` would pass the offset limit are split in halves.
+    pub async fn on_calls(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<HashMap<String, OnCall>> {
+        let mut best: HashMap<String, (OnCallRank, OnCall)> = HashMap::new();
+        let mut windows = vec![(since, until)];
+        while let Some((from, to)) = windows.pop() {
+            let mut offset = 0u32;
+            loop {
+                let page = self.on_calls_page(from, to, offset, offset == 0).await?;
+                if offset == 0 {
+                    let total = page.total.unwrap_or(0);
+                    if total + u64::from(self.page_size) > u64::from(self.max_offset)
+                        && to - from > time::Duration::HOUR
+                    {
+                        let mid = from + (to - from) / 2;
+                        windows.push((mid, to));
+                        windows.push((from, mid));
+                        break;
+                    }
+                }
+                let n = page.oncalls.len() as u32;
+                for entry in page.oncalls {
+                    let Some((user, rank, on_call)) = on_call_of(self.provider(), entry, now)?
+                    else {
+                        continue;
+                    };
+                    match best.get(&user) {
+                        Some((r, _)) if *r <= rank => {}
+                        _ => {
+                            best.insert(user, (rank, on_call));
+                        }
+                    }
+                }
+                if !page.more || n == 0 {
+                    break;
+                }
+                offset += n;
+                if offset + self.page_size > self.max_offset {
+                    return Err(Error::vendor(
+                        self.provider(),
+                        "more than 10 000 on-call entries in an hour: PagerDuty's offset limit is reached",
+                    ));
+                }
+            }
+        }
+        Ok(best.into_iter().map(|(user, (_, o))| (user, o)).collect())
+    }
+
+    async fn on_calls_page(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        offset: u32,
+        total: bool,
+    ) -> Result<OnCallsPage> {
+        self.http
+            .get_json(
+                "/oncalls",
+                &[
+                    ("since", iso(since)),
+                    ("until", iso(until)),
+                    ("limit", self.page_size.to_string()),
+                    ("offset", offset.to_string()),
+                    ("total", total.to_string()),
+                    ("time_zone", "UTC".to_string()),
+                ],
+            )
+            .await
+    }
+
     async fn log_entries_page(
         &self,
         since: OffsetDateTime,
@@ -259,6 +429,40 @@ impl PagerDutyApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_on_call_now_names_the_seat_before_a_later_or_higher_level_one() {
+        let entry = |schedule: Option<&str>, level, start: Option<&str>, end: Option<&str>| {
+            serde_json::from_value::<OnCallEntry>(serde_json::json!({
+                "user": {"id": "PU1", "type": "user_reference"},
+                "schedule": schedule.map(|s| serde_json::json!({"id": "PS", "type": "schedule_reference", "summary": s})),
+                "escalation_policy": {"id": "PE", "type": "escalation_policy_reference", "summary": "Ops"},
+                "escalation_level": level,
+                "start": start,
+                "end": end,
+            }))
+            .unwrap()
+        };
+        let now = time::macros::datetime!(2026-11-23 12:00 UTC);
+        let rank = |e| on_call_of("pagerduty", e, now).unwrap().unwrap();
+        let (_, later, o) = rank(entry(
+            Some("Nights"),
+            1,
+            Some("2026-11-30T00:00:00Z"),
+            Some("2026-12-07T00:00:00Z"),
+        ));
+        assert!(!o.now);
+        let (_, current, o) = rank(entry(
+            Some("Days"),
+            2,
+            Some("2026-11-23T00:00:00Z"),
+            Some("2026-11-30T00:00:00Z"),
+        ));
+        assert!(o.now && o.schedule.as_deref() == Some("Days"));
+        let (_, permanent, o) = rank(entry(None, 3, None, None));
+        assert!(o.now && o.schedule.is_none() && o.escalation_policy == "Ops");
+        assert!(current < permanent && permanent < later);
+    }
 
     #[test]
     fn only_the_five_user_actions_are_features() {

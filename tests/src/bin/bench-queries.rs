@@ -128,6 +128,7 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                     active_days_30: Some(rng.gen_range(0..=30)),
                     last_activity_on: last,
                     added_after_import: false,
+                    on_call: None,
                 }
             })
             .collect();
