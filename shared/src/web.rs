@@ -5,6 +5,7 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use maud::{Markup, DOCTYPE};
 use secrecy::SecretString;
 use serde::Serialize;
 
@@ -165,17 +166,9 @@ pub fn error(e: &Error) -> Response<Body> {
     response(e.status(), "application/json", body.to_string())
 }
 
-pub fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// An HTML response for the browser flows: never cached, never framed (the
 /// invite form takes a key), and no Referer (invite URLs carry their token).
-pub fn html(status: u16, body: String) -> Response<Body> {
+pub fn html(status: u16, page: Markup) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "text/html; charset=utf-8")
@@ -186,41 +179,46 @@ pub fn html(status: u16, body: String) -> Response<Body> {
             "content-security-policy",
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         )
-        .body(Body::from(body))
+        .body(Body::from(page.into_string()))
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-/// The frame of a page: `title` is escaped here, `main` is HTML the caller built
-/// (escaping everything it interpolates).
-pub fn html_document(title: &str, main: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — Seatscope</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-         <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5\">\
-         <main>{main}</main></body></html>",
-        escape_html(title)
-    )
+/// The frame of a page around `main`. Rendered with maud: every value
+/// interpolated here or in `main` is escaped.
+pub fn html_document(title: &str, main: Markup) -> Markup {
+    maud::html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " — Seatscope" }
+                meta name="viewport" content="width=device-width, initial-scale=1";
+            }
+            body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5" {
+                main { (main) }
+            }
+        }
+    }
 }
 
 /// A page for someone without a dashboard account (an invited app admin): no
 /// link back into the dashboard.
 pub fn standalone_page(status: u16, title: &str, message: &str) -> Response<Body> {
-    let main = format!(
-        "<h1>{}</h1><p>{}</p>",
-        escape_html(title),
-        escape_html(message)
-    );
-    html(status, html_document(title, &main))
+    let main = maud::html! {
+        h1 { (title) }
+        p { (message) }
+    };
+    html(status, html_document(title, main))
 }
 
 /// A small page for browser flows (the OAuth callback's failures).
 pub fn page(status: u16, title: &str, message: &str) -> Response<Body> {
-    let main = format!(
-        "<h1>{}</h1><p>{}</p><p><a href=\"/connections\">Back to Connections</a></p>",
-        escape_html(title),
-        escape_html(message)
-    );
-    html(status, html_document(title, &main))
+    let main = maud::html! {
+        h1 { (title) }
+        p { (message) }
+        p { a href="/connections" { "Back to Connections" } }
+    };
+    html(status, html_document(title, main))
 }
 
 /// The end of an invite connect: the admin who followed the link has no
@@ -376,5 +374,66 @@ mod tests {
             assert_eq!(r.headers()["x-content-type-options"], "nosniff");
             assert_eq!(r.headers()["strict-transport-security"], HSTS);
         }
+    }
+
+    /// Values that would break out of text or an attribute if pasted in raw, and
+    /// how they must appear.
+    const HOSTILE: [(&str, &str); 3] = [
+        (
+            "<script>alert(1)</script>",
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+        ),
+        (
+            "\"onmouseover=alert(1) x=\"",
+            "&quot;onmouseover=alert(1) x=&quot;",
+        ),
+        ("a & b", "a &amp; b"),
+    ];
+
+    fn body(r: Response<Body>) -> String {
+        String::from_utf8(r.body().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn every_page_escapes_each_value_it_shows() {
+        for (raw, escaped) in HOSTILE {
+            for text in [
+                body(standalone_page(400, raw, "m")),
+                body(standalone_page(400, "t", raw)),
+                body(page(400, raw, "m")),
+                body(page(400, "t", raw)),
+                body(invite_connected_page(raw, None)),
+                body(invite_connected_page("PagerDuty", Some(raw))),
+            ] {
+                assert!(
+                    text.contains(escaped) && !text.contains(raw),
+                    "{raw}: {text}"
+                );
+                assert!(
+                    text.starts_with("<!DOCTYPE html><html lang=\"en\">"),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_keeps_its_markup() {
+        let r = page(400, "Refused", "It's over");
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert!(r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'; style-src 'unsafe-inline'; form-action 'self';"));
+        assert_eq!(
+            body(r),
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Refused — Seatscope</title>\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+             <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5\">\
+             <main><h1>Refused</h1><p>It's over</p><p><a href=\"/connections\">Back to Connections</a></p></main></body></html>"
+        );
     }
 }

@@ -786,7 +786,7 @@ async fn a_widened_scope_is_refused_and_nothing_is_stored() {
             scope: Some("openid read write".into()),
             token_type: None,
         },
-        "granted the scope &#39;read write&#39; where Seatscope asked for &#39;read&#39;",
+        "granted the scope 'read write' where Seatscope asked for 'read'",
     )
     .await;
 }
@@ -798,7 +798,7 @@ async fn a_narrowed_scope_is_refused_and_nothing_is_stored() {
             scope: Some("openid".into()),
             token_type: None,
         },
-        "granted the scope &#39;&#39; where Seatscope asked for &#39;read&#39;",
+        "granted the scope '' where Seatscope asked for 'read'",
     )
     .await;
 }

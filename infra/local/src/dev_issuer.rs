@@ -19,10 +19,10 @@ use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use maud::{Markup, PreEscaped, DOCTYPE};
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use seatscope_core::claims::valid_org;
-use seatscope_core::web::escape_html;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -502,17 +502,25 @@ button{margin-top:1.5rem;font:inherit;font-weight:600;padding:.5rem 1.25rem;bord
 :focus-visible{outline:3px solid #f59e0b;outline-offset:2px}\
 .error{color:#991b1b;background:#fef2f2;border:1px solid #fca5a5;border-radius:4px;padding:.5rem .75rem}";
 
-fn html(status: StatusCode, title: &str, body: &str) -> Response {
-    let page = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{PAGE_STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
-        title = escape_html(title),
-    );
+fn html(status: StatusCode, title: &str, body: Markup) -> Response {
+    let page = maud::html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(PAGE_STYLE)) }
+            }
+            body {
+                main { (body) }
+            }
+        }
+    };
     let mut r = (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
+        page.into_string(),
     )
         .into_response();
     let h = r.headers_mut();
@@ -530,10 +538,11 @@ fn error_page(message: &str) -> Response {
     html(
         StatusCode::BAD_REQUEST,
         "Sign-in request refused",
-        &format!(
-            "<h1>Sign-in request refused</h1>\n<p>The local dev issuer cannot handle this sign-in request.</p>\n<p>{}</p>",
-            escape_html(message)
-        ),
+        maud::html! {
+            h1 { "Sign-in request refused" }
+            p { "The local dev issuer cannot handle this sign-in request." }
+            p { (message) }
+        },
     )
 }
 
@@ -560,76 +569,50 @@ fn sign_in_form(
     if let Some(nonce) = &req.nonce {
         hidden.push(("nonce", nonce));
     }
-    let hidden: String = hidden
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">\n",
-                escape_html(v)
-            )
-        })
-        .collect();
-    let invalid = |field: &str| {
-        if error.is_some_and(|(f, _)| f == field) {
-            " aria-invalid=\"true\""
+    let about = |field: &str| error.is_some_and(|(f, _)| f == field);
+    let described = |field: &str| {
+        if about(field) {
+            format!("{field}-hint form-error")
         } else {
-            ""
+            format!("{field}-hint")
         }
-    };
-    let alert = error
-        .map(|(_, m)| {
-            format!(
-                "<p id=\"form-error\" class=\"error\" role=\"alert\">{}</p>\n",
-                escape_html(m)
-            )
-        })
-        .unwrap_or_default();
-    let email_described = if error.is_some_and(|(f, _)| f == "email") {
-        "email-hint form-error"
-    } else {
-        "email-hint"
-    };
-    let org_described = if error.is_some_and(|(f, _)| f == "org") {
-        "org-hint form-error"
-    } else {
-        "org-hint"
     };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let body = format!(
-        "<h1>Sign in to Seatscope (local dev issuer)</h1>\n\
-         <p>This issuer runs only on your machine and signs in anyone: choose who to act as.</p>\n\
-         {alert}\
-         <form method=\"post\" action=\"{action}\">\n\
-         {hidden}\
-         <label for=\"email\">Email</label>\n\
-         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required \
-         aria-describedby=\"{email_described}\" value=\"{email}\"{email_invalid}>\n\
-         <p id=\"email-hint\" class=\"hint\">Your user id becomes user:&lt;email&gt;.</p>\n\
-         <label for=\"org\">Organization</label>\n\
-         <input id=\"org\" name=\"org\" type=\"text\" autocomplete=\"organization\" required \
-         aria-describedby=\"{org_described}\" value=\"{org}\"{org_invalid}>\n\
-         <p id=\"org-hint\" class=\"hint\">The org id: letters, digits, '-', '_' and '.'.</p>\n\
-         <fieldset>\n<legend>Role</legend>\n\
-         <input id=\"role-admin\" name=\"role\" type=\"radio\" value=\"admin\"{admin_checked}>\n\
-         <label for=\"role-admin\">Admin (groups: {ADMIN_GROUP})</label>\n\
-         <input id=\"role-viewer\" name=\"role\" type=\"radio\" value=\"viewer\"{viewer_checked}>\n\
-         <label for=\"role-viewer\">Viewer (groups: {VIEWER_GROUP})</label>\n\
-         </fieldset>\n\
-         <button type=\"submit\">Sign in</button>\n\
-         </form>",
-        action = escape_html(&format!("{}/authorize", iss.path)),
-        email = escape_html(email),
-        org = escape_html(org),
-        email_invalid = invalid("email"),
-        org_invalid = invalid("org"),
-        admin_checked = if admin { " checked" } else { "" },
-        viewer_checked = if admin { "" } else { " checked" },
-    );
-    html(status, "Sign in to Seatscope (local dev issuer)", &body)
+    let body = maud::html! {
+        h1 { "Sign in to Seatscope (local dev issuer)" }
+        p { "This issuer runs only on your machine and signs in anyone: choose who to act as." }
+        @if let Some((_, message)) = error {
+            p id="form-error" class="error" role="alert" { (message) }
+        }
+        form method="post" action={ (iss.path) "/authorize" } {
+            @for (name, value) in &hidden {
+                input type="hidden" name=(name) value=(value);
+            }
+            label for="email" { "Email" }
+            input id="email" name="email" type="email" autocomplete="email" required
+                aria-describedby=(described("email")) value=(email)
+                aria-invalid=[about("email").then_some("true")];
+            p id="email-hint" class="hint" { "Your user id becomes user:<email>." }
+            label for="org" { "Organization" }
+            input id="org" name="org" type="text" autocomplete="organization" required
+                aria-describedby=(described("org")) value=(org)
+                aria-invalid=[about("org").then_some("true")];
+            p id="org-hint" class="hint" { "The org id: letters, digits, '-', '_' and '.'." }
+            fieldset {
+                legend { "Role" }
+                input id="role-admin" name="role" type="radio" value="admin" checked[admin];
+                label for="role-admin" { "Admin (groups: " (ADMIN_GROUP) ")" }
+                input id="role-viewer" name="role" type="radio" value="viewer" checked[!admin];
+                label for="role-viewer" { "Viewer (groups: " (VIEWER_GROUP) ")" }
+            }
+            button type="submit" { "Sign in" }
+        }
+    };
+    html(status, "Sign in to Seatscope (local dev issuer)", body)
 }
 
 async fn authorize_page(State(iss): State<Arc<DevIssuer>>, RawQuery(query): RawQuery) -> Response {
@@ -727,7 +710,10 @@ async fn logout_route(State(iss): State<Arc<DevIssuer>>, RawQuery(query): RawQue
     html(
         StatusCode::OK,
         "Signed out",
-        "<h1>Signed out</h1>\n<p>You are signed out of the Seatscope local dev issuer. You can close this page.</p>",
+        maud::html! {
+            h1 { "Signed out" }
+            p { "You are signed out of the Seatscope local dev issuer. You can close this page." }
+        },
     )
 }
 
@@ -1431,6 +1417,125 @@ mod tests {
         assert!(html.contains("role=\"alert\""));
         assert!(html.contains("&lt;b&gt;no spaces&lt;/b&gt;"));
         assert!(html.contains("aria-invalid=\"true\""));
+    }
+
+    /// Values that would break out of text or an attribute if pasted in raw, and
+    /// how they must appear.
+    const HOSTILE: [(&str, &str); 3] = [
+        (
+            "<script>alert(1)</script>",
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+        ),
+        (
+            "\"onmouseover=alert(1) x=\"",
+            "&quot;onmouseover=alert(1) x=&quot;",
+        ),
+        ("a & b", "a &amp; b"),
+    ];
+
+    async fn page_text(r: Response) -> String {
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_page_escapes_each_value_it_shows() {
+        let iss =
+            DevIssuer::new("http://127.0.0.1:9/dev-issuer", "seatscope-local", "org_id").unwrap();
+        let req = |field: &str, value: &str| {
+            let v = |f: &str, default: &str| {
+                if f == field {
+                    value.into()
+                } else {
+                    default.into()
+                }
+            };
+            AuthorizeRequest {
+                client_id: v("client_id", "seatscope-local"),
+                redirect_uri: v("redirect_uri", "http://127.0.0.1:9/callback"),
+                scope: v("scope", "openid email"),
+                state: Some(v("state", "st-1")),
+                code_challenge: v("code_challenge", "abc"),
+                nonce: Some(v("nonce", "n-1")),
+            }
+        };
+        for (raw, escaped) in HOSTILE {
+            let mut pages = vec![error_page(raw)];
+            for field in [
+                "client_id",
+                "redirect_uri",
+                "scope",
+                "state",
+                "code_challenge",
+                "nonce",
+            ] {
+                pages.push(sign_in_form(
+                    &iss,
+                    &req(field, raw),
+                    "a@b.example",
+                    "acme",
+                    true,
+                    None,
+                ));
+            }
+            let ok = req("", "");
+            pages.push(sign_in_form(&iss, &ok, raw, "acme", true, None));
+            pages.push(sign_in_form(&iss, &ok, "a@b.example", raw, false, None));
+            pages.push(sign_in_form(
+                &iss,
+                &ok,
+                "a",
+                "acme",
+                true,
+                Some(("email", raw)),
+            ));
+            for page in pages {
+                let text = page_text(page).await;
+                assert!(
+                    text.contains(escaped) && !text.contains(raw),
+                    "{raw}: {text}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sign_in_form_marks_the_field_in_error() {
+        let iss =
+            DevIssuer::new("http://127.0.0.1:9/dev-issuer", "seatscope-local", "org_id").unwrap();
+        let req = AuthorizeRequest {
+            client_id: "seatscope-local".into(),
+            redirect_uri: "http://127.0.0.1:9/callback".into(),
+            scope: "openid email".into(),
+            state: None,
+            code_challenge: "abc".into(),
+            nonce: None,
+        };
+        let page = sign_in_form(
+            &iss,
+            &req,
+            "a@b.example",
+            "x y",
+            false,
+            Some(("org", "Bad.")),
+        );
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+        let text = page_text(page).await;
+        for part in [
+            "<p id=\"form-error\" class=\"error\" role=\"alert\">Bad.</p>",
+            "<form method=\"post\" action=\"/dev-issuer/authorize\">",
+            "<input type=\"hidden\" name=\"code_challenge_method\" value=\"S256\">",
+            "aria-describedby=\"email-hint\" value=\"a@b.example\">",
+            "aria-describedby=\"org-hint form-error\" value=\"x y\" aria-invalid=\"true\">",
+            "user:&lt;email&gt;.",
+            "<input id=\"role-viewer\" name=\"role\" type=\"radio\" value=\"viewer\" checked>",
+            "<style>body{font-family:system-ui",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        assert!(!text.contains("name=\"state\"") && !text.contains("name=\"nonce\""));
     }
 
     #[tokio::test]
