@@ -125,15 +125,51 @@ impl PandaDocApi {
     }
 
     /// `GET /public/v1/members/current`: works for OAuth tokens and API keys.
+    /// Who the credentials are, that the plan includes API access, and that they may
+    /// read the member list seats are counted from (an organization admin's): each
+    /// refusal says which, and what to do, at connect time rather than in a failed
+    /// first sync.
     pub async fn verify(&self) -> Result<Verified> {
+        let name = self.http.provider_name();
         let me: Member = self
             .http
             .get_json("/public/v1/members/current", &[])
             .await
-            .map_err(|e| refused(self.http.provider_name(), e))?;
-        Ok(Verified {
-            account_label: Some(me.email).filter(|e| !e.is_empty()),
-        })
+            .map_err(|e| match e {
+                e if forbidden(&e) => Error::unprocessable(
+                    "api_access_missing",
+                    format!(
+                        "{name} refused API access for this account: the {name} API needs the \
+                         Enterprise plan (or an Enterprise trial). Ask your {name} admin to \
+                         enable it, then connect again."
+                    ),
+                ),
+                e => refused(name, e),
+            })?;
+        let account = Some(me.email).filter(|e| !e.is_empty());
+        let probe = [
+            ("count", "1".to_string()),
+            ("show_removed", "false".to_string()),
+        ];
+        match self
+            .http
+            .get_json::<UsersPage>("/public/v1/users", &probe)
+            .await
+        {
+            Ok(_) => Ok(Verified {
+                account_label: account,
+            }),
+            Err(e) if forbidden(&e) => Err(Error::unprocessable(
+                "admin_required",
+                format!(
+                    "{} can use {name} but is not an organization admin, and only admins may \
+                     read the member list Seatscope counts seats from. Connect as a {name} \
+                     organization admin, or send an invite link to one.",
+                    account.as_deref().unwrap_or("This account")
+                ),
+            )),
+            Err(e) => Err(refused(name, e)),
+        }
     }
 
     pub async fn seats(&self) -> Result<Vec<SeatRecord>> {
@@ -271,4 +307,9 @@ impl PandaDocApi {
         }
         Ok(events)
     }
+}
+
+/// The vendor answered 403 Forbidden (not allowed, rather than not authenticated).
+fn forbidden(e: &Error) -> bool {
+    matches!(e, Error::Vendor { message, .. } if message.contains(" answered 403"))
 }

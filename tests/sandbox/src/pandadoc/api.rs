@@ -209,6 +209,14 @@ fn begin(app: &App, headers: &HeaderMap, op: Operation) -> Result<usize, ApiErro
             _ => return Err(unauthorized(INCORRECT)),
         },
     };
+    if !app.config.api_access {
+        // The wording is ours: PandaDoc documents the plan gate, not its error text.
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            json!("API access is not available on your current plan."),
+        ));
+    }
     *counters
         .by_operation
         .lock()
@@ -632,8 +640,18 @@ pub(crate) async fn list_users(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(rejection) = begin(&app, &headers, LIST_USERS) {
-        return rejection.into_response();
+    let caller = match begin(&app, &headers, LIST_USERS) {
+        Ok(user) => user,
+        Err(rejection) => return rejection.into_response(),
+    };
+    // "List Users" is for organization admins.
+    if !app.data.users.get(caller).is_some_and(|u| u.is_admin()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            json!("You do not have permission to perform this action."),
+        )
+        .into_response();
     }
     let params = Params::parse(query);
     let mut check = Check::new(&params);

@@ -79,6 +79,11 @@ impl User {
     pub fn name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name)
     }
+
+    /// An organization admin: the owner, or a workspace `Admin`.
+    pub fn is_admin(&self) -> bool {
+        self.is_owner || self.role == "Admin"
+    }
 }
 
 pub(crate) struct Template {
@@ -270,6 +275,18 @@ const DOCUMENT_KINDS: [&str; 10] = [
 const TEMPLATE_ROLES: [&str; 4] = ["Client", "Sender", "Approver", "Signer"];
 
 impl Dataset {
+    /// Who approves on the consent screen: the owner, or (`admin` false) the first
+    /// member without admin rights (the owner where every member is an admin).
+    pub(crate) fn consenting_user(&self, admin: bool) -> usize {
+        if admin {
+            return OWNER;
+        }
+        self.users
+            .iter()
+            .position(|u| !u.is_admin() && !u.removed)
+            .unwrap_or(OWNER)
+    }
+
     pub fn generate(config: &PandaDocConfig) -> Dataset {
         let seed = config.seed;
         let mut rng = stream(seed, 0x9A2D_A0C0, 0);

@@ -72,6 +72,13 @@ pub struct PandaDocConfig {
     /// Lifetime of issued access tokens, the `expires_in` of the token response
     /// (PandaDoc: 31535999 s, one year).
     pub access_token_ttl_secs: u64,
+    /// Who approves on the consent screen: the organization owner (an admin), or with
+    /// `false` a workspace member without admin rights, whom `/public/v1/users` (for
+    /// organization admins) refuses with 403.
+    pub consent_as_admin: bool,
+    /// Whether the plan includes API access (PandaDoc: Enterprise, or its trial).
+    /// Without it, every API call of an authenticated caller is refused with 403.
+    pub api_access: bool,
 }
 
 impl Default for PandaDocConfig {
@@ -88,6 +95,8 @@ impl Default for PandaDocConfig {
             list_rate_per_minute: 2000,
             details_rate_per_minute: 600,
             access_token_ttl_secs: 31_535_999,
+            consent_as_admin: true,
+            api_access: true,
         }
     }
 }

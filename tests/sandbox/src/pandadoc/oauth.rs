@@ -70,6 +70,7 @@ use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use serde_json::json;
 
+#[cfg(test)]
 use super::data::OWNER;
 use super::state::{AccessGrant, App, AuthCode, RefreshGrant};
 use crate::oauth::{
@@ -123,7 +124,7 @@ pub(crate) async fn authorize_page(
     let who = app
         .data
         .users
-        .get(OWNER)
+        .get(app.data.consenting_user(app.config.consent_as_admin))
         .map(|u| format!("{} ({})", u.name(), u.email))
         .unwrap_or_else(|| "the organization owner".to_string());
     let scope = granted_scope(&request.scope).unwrap_or_default();
@@ -172,7 +173,7 @@ pub(crate) async fn authorize_decision(State(app): State<Arc<App>>, body: Bytes)
                     client_id: request.client_id.clone(),
                     redirect_uri: request.redirect_uri.to_string(),
                     scope,
-                    user: OWNER,
+                    user: app.data.consenting_user(app.config.consent_as_admin),
                     expires: now + CODE_TTL,
                 },
             );
