@@ -1506,7 +1506,7 @@
         ),
         list.length
           ? [
-            h('p', { class: 'hint', text: 'Tick “Exempt” for seats that must stay (service accounts, on-call backups); exempt seats never count as inactive.' }),
+            h('p', { class: 'hint', text: 'Tick “Exempt” for seats that must stay (service accounts, executives); exempt seats never count as inactive. Seats on call (PagerDuty schedules and escalation policies) are kept without it.' }),
             h(
               'div',
               { class: 'table-wrap' },
