@@ -10,7 +10,6 @@
 
 use std::future::Future;
 
-use base64::Engine as _;
 use serde::Serialize;
 
 use crate::audit::{Action, Actor, Admin, AuditEntry, AuditScope, Details, Outcome};
@@ -127,7 +126,9 @@ impl AuditQuery {
                 )
             })?),
         };
-        let before = cursor.map(decode_cursor).transpose()?;
+        let before = cursor
+            .map(|c| crate::cursor::decode(c, keys::AUDIT_PREFIX))
+            .transpose()?;
         let limit = match limit {
             None => DEFAULT_PAGE,
             Some(l) => l
@@ -149,47 +150,6 @@ impl AuditQuery {
         })
     }
 }
-
-/// The cursor of a page that ended at sort key `sk`: its part after `AUDIT#`, in
-/// URL-safe base64.
-fn encode_cursor(sk: &str) -> String {
-    let position = sk.strip_prefix(keys::AUDIT_PREFIX).unwrap_or(sk);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
-}
-
-/// Base64url without padding, lenient about the unused bits of the last character:
-/// every string of the documented pattern decodes.
-const CURSOR_ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
-);
-
-/// The sort key a cursor stands for. Any well-formed cursor is a position in the
-/// trail (entries older than it follow), so a made-up one reads a page too, of the
-/// caller's org only; a malformed one is 400.
-fn decode_cursor(cursor: &str) -> Result<String> {
-    let invalid = || {
-        Error::bad_request(
-            "invalid_cursor",
-            "cursor must be the next_cursor of a previous page",
-        )
-    };
-    if cursor.is_empty() || cursor.len() > MAX_CURSOR {
-        return Err(invalid());
-    }
-    let bytes = CURSOR_ENGINE.decode(cursor).map_err(|_| invalid())?;
-    Ok(format!(
-        "{}{}",
-        keys::AUDIT_PREFIX,
-        String::from_utf8_lossy(&bytes)
-    ))
-}
-
-/// The longest cursor (a sort key is at most 1,024 bytes; ours are under 200).
-pub const MAX_CURSOR: usize = 400;
 
 /// An entry as the API shows it (no keys).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -255,7 +215,10 @@ pub async fn list(app: &App, caller: &Caller, query: &AuditQuery) -> Result<Audi
         .await?;
     Ok(AuditList {
         entries: page.entries.into_iter().map(AuditView::from).collect(),
-        next_cursor: page.next.as_deref().map(encode_cursor),
+        next_cursor: page
+            .next
+            .as_deref()
+            .map(|sk| crate::cursor::encode(sk, keys::AUDIT_PREFIX)),
     })
 }
 
@@ -309,10 +272,22 @@ mod tests {
             (Some("pagerduty"), Some(Action::Purge), 20)
         );
         let sk = "AUDIT#2026-11-23T10:00:00.000000Z#r-1";
-        let q = AuditQuery::parse(&c, None, None, Some(&encode_cursor(sk)), None).unwrap();
+        let q = AuditQuery::parse(
+            &c,
+            None,
+            None,
+            Some(&crate::cursor::encode(sk, keys::AUDIT_PREFIX)),
+            None,
+        )
+        .unwrap();
         assert_eq!((q.before.as_deref(), q.limit), (Some(sk), DEFAULT_PAGE));
         // Any string of the documented pattern is a position.
-        for made_up in ["00", "000", "AAAA_-", &"0".repeat(MAX_CURSOR)] {
+        for made_up in [
+            "00",
+            "000",
+            "AAAA_-",
+            &"0".repeat(crate::cursor::MAX_CURSOR),
+        ] {
             let q = AuditQuery::parse(&c, None, None, Some(made_up), None).unwrap();
             assert!(q.before.unwrap().starts_with("AUDIT#"), "{made_up}");
         }
@@ -327,7 +302,7 @@ mod tests {
             (
                 None,
                 None,
-                Some(&"0".repeat(MAX_CURSOR + 1)),
+                Some(&"0".repeat(crate::cursor::MAX_CURSOR + 1)),
                 None,
                 "invalid_cursor",
             ),

@@ -356,6 +356,49 @@ impl DynamoDbStore {
             .next())
     }
 
+    /// A page of an app's recorded runs, newest first: up to `limit` runs older than
+    /// the one whose sort key is `before`, and the sort key to page on from when older
+    /// ones follow.
+    pub async fn runs_page(
+        &self,
+        org: &str,
+        provider: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<crate::domain::SyncRun>, Option<String>)> {
+        let pk = keys::app(org, provider);
+        let want = i32::try_from(limit + 1).unwrap_or(i32::MAX);
+        let mut runs: Vec<crate::domain::SyncRun> = match before {
+            None => {
+                self.query(
+                    &pk,
+                    "begins_with(sk, :a)",
+                    vec![(":a", s(keys::RUN_PREFIX))],
+                    false,
+                    Some(want),
+                )
+                .await?
+            }
+            // BETWEEN is inclusive: the run at `before` itself is dropped.
+            Some(b) => self
+                .query::<crate::domain::SyncRun>(
+                    &pk,
+                    "sk BETWEEN :a AND :b",
+                    vec![(":a", s(keys::RUN_PREFIX)), (":b", s(b))],
+                    false,
+                    Some(want + 1),
+                )
+                .await?
+                .into_iter()
+                .filter(|r| r.sk != b)
+                .collect(),
+        };
+        let more = runs.len() > limit;
+        runs.truncate(limit);
+        let next = more.then(|| runs.last().map(|r| r.sk.clone())).flatten();
+        Ok((runs, next))
+    }
+
     /// The `n` items with the greatest sort keys under `prefix`, greatest first.
     pub async fn last_n_with_prefix<T: DeserializeOwned>(
         &self,

@@ -20,7 +20,7 @@ use crate::catalog::Provider;
 use crate::connectors::{AccountDay, Connector, SeatRecord};
 use crate::domain::{
     day, keys, parse_day, rfc3339, Connection, ConnectionStatus, DailyRollup, OnCall, PlanItem,
-    RunStatus, Seat, SeatDay, SeatStatus, SyncRun, SyncSummary,
+    RequestCounts, RunSoFar, RunStatus, Seat, SeatDay, SeatStatus, SyncRun, SyncSummary,
 };
 use crate::error::{Error, Result};
 use crate::metrics;
@@ -52,6 +52,10 @@ pub struct SyncRequest {
     /// ([`next_due`]), however long the message waited in the queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<i64>,
+    /// On a continuation: what the run's earlier parts did, so the run is recorded
+    /// once with the whole of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub so_far: Option<RunSoFar>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +146,7 @@ pub async fn enqueue_due(app: &App, now: OffsetDateTime) -> Result<TickReport> {
                 provider,
                 continuation: 0,
                 due_at: Some(now.unix_timestamp()),
+                so_far: None,
             });
         } else {
             report.skipped += 1;
@@ -197,9 +202,15 @@ pub async fn work(
     let due_at = request
         .due_at
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-    let result =
-        sync_connection_scheduled(app, &request.org, &request.provider, now, deadline, due_at)
-            .await?;
+    let (result, so_far) = run_part(
+        app,
+        (&request.org, &request.provider),
+        now,
+        deadline,
+        due_at,
+        request.so_far.as_ref(),
+    )
+    .await?;
     if let RunResult::Paused(summary) = &result {
         if request.continuation > 0 && summary.days_written == 0 {
             // Not even one window fits between the start and the deadline margin:
@@ -211,6 +222,7 @@ pub async fn work(
         }
         let next = SyncRequest {
             continuation: request.continuation + 1,
+            so_far,
             ..request.clone()
         };
         let unsent = app
@@ -311,6 +323,24 @@ pub async fn sync_connection_scheduled(
     deadline: Option<OffsetDateTime>,
     due_at: Option<OffsetDateTime>,
 ) -> Result<RunResult> {
+    Ok(
+        run_part(app, (org, provider_id), now, deadline, due_at, None)
+            .await?
+            .0,
+    )
+}
+
+/// One part of a run (the whole run, when no deadline comes first), after the parts
+/// `so_far` describes. A paused part returns what the run has done so far, for the
+/// continuation to carry; the last part records the run with all its parts.
+async fn run_part(
+    app: &App,
+    (org, provider_id): (&str, &str),
+    now: OffsetDateTime,
+    deadline: Option<OffsetDateTime>,
+    due_at: Option<OffsetDateTime>,
+    so_far: Option<&RunSoFar>,
+) -> Result<(RunResult, Option<RunSoFar>)> {
     let owner = run_id();
     let ttl = lease_ttl(app);
     if !app
@@ -323,7 +353,7 @@ pub async fn sync_connection_scheduled(
             provider = provider_id,
             "sync skipped: another run holds the lease"
         );
-        return Ok(RunResult::Skipped);
+        return Ok((RunResult::Skipped, None));
     }
     let connection = app
         .store
@@ -338,8 +368,25 @@ pub async fn sync_connection_scheduled(
         lease_ttl: ttl,
     };
     let started = app.config.clock.now();
-    let result = sync_streams(app, &connection, &run).await;
+    let mut requests = RequestCounts::default();
+    let result = sync_streams(app, &connection, &run, &mut requests).await;
     let finished = app.config.clock.now();
+    // The run so far, this part included.
+    let before = so_far.cloned().unwrap_or_else(|| RunSoFar {
+        started_at: rfc3339(started),
+        ..RunSoFar::default()
+    });
+    let with_this = |part: &SyncSummary| RunSoFar {
+        started_at: before.started_at.clone(),
+        parts: before.parts + 1,
+        activity_events: before.activity_events + part.activity_events,
+        days_written: before.days_written + part.days_written,
+        requests: {
+            let mut r = before.requests;
+            r += requests;
+            r
+        },
+    };
     let interval = Duration::minutes(i64::from(app.config.sync_interval_minutes));
     let (outcome, run_result) = match result {
         Ok(Pulled::Paused(summary)) => {
@@ -353,9 +400,10 @@ pub async fn sync_connection_scheduled(
                     provider = provider_id,
                     "lease was lost before the run paused"
                 );
-                return Ok(RunResult::Skipped);
+                return Ok((RunResult::Skipped, None));
             }
-            return Ok(RunResult::Paused(summary));
+            let so_far = with_this(&summary);
+            return Ok((RunResult::Paused(summary), Some(so_far)));
         }
         Err(Error::Conflict(reason)) => {
             tracing::warn!(
@@ -364,19 +412,28 @@ pub async fn sync_connection_scheduled(
                 reason,
                 "the run stopped: its lease was lost"
             );
-            return Ok(RunResult::Skipped);
+            return Ok((RunResult::Skipped, None));
         }
-        Ok(Pulled::Done(summary)) => (
-            SyncOutcome {
-                status: ConnectionStatus::Connected,
-                status_reason: None,
-                summary: Some(summary.clone()),
-                finished_at: finished,
-                next_sync_at: next_due(org, provider_id, due_at.unwrap_or(now), now, interval),
-                consecutive_failures: 0,
-            },
-            RunResult::Synced(summary),
-        ),
+        Ok(Pulled::Done(part)) => {
+            // The whole run: seats as now, events and days of every part.
+            let whole = with_this(&part);
+            let summary = SyncSummary {
+                seats: part.seats,
+                activity_events: whole.activity_events,
+                days_written: whole.days_written,
+            };
+            (
+                SyncOutcome {
+                    status: ConnectionStatus::Connected,
+                    status_reason: None,
+                    summary: Some(summary.clone()),
+                    finished_at: finished,
+                    next_sync_at: next_due(org, provider_id, due_at.unwrap_or(now), now, interval),
+                    consecutive_failures: 0,
+                },
+                RunResult::Synced(summary),
+            )
+        }
         Err(e) => {
             let status = match &e {
                 Error::NeedsReconnect { .. } => ConnectionStatus::NeedsReconnect,
@@ -413,13 +470,15 @@ pub async fn sync_connection_scheduled(
             provider = provider_id,
             "lease was lost before the run finished; the run is not recorded"
         );
-        return Ok(RunResult::Skipped);
+        return Ok((RunResult::Skipped, None));
     }
+    // Recorded under the first part's start (the run's), with every part's requests.
+    let whole = with_this(&SyncSummary::default());
     let run = SyncRun {
         pk: keys::app(org, provider_id),
-        sk: keys::run_sk(&rfc3339(started), &owner),
+        sk: keys::run_sk(&whole.started_at, &owner),
         run_id: owner,
-        started_at: rfc3339(started),
+        started_at: whole.started_at.clone(),
         finished_at: rfc3339(finished),
         status: match run_result {
             RunResult::Failed { .. } => RunStatus::Failed,
@@ -427,6 +486,8 @@ pub async fn sync_connection_scheduled(
         },
         summary: outcome.summary.clone().unwrap_or_default(),
         error: outcome.status_reason.clone(),
+        requests: whole.requests,
+        parts: whole.parts,
         expires_at: (finished + RUN_HISTORY).unix_timestamp(),
     };
     app.store.put(&run).await?;
@@ -458,7 +519,7 @@ pub async fn sync_connection_scheduled(
             "sync finished"
         );
     }
-    Ok(run_result)
+    Ok((run_result, None))
 }
 
 /// Whether a finished run calls for an operator alert: the connection has just turned
@@ -617,7 +678,12 @@ impl Progress {
     }
 }
 
-async fn sync_streams(app: &App, connection: &Connection, run: &Run) -> Result<Pulled> {
+async fn sync_streams(
+    app: &App,
+    connection: &Connection,
+    run: &Run,
+    requests: &mut RequestCounts,
+) -> Result<Pulled> {
     let provider = app.config.catalog.get(&connection.provider)?;
     let mut progress = Progress {
         seats: None,
@@ -626,7 +692,17 @@ async fn sync_streams(app: &App, connection: &Connection, run: &Run) -> Result<P
         days_written: 0,
     };
     let credentials = usable_credentials(app, provider, connection, None).await?;
-    match pull(app, provider, connection, &credentials, run, &mut progress).await {
+    match pull(
+        app,
+        provider,
+        connection,
+        &credentials,
+        run,
+        &mut progress,
+        requests,
+    )
+    .await
+    {
         Err(Error::VendorAuth {
             provider: p,
             message,
@@ -637,15 +713,23 @@ async fn sync_streams(app: &App, connection: &Connection, run: &Run) -> Result<P
                 let rejected = t.access_token.clone();
                 let credentials =
                     usable_credentials(app, provider, connection, Some(&rejected)).await?;
-                pull(app, provider, connection, &credentials, run, &mut progress)
-                    .await
-                    .map_err(|e| match e {
-                        Error::VendorAuth { provider, message } => Error::NeedsReconnect {
-                            provider,
-                            reason: message,
-                        },
-                        other => other,
-                    })
+                pull(
+                    app,
+                    provider,
+                    connection,
+                    &credentials,
+                    run,
+                    &mut progress,
+                    requests,
+                )
+                .await
+                .map_err(|e| match e {
+                    Error::VendorAuth { provider, message } => Error::NeedsReconnect {
+                        provider,
+                        reason: message,
+                    },
+                    other => other,
+                })
             }
             _ => Err(Error::NeedsReconnect {
                 provider: p,
@@ -789,10 +873,30 @@ async fn pull(
     credentials: &Credentials,
     run: &Run,
     progress: &mut Progress,
+    requests: &mut RequestCounts,
+) -> Result<Pulled> {
+    let connector = Connector::new(provider, app.http()?, credentials)?;
+    let pulled = pull_with(app, &connector, provider, connection, run, progress).await;
+    // Whatever the ending, the run's record counts the requests it made.
+    let stats = connector.http_stats();
+    *requests += RequestCounts {
+        requests: stats.requests,
+        retries: stats.retries,
+        rate_limited: stats.rate_limited,
+    };
+    pulled
+}
+
+async fn pull_with(
+    app: &App,
+    connector: &Connector,
+    provider: &Provider,
+    connection: &Connection,
+    run: &Run,
+    progress: &mut Progress,
 ) -> Result<Pulled> {
     let org = &connection.org_id;
     let app_pk = keys::app(org, &provider.id);
-    let connector = Connector::new(provider, app.http()?, credentials)?;
     let now = run.now;
 
     // Seats stream: fetched once per sync; a resumed sync uses what it stored.
@@ -874,7 +978,7 @@ async fn pull(
             let fetch = futures::future::join_all(
                 windows
                     .iter()
-                    .map(|w| fetch_window(&connector, Some(*w), run.stop_at)),
+                    .map(|w| fetch_window(connector, Some(*w), run.stop_at)),
             );
             let (fetched, written) = tokio::join!(fetch, write);
             for (to, days) in written? {
@@ -1267,6 +1371,7 @@ mod tests {
             provider: "pagerduty".into(),
             continuation: 2,
             due_at: None,
+            so_far: None,
         };
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
@@ -1286,6 +1391,26 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&from_tick).unwrap(),
             serde_json::json!({"org": "acme", "provider": "pagerduty", "continuation": 2, "due_at": 1_790_000_000})
+        );
+        // A continuation carries its run's earlier parts: counts and a time, no secret.
+        let continued = SyncRequest {
+            so_far: Some(RunSoFar {
+                started_at: "2026-11-23T10:00:00Z".into(),
+                parts: 1,
+                activity_events: 40,
+                days_written: 3,
+                requests: RequestCounts {
+                    requests: 7,
+                    retries: 1,
+                    rate_limited: 0,
+                },
+            }),
+            ..from_tick
+        };
+        let json = serde_json::to_string(&continued).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SyncRequest>(&json).unwrap(),
+            continued
         );
     }
 

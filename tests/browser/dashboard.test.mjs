@@ -301,6 +301,14 @@ test('PagerDuty: consent denied shows the reason; approved, Sync now, and the ap
   assert.match(await pd.locator('.connected-at').textContent(), /Connected .* by \S+@\S+/);
   assert.match(await pd.locator('[data-scopes]').getAttribute('data-scopes'), /\bread\b/);
   assert.match(await pd.locator('[data-reads]').textContent(), /users/i);
+  // Its sync history: the run just made, newest first.
+  await pd.locator('details[data-history] summary').click();
+  const firstRun = pd.locator('table[data-table="runs"] tbody tr').first();
+  await firstRun.waitFor();
+  assert.equal(await firstRun.getAttribute('data-outcome'), 'succeeded');
+  const cells = await firstRun.locator('td').allTextContents();
+  assert.equal(cells[3], String(truth.seats.length), `seats in the history row: ${cells}`);
+  assert.ok(Number(cells[5].replace(/,/g, '')) > 0, `requests in the history row: ${cells}`);
 
   // The app page.
   await card('pagerduty').getByRole('link', { name: 'View PagerDuty usage' }).click();

@@ -205,6 +205,7 @@ async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_t
     .await;
     let truth = stack.sandbox.ground_truth();
     connect_with_key(&stack, "paused").await;
+    let requests_before = stack.sandbox.api_requests();
     assert_eq!(stack.enqueue_tick().await.unwrap().enqueued, 1);
     // Each invocation has 400 ms: a few one-day windows, then a continuation.
     let report = stack
@@ -228,6 +229,44 @@ async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_t
         .await
         .unwrap();
     assert_eq!(runs.len(), 1, "the paused parts make one recorded run");
+    // That run is the whole of its parts: every invocation, every event, every request.
+    let run = &runs[0];
+    let events: u64 = truth_counts(&truth.daily).values().sum();
+    assert_eq!(
+        run["parts"].as_u64(),
+        Some(report.continued as u64 + 1),
+        "{run}"
+    );
+    assert_eq!(
+        run["summary"]["activity_events"].as_u64(),
+        Some(events),
+        "{run}"
+    );
+    assert_eq!(
+        run["requests"]["requests"].as_u64(),
+        Some(stack.sandbox.api_requests() - requests_before),
+        "{run}"
+    );
+    let (status, history) = get_json(&stack, "paused", "/api/connections/pagerduty/runs")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{history}");
+    let listed = &history["runs"][0];
+    assert_eq!(
+        history["runs"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
+    assert_eq!(listed["parts"], run["parts"], "{history}");
+    assert_eq!(
+        listed["activity_events"].as_u64(),
+        Some(events),
+        "{history}"
+    );
+    assert_eq!(listed["requests"], run["requests"]["requests"], "{history}");
+    assert_eq!(listed["outcome"], "succeeded");
+    assert_eq!(listed["started_at"], run["started_at"]);
+    assert!(history["next_cursor"].is_null(), "{history}");
 
     // The rollups equal those of one uninterrupted sync of the same account.
     connect_with_key(&stack, "whole").await;

@@ -84,6 +84,18 @@ async fn every_sample_event_is_handled_by_its_function() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["inactive_days"], 30);
+    // The sync history of a connection never synced: an empty page.
+    let (status, body) = body_json(
+        dashboard_api::handle(app, request("dashboard-runs.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"provider": "pagerduty", "runs": [], "next_cursor": null})
+    );
     // Sync now on a connection that does not exist: 404, not a 500.
     let (status, body) = body_json(
         dashboard_api::handle(app, request("dashboard-sync-now.json"))

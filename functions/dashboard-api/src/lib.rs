@@ -6,7 +6,8 @@
 //! OIDC client settings) and `GET /api/openapi.json`. Behind the JWT authorizer:
 //! `GET /api/overview`, `GET /api/apps/{provider}`, `GET /api/apps/{provider}/seats`,
 //! `GET /api/apps/{provider}/export/{file}` (CSV), `GET|PUT /api/apps/{provider}/settings`,
-//! `POST /api/connections/{provider}/sync`, `DELETE /api/connections/{provider}[?purge=true]`.
+//! `POST /api/connections/{provider}/sync`, `DELETE /api/connections/{provider}[?purge=true]`,
+//! `GET /api/connections/{provider}/runs` (sync history), `GET /api/audit[/export.csv]`.
 //! Routing is by API Gateway's route key, so it matches template.yaml exactly. The
 //! catch-all `ANY /api/{proxy+}` (no authorizer) answers a method a documented path
 //! does not serve with 405 and `Allow`, any other /api path with 404.
@@ -16,6 +17,7 @@ pub mod assets;
 use lambda_http::{Body, Request, Response};
 use seatscope_core::audit::Action;
 use seatscope_core::audit_trail::{self, attempt, AuditQuery};
+use seatscope_core::history::{self, RunsQuery};
 use seatscope_core::queries::{self, Range, SeatFilter};
 use seatscope_core::usage::{self, AppSettings};
 use seatscope_core::{connect, export, web, App, Error};
@@ -311,6 +313,14 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
             })
             .await?;
             Ok(web::json(200, &done))
+        }
+        "GET /api/connections/{provider}/runs" => {
+            let query = RunsQuery::parse(
+                web::query_param(req, "cursor").as_deref(),
+                web::query_param(req, "limit").as_deref(),
+            )?;
+            let runs = history::runs(app, &caller, &provider(req)?, &query).await?;
+            Ok(web::json(200, &runs))
         }
         "GET /api/audit" => {
             let list = audit_trail::list(app, &caller, &audit_query(app, req)?).await?;

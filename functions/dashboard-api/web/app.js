@@ -524,6 +524,7 @@
       actions.append(h('a', { href: `/apps/${enc(app.provider)}`, 'data-route': true, class: 'button-link', text: `View ${app.name} usage` }));
     }
     card.append(actions);
+    if (c.status !== 'not_connected') card.append(historyPanel(app));
 
     if (admin && modes.includes('api_key')) {
       const form = apiKeyForm(app, setMsg);
@@ -535,6 +536,52 @@
     }
     card.append(msg);
     return card;
+  }
+
+  /** The connection's past syncs, newest first; loaded when first opened. */
+  function historyPanel(app) {
+    const tbody = h('tbody');
+    const status = h('p', { class: 'muted', role: 'status' });
+    const more = h('button', { type: 'button', text: 'Older runs', hidden: true, 'aria-label': `Older ${app.name} runs` });
+    const table = h('table', { class: 'data runs-table', dataset: { table: 'runs' } }, h('caption', { text: `${app.name} syncs, newest first (a run's continuations after a time limit are summed into it)` }), h('thead', {}, h('tr', {}, ['Started', 'Duration', 'Outcome', 'Seats', 'Events', 'Requests', 'Retries', '429s', 'Parts', 'Error'].map((t) => h('th', { scope: 'col', text: t })))), tbody);
+    const panel = h('details', { class: 'history', dataset: { history: app.provider } }, h('summary', { text: 'Sync history' }), h('div', { class: 'table-wrap' }, table), status, more);
+    let cursor = null;
+    let loaded = false;
+    const load = async () => {
+      const q = new URLSearchParams({ limit: '10' });
+      if (cursor) q.set('cursor', cursor);
+      const page = await api(`/api/connections/${enc(app.provider)}/runs?${q}`);
+      for (const r of page.runs) {
+        tbody.append(h(
+          'tr',
+          { dataset: { outcome: r.outcome } },
+          h('td', {}, timeEl(r.started_at)),
+          h('td', { text: r.duration_seconds === null ? '—' : `${nfInt.format(Math.round(r.duration_seconds))} s` }),
+          h('td', { text: r.outcome }),
+          h('td', { text: nfInt.format(r.seats) }),
+          h('td', { text: nfInt.format(r.activity_events) }),
+          h('td', { text: nfInt.format(r.requests) }),
+          h('td', { text: nfInt.format(r.retries) }),
+          h('td', { text: nfInt.format(r.rate_limited) }),
+          h('td', { text: r.parts === null ? '—' : String(r.parts) }),
+          h('td', { text: r.error || '' }),
+        ));
+      }
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      status.textContent = tbody.childElementCount ? '' : 'No sync has run yet.';
+    };
+    panel.addEventListener('toggle', () => {
+      if (!panel.open || loaded) return;
+      loaded = true;
+      status.textContent = 'Loading…';
+      load().catch((e) => { status.textContent = `Could not load the history: ${e.message}`; });
+    });
+    more.addEventListener('click', () => {
+      more.disabled = true;
+      load().catch((e) => { status.textContent = `Could not load more: ${e.message}`; }).finally(() => { more.disabled = false; });
+    });
+    return panel;
   }
 
   function apiKeyForm(app, setMsg) {
