@@ -367,18 +367,7 @@ impl PagerDutyApi {
         offset: u32,
         total: bool,
     ) -> Result<OnCallsPage> {
-        self.http
-            .get_json(
-                "/oncalls",
-                &[
-                    ("since", iso(since)),
-                    ("until", iso(until)),
-                    ("limit", self.page_size.to_string()),
-                    ("offset", offset.to_string()),
-                    ("total", total.to_string()),
-                    ("time_zone", "UTC".to_string()),
-                ],
-            )
+        self.time_range_page("/oncalls", since, until, offset, total)
             .await
     }
 
@@ -389,9 +378,22 @@ impl PagerDutyApi {
         offset: u32,
         total: bool,
     ) -> Result<LogEntriesPage> {
+        self.time_range_page("/log_entries", since, until, offset, total)
+            .await
+    }
+
+    /// One classic-paged page of a list PagerDuty filters by a `since`/`until` range.
+    async fn time_range_page<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        offset: u32,
+        total: bool,
+    ) -> Result<T> {
         self.http
             .get_json(
-                "/log_entries",
+                path,
                 &[
                     ("since", iso(since)),
                     ("until", iso(until)),

@@ -437,59 +437,45 @@ impl App {
         format!("https://{}.pagerduty.com/{path}", self.data.subdomain)
     }
 
+    /// A PagerDuty reference object: `{id, type, summary, self, html_url}`.
+    fn reference(&self, kind: &str, (id, name): (&str, &str), api: &str, web: &str) -> Value {
+        json!({
+            "id": id,
+            "type": format!("{kind}_reference"),
+            "summary": name,
+            "self": format!("{}/{api}/{id}", self.base_url),
+            "html_url": self.web_url(&format!("{web}/{id}")),
+        })
+    }
+
     fn team_ref(&self, team: usize) -> Value {
         let t = &self.data.teams[team];
-        json!({
-            "id": t.id,
-            "type": "team_reference",
-            "summary": t.name,
-            "self": format!("{}/teams/{}", self.base_url, t.id),
-            "html_url": self.web_url(&format!("teams/{}", t.id)),
-        })
+        self.reference("team", (&t.id, &t.name), "teams", "teams")
     }
 
     fn user_ref(&self, user: usize) -> Value {
         let u = &self.data.users[user];
-        json!({
-            "id": u.id,
-            "type": "user_reference",
-            "summary": u.name,
-            "self": format!("{}/users/{}", self.base_url, u.id),
-            "html_url": self.web_url(&format!("users/{}", u.id)),
-        })
+        self.reference("user", (&u.id, &u.name), "users", "users")
     }
 
     fn service_ref(&self, service: usize) -> Value {
         let s = &self.data.services[service];
-        json!({
-            "id": s.id,
-            "type": "service_reference",
-            "summary": s.name,
-            "self": format!("{}/services/{}", self.base_url, s.id),
-            "html_url": self.web_url(&format!("service-directory/{}", s.id)),
-        })
+        self.reference("service", (&s.id, &s.name), "services", "service-directory")
     }
 
     fn policy_ref(&self, policy: usize) -> Value {
         let p = &self.data.policies[policy];
-        json!({
-            "id": p.id,
-            "type": "escalation_policy_reference",
-            "summary": p.name,
-            "self": format!("{}/escalation_policies/{}", self.base_url, p.id),
-            "html_url": self.web_url(&format!("escalation_policies/{}", p.id)),
-        })
+        self.reference(
+            "escalation_policy",
+            (&p.id, &p.name),
+            "escalation_policies",
+            "escalation_policies",
+        )
     }
 
     fn schedule_ref(&self, schedule: usize) -> Value {
         let s = &self.data.schedules[schedule];
-        json!({
-            "id": s.id,
-            "type": "schedule_reference",
-            "summary": s.name,
-            "self": format!("{}/schedules/{}", self.base_url, s.id),
-            "html_url": self.web_url(&format!("schedules/{}", s.id)),
-        })
+        self.reference("schedule", (&s.id, &s.name), "schedules", "schedules")
     }
 
     fn on_call_json(&self, e: &OnCallEntry) -> Value {
