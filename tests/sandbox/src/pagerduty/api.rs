@@ -450,7 +450,7 @@ impl App {
 
     fn team_ref(&self, team: usize) -> Value {
         let t = &self.data.teams[team];
-        self.reference("team", (&t.id, &t.name), "teams", "teams")
+        self.reference("team", (&t.id, t.name), "teams", "teams")
     }
 
     fn user_ref(&self, user: usize) -> Value {
@@ -460,14 +460,14 @@ impl App {
 
     fn service_ref(&self, service: usize) -> Value {
         let s = &self.data.services[service];
-        self.reference("service", (&s.id, &s.name), "services", "service-directory")
+        self.reference("service", (&s.id, s.name), "services", "service-directory")
     }
 
     fn policy_ref(&self, policy: usize) -> Value {
         let p = &self.data.policies[policy];
         self.reference(
             "escalation_policy",
-            (&p.id, &p.name),
+            (&p.id, p.name),
             "escalation_policies",
             "escalation_policies",
         )
@@ -475,7 +475,7 @@ impl App {
 
     fn schedule_ref(&self, schedule: usize) -> Value {
         let s = &self.data.schedules[schedule];
-        self.reference("schedule", (&s.id, &s.name), "schedules", "schedules")
+        self.reference("schedule", (&s.id, s.name), "schedules", "schedules")
     }
 
     fn on_call_json(&self, e: &OnCallEntry) -> Value {
