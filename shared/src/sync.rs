@@ -202,14 +202,16 @@ pub async fn work(
     let due_at = request
         .due_at
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-    let (result, so_far) = run_part(
+    // Boxed, here and below: a sync's nested state machines are large, and a debug
+    // build polls them on a 2 MiB worker stack.
+    let (result, so_far) = Box::pin(run_part(
         app,
         (&request.org, &request.provider),
         now,
         deadline,
         due_at,
         request.so_far.as_ref(),
-    )
+    ))
     .await?;
     if let RunResult::Paused(summary) = &result {
         if request.continuation > 0 && summary.days_written == 0 {
@@ -323,11 +325,16 @@ pub async fn sync_connection_scheduled(
     deadline: Option<OffsetDateTime>,
     due_at: Option<OffsetDateTime>,
 ) -> Result<RunResult> {
-    Ok(
-        run_part(app, (org, provider_id), now, deadline, due_at, None)
-            .await?
-            .0,
-    )
+    Ok(Box::pin(run_part(
+        app,
+        (org, provider_id),
+        now,
+        deadline,
+        due_at,
+        None,
+    ))
+    .await?
+    .0)
 }
 
 /// One part of a run (the whole run, when no deadline comes first), after the parts
@@ -369,7 +376,7 @@ async fn run_part(
     };
     let started = app.config.clock.now();
     let mut requests = RequestCounts::default();
-    let result = sync_streams(app, &connection, &run, &mut requests).await;
+    let result = Box::pin(sync_streams(app, &connection, &run, &mut requests)).await;
     let finished = app.config.clock.now();
     // The run so far, this part included.
     let before = so_far.cloned().unwrap_or_else(|| RunSoFar {
@@ -876,7 +883,10 @@ async fn pull(
     requests: &mut RequestCounts,
 ) -> Result<Pulled> {
     let connector = Connector::new(provider, app.http()?, credentials)?;
-    let pulled = pull_with(app, &connector, provider, connection, run, progress).await;
+    let pulled = Box::pin(pull_with(
+        app, &connector, provider, connection, run, progress,
+    ))
+    .await;
     // Whatever the ending, the run's record counts the requests it made.
     let stats = connector.http_stats();
     *requests += RequestCounts {

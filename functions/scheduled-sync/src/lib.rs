@@ -125,7 +125,8 @@ async fn work(app: &App, batch: SqsEvent, deadline: Option<OffsetDateTime>) -> B
                 continue;
             }
         };
-        match sync::work(app, &request, deadline).await {
+        // Boxed: a sync's state machine lives on the heap, not the worker's stack.
+        match Box::pin(sync::work(app, &request, deadline)).await {
             Ok(result) => report.count(&result),
             Err(e) => {
                 tracing::error!(org = %request.org, provider = %request.provider, error = %e.chain(), "sync could not run; the message is delivered again");
