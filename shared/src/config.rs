@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use url::Url;
 
-use crate::catalog::Catalog;
-use crate::clock::Clock;
+use crate::domain::catalog::Catalog;
+use crate::domain::time::Clock;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct Config {
     pub org_claim: String,
     /// ROLE_CLAIM and ADMIN_VALUES: which claim says who is an admin (unset: every
     /// member is).
-    pub roles: crate::claims::RolePolicy,
+    pub roles: crate::domain::caller::RolePolicy,
     /// The exact redirect URI registered at every vendor.
     pub oauth_redirect_uri: Url,
     /// `OAUTH_COOKIE_SECURE` (`true`, the default, or `false`): the OAuth binding
@@ -154,7 +154,7 @@ impl Config {
             stage: required("STAGE")?,
             secret_prefix: required("SECRET_PREFIX")?,
             org_claim: required("ORG_CLAIM")?,
-            roles: crate::claims::RolePolicy::new(
+            roles: crate::domain::caller::RolePolicy::new(
                 lookup("ROLE_CLAIM"),
                 lookup("ADMIN_VALUES").as_deref(),
             ),
@@ -219,7 +219,7 @@ mod tests {
         assert!(c.sync_queue_url.is_none());
         assert!(c.oauth_clients.is_empty());
         assert!(c.oauth_cookie_secure);
-        assert_eq!(c.roles, crate::claims::RolePolicy::default());
+        assert_eq!(c.roles, crate::domain::caller::RolePolicy::default());
     }
 
     #[test]

@@ -1,37 +1,27 @@
 //! Seatscope's core: everything the four Lambda functions share.
 //!
-//! Dependencies point inward: `domain`, `metrics` and `catalog` know nothing of AWS
-//! or HTTP; the adapters (`store` for DynamoDB, `vault` for Secrets Manager, `queue`
-//! for SQS,
-//! `connectors` for the vendors' APIs) sit at the edge; `connect`, `sync` and
-//! `queries` are the operations a handler calls.
+//! Arrows run one way: handlers → `ops` → `domain`, `store`, `connectors` and the
+//! adapters. `domain` holds plain records and rules (no AWS, no HTTP, no keys);
+//! `store` is DynamoDB (the only place a key is built, every method scoped to an
+//! `OrgId`), `vault` Secrets Manager, `queue` SQS, `oauth_client` the vendors' token
+//! endpoints, `connectors` the vendors' APIs (one file each); `ops` are the operations
+//! a handler calls (connect, sync, queries, settings, audit trail, history, exports);
+//! `http` is the Lambda HTTP glue. `deps` builds the dependencies once per cold start.
 
-pub mod app;
-pub mod audit;
-pub mod audit_trail;
 pub mod aws;
-pub mod catalog;
-pub mod claims;
-pub mod clock;
 pub mod config;
-pub mod connect;
 pub mod connectors;
-pub mod cursor;
+pub mod deps;
 pub mod domain;
 pub mod error;
-pub mod export;
-pub mod history;
-pub mod metrics;
-pub mod oauth;
-pub mod queries;
+#[cfg(feature = "lambda")]
+pub mod http;
+pub mod oauth_client;
+pub mod ops;
 pub mod queue;
 pub mod store;
-pub mod sync;
 pub mod telemetry;
-pub mod usage;
 pub mod vault;
-#[cfg(feature = "lambda")]
-pub mod web;
 
-pub use app::App;
+pub use deps::Deps;
 pub use error::{Error, Result};

@@ -5,9 +5,12 @@
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 
+use serde::{Deserialize, Serialize};
+
 use crate::aws::LazyClient;
+use crate::domain::org::OrgId;
+use crate::domain::run::RunSoFar;
 use crate::error::{Error, Result};
-use crate::sync::SyncRequest;
 
 /// SQS's SendMessageBatch limit.
 const BATCH_SIZE: usize = 10;
@@ -92,5 +95,80 @@ impl SqsSyncQueue {
             }
         }
         Ok(unsent)
+    }
+}
+
+/// One SQS message: sync this connection. Only names, never a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub org: OrgId,
+    pub provider: String,
+    /// 0 from the tick; n for the n-th continuation after a deadline.
+    #[serde(default)]
+    pub continuation: u32,
+    /// The tick that enqueued it (epoch seconds), kept by its continuations: the next
+    /// sync is scheduled from the connection's slot at or before this instant
+    /// ([`next_due`]), however long the message waited in the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<i64>,
+    /// On a continuation: what the run's earlier parts did, so the run is recorded
+    /// once with the whole of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub so_far: Option<RunSoFar>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::run::{RequestCounts, RunSoFar};
+
+    #[test]
+    fn sync_requests_carry_names_only() {
+        let r = SyncRequest {
+            org: OrgId::parse("acme").unwrap(),
+            provider: "pagerduty".into(),
+            continuation: 2,
+            due_at: None,
+            so_far: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"org": "acme", "provider": "pagerduty", "continuation": 2})
+        );
+        let from_tick: SyncRequest =
+            serde_json::from_str(r#"{"org":"acme","provider":"pagerduty"}"#).unwrap();
+        assert_eq!(from_tick.continuation, 0);
+        assert_eq!(
+            from_tick.due_at, None,
+            "a message from before due_at still reads"
+        );
+        let from_tick = SyncRequest {
+            due_at: Some(1_790_000_000),
+            ..r
+        };
+        assert_eq!(
+            serde_json::to_value(&from_tick).unwrap(),
+            serde_json::json!({"org": "acme", "provider": "pagerduty", "continuation": 2, "due_at": 1_790_000_000})
+        );
+        // A continuation carries its run's earlier parts: counts and a time, no secret.
+        let continued = SyncRequest {
+            so_far: Some(RunSoFar {
+                started_at: "2026-11-23T10:00:00Z".into(),
+                parts: 1,
+                activity_events: 40,
+                days_written: 3,
+                requests: RequestCounts {
+                    requests: 7,
+                    retries: 1,
+                    rate_limited: 0,
+                },
+            }),
+            ..from_tick
+        };
+        let json = serde_json::to_string(&continued).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SyncRequest>(&json).unwrap(),
+            continued
+        );
     }
 }

@@ -278,7 +278,7 @@ async fn a_healthy_connections_first_failed_sync_writes_one_line_the_alarms_filt
         .app
         .store
         .make_due(
-            org,
+            &org_id(org),
             "pagerduty",
             stack.now(),
             &tool_entry(&stack, org, Action::SyncNow),
@@ -299,7 +299,7 @@ async fn a_healthy_connections_first_failed_sync_writes_one_line_the_alarms_filt
             .app
             .store
             .make_due(
-                org,
+                &org_id(org),
                 "pagerduty",
                 stack.now(),
                 &tool_entry(&stack, org, Action::SyncNow),

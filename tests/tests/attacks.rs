@@ -678,7 +678,7 @@ async fn an_invite_link_finished_in_a_second_browser_is_refused() {
     assert!(stack
         .app
         .store
-        .connection(org, "pagerduty")
+        .connection(&org_id(org), "pagerduty")
         .await
         .unwrap()
         .is_none());
@@ -724,7 +724,7 @@ async fn state_replay_and_code_replay_are_refused() {
     assert!(stack
         .app
         .store
-        .connection("evil", "pagerduty")
+        .connection(&org_id("evil"), "pagerduty")
         .await
         .unwrap()
         .is_none());
@@ -1014,7 +1014,7 @@ async fn five_refused_keys_burn_an_api_key_invite() {
     assert!(stack
         .app
         .store
-        .connection(org, "sendgrid")
+        .connection(&org_id(org), "sendgrid")
         .await
         .unwrap()
         .is_none());

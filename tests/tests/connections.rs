@@ -10,7 +10,7 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use seatscope_core::domain::{invite_pk, Invite, INVITE_SK};
+use seatscope_core::domain::{Invite, OrgId, SeatDay};
 use seatscope_core::store::SyncOutcome;
 use seatscope_local::stack::{Stack, StackOptions};
 use seatscope_sandbox::{PagerDutyConfig, SendGridSandboxKey};
@@ -458,9 +458,7 @@ async fn expired_unknown_and_malformed_invites_are_refused_and_change_nothing() 
             .store
             .create_invite(
                 &Invite {
-                    pk: invite_pk(&sha256_hex(&token)),
-                    sk: INVITE_SK.to_string(),
-                    org_id: org.into(),
+                    org_id: OrgId::parse(org).unwrap(),
                     provider: provider.into(),
                     created_by: user(org),
                     created_at: seatscope_core::domain::rfc3339(now - time::Duration::days(8)),
@@ -526,7 +524,7 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
     assert!(app
         .store
         .acquire_lease(
-            org,
+            &OrgId::parse(org).unwrap(),
             "pagerduty",
             "run-in-flight",
             now,
@@ -616,7 +614,12 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
     };
     assert!(!app
         .store
-        .finish_run(org, "pagerduty", "run-in-flight", &outcome)
+        .finish_run(
+            &OrgId::parse(org).unwrap(),
+            "pagerduty",
+            "run-in-flight",
+            &outcome,
+        )
         .await
         .unwrap());
     assert_eq!(
@@ -711,10 +714,21 @@ async fn purge_deletes_partitions_larger_than_one_batch_and_one_page() {
     // 1 200 items of ~1 KB: many BatchWriteItem calls and more than one Query page.
     let pk = format!("ORG#{org}#APP#pagerduty");
     let filler = "f".repeat(1000);
-    let items: Vec<Value> = (0..1200)
-        .map(|i| json!({"pk": pk, "sk": format!("DAY#2026-01-01#SEAT#{i:05}"), "pad": filler}))
+    let items: Vec<SeatDay> = (0..1200)
+        .map(|i| SeatDay {
+            date: "2026-01-01".into(),
+            seat_id: format!("{i:05}"),
+            features: [(filler.clone(), 1)].into(),
+            total: 1,
+        })
         .collect();
-    stack.app.store.put_all(&items).await.unwrap();
+    stack
+        .app
+        .store
+        .app_data(&OrgId::parse(org).unwrap(), "pagerduty")
+        .put_seat_days(&items)
+        .await
+        .unwrap();
     let (status, body) = call(
         &stack,
         org,

@@ -117,7 +117,7 @@ fn csv_cell(column: &str, v: &Value) -> String {
     let raw = cell(v);
     match column {
         "email" | "name" | "role" | "license" => {
-            seatscope_core::export::text_cell(&raw).into_owned()
+            seatscope_core::ops::export::text_cell(&raw).into_owned()
         }
         _ => raw,
     }
@@ -132,7 +132,7 @@ fn seat_csv_cell(column: &str, seat: &Value) -> String {
         "on_call" if on_call.is_null() => String::new(),
         "on_call" if on_call["quiet"] == true => "on call, quiet".into(),
         "on_call" => "on call".into(),
-        "on_call_schedule" => seatscope_core::export::text_cell(
+        "on_call_schedule" => seatscope_core::ops::export::text_cell(
             on_call["schedule"]
                 .as_str()
                 .or(on_call["escalation_policy"].as_str())
@@ -197,7 +197,7 @@ fn openapi_documents_exactly_the_api_routes_of_the_template() {
 /// schema violation and a new provider cannot be left out of the document.
 #[test]
 fn provider_parameters_are_the_catalogs_ids() {
-    use seatscope_core::catalog::{AuthMode, Catalog};
+    use seatscope_core::domain::catalog::{AuthMode, Catalog};
     let doc = openapi();
     let catalog = Catalog::load(|_| None).unwrap();
     let ids = |mode: Option<AuthMode>| -> Vec<Value> {
@@ -592,7 +592,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
         .unwrap()
         .contains("pagerduty-seats.csv"));
     let rows = csv_rows(&body);
-    let columns = seatscope_core::export::SEAT_COLUMNS;
+    let columns = seatscope_core::ops::export::SEAT_COLUMNS;
     assert_eq!(rows[0], columns.map(str::to_string).to_vec());
     let want: Vec<Vec<String>> = seats["seats"]
         .as_array()
@@ -617,13 +617,13 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     )
     .await;
     let trend_rows = csv_rows(&body);
-    assert_eq!(trend_rows[0], seatscope_core::export::TREND_COLUMNS);
+    assert_eq!(trend_rows[0], seatscope_core::ops::export::TREND_COLUMNS);
     let want: Vec<Vec<String>> = detail["daily"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| {
-            seatscope_core::export::TREND_COLUMNS
+            seatscope_core::ops::export::TREND_COLUMNS
                 .iter()
                 .map(|c| cell(&p[*c]))
                 .collect()

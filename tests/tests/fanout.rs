@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use seatscope_core::connect;
 use seatscope_core::domain::Caller;
+use seatscope_core::ops::connect;
 use seatscope_local::stack::{Stack, StackOptions};
 use seatscope_sandbox::PagerDutyConfig;
 use serde_json::Value;
@@ -35,8 +35,8 @@ async fn stack(sandbox: PagerDutyConfig, history_days: u32, extra_env: &[(&str, 
 }
 
 async fn connect_with_key(stack: &Stack, org: &str) {
-    let caller = Caller::member(org, &format!("admin@{org}.example"))
-        .admin_for(seatscope_core::audit::Action::ApiKey)
+    let caller = Caller::member(&org_id(org), &format!("admin@{org}.example"))
+        .admin_for(seatscope_core::domain::audit::Action::ApiKey)
         .expect("roles are off");
     connect::connect_api_key(
         &stack.app,
@@ -110,8 +110,8 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
         let app = stack.app.clone();
         connecting.spawn(async move {
             for org in chunk {
-                let caller = Caller::member(&org, &format!("admin@{org}.example"))
-                    .admin_for(seatscope_core::audit::Action::ApiKey)
+                let caller = Caller::member(&org_id(&org), &format!("admin@{org}.example"))
+                    .admin_for(seatscope_core::domain::audit::Action::ApiKey)
                     .expect("roles are off");
                 connect::connect_api_key(&app, &caller, "pagerduty", API_TOKEN.to_string().into())
                     .await
@@ -363,7 +363,7 @@ async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from
         .app
         .store
         .make_due(
-            "killed",
+            &org_id("killed"),
             "pagerduty",
             stack.now(),
             &tool_entry(&stack, "killed", Action::SyncNow),

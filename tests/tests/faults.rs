@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use seatscope_core::catalog::Catalog;
-use seatscope_core::connectors::Connector;
+use seatscope_core::connectors;
+use seatscope_core::domain::catalog::Catalog;
 use seatscope_core::vault::Credentials;
 use seatscope_local::stack::{Stack, StackOptions};
 use seatscope_sandbox::pandadoc::PandaDocConfig;
@@ -520,7 +520,7 @@ async fn pandadoc_paced_by_its_class_budgets_stays_under_a_sliding_window_withou
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let connector = Connector::new(
+    let connector = connectors::for_provider(
         &provider,
         &client,
         &Credentials::ApiKey(
@@ -551,7 +551,7 @@ async fn pandadoc_paced_by_its_class_budgets_stays_under_a_sliding_window_withou
         .expect("the activity walk finishes");
     let wall = started.elapsed();
     let stats = sandbox.stats();
-    let http = connector.http_stats();
+    let http = connector.http().stats();
     let bound = Duration::from_secs_f64(
         stats.api_requests_list as f64 * 60.0 / f64::from(list)
             + stats.api_requests_details as f64 * 60.0 / f64::from(details),

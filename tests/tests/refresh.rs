@@ -7,8 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use seatscope_core::connectors::Connector;
-use seatscope_core::sync::{self, RunResult};
+use seatscope_core::connectors;
+use seatscope_core::ops::credentials;
+use seatscope_core::ops::sync::{self, RunResult};
 use seatscope_local::stack::{Stack, StackOptions};
 use seatscope_sandbox::PagerDutyConfig;
 use serde_json::Value;
@@ -55,7 +56,7 @@ async fn connection(stack: &Stack, org: &str) -> seatscope_core::domain::Connect
     stack
         .app
         .store
-        .connection(org, "pagerduty")
+        .connection(&org_id(org), "pagerduty")
         .await
         .unwrap()
         .expect("connection record")
@@ -87,9 +88,9 @@ async fn fifty_concurrent_users_of_an_expiring_token_refresh_it_exactly_once() {
         let (app, conn) = (app.clone(), conn.clone());
         tasks.push(tokio::spawn(async move {
             let provider = app.config.catalog.get("pagerduty")?;
-            let credentials = sync::usable_credentials(&app, provider, &conn, None).await?;
+            let credentials = credentials::usable_credentials(&app, provider, &conn, None).await?;
             // What a sync does next: a real API call with those credentials.
-            Connector::new(provider, app.http()?, &credentials)?
+            connectors::for_provider(provider, app.http()?, &credentials)?
                 .seats()
                 .await
         }));
@@ -136,7 +137,7 @@ async fn fifty_concurrent_sync_runs_of_one_connection_run_once_and_refresh_once(
     for _ in 0..50 {
         let app = stack.app.clone();
         tasks.push(tokio::spawn(async move {
-            sync::sync_connection(&app, "runs", "pagerduty", now).await
+            sync::sync_connection(&app, &org_id("runs"), "pagerduty", now).await
         }));
     }
     let (mut synced, mut skipped) = (0, 0);
@@ -260,10 +261,10 @@ async fn a_token_endpoint_outage_keeps_the_connection_connected_and_a_later_run_
     );
     let config = seatscope_core::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let cut_off =
-        seatscope_core::App::from_clients(config, stack.dynamodb.clone(), stack.secrets.clone())
+        seatscope_core::Deps::from_clients(config, stack.dynamodb.clone(), stack.secrets.clone())
             .unwrap();
     let now = cut_off.config.clock.now();
-    match sync::sync_connection(&cut_off, org, "pagerduty", now)
+    match sync::sync_connection(&cut_off, &org_id(org), "pagerduty", now)
         .await
         .unwrap()
     {
@@ -287,7 +288,7 @@ async fn a_token_endpoint_outage_keeps_the_connection_connected_and_a_later_run_
         .app
         .store
         .make_due(
-            org,
+            &org_id(org),
             "pagerduty",
             stack.now(),
             &tool_entry(&stack, org, Action::SyncNow),

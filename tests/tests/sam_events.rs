@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use seatscope_core::catalog::AuthMode;
-use seatscope_core::connect;
-use seatscope_core::domain::{invite_pk, rfc3339, Invite, INVITE_SK};
+use seatscope_core::domain::catalog::AuthMode;
+use seatscope_core::domain::{rfc3339, Invite, OrgId};
+use seatscope_core::ops::connect;
 use seatscope_core::store::ConnectionGrant;
 use seatscope_core::vault::Credentials;
 use seatscope_local::stack::{Stack, StackOptions};
@@ -34,6 +34,7 @@ async fn body_json(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Valu
 async fn every_sample_event_is_handled_by_its_function() {
     let stack = Stack::start(StackOptions::default()).await.expect("stack");
     let app = &stack.app;
+    let demo = OrgId::parse("org-demo").unwrap();
 
     // connect-start: the claims name org-demo; the answer is the vendor's consent URL.
     let (status, body) = body_json(
@@ -155,7 +156,7 @@ async fn every_sample_event_is_handled_by_its_function() {
         .to_string();
     assert_eq!(
         csv.trim_end(),
-        seatscope_core::export::SEAT_COLUMNS.join(",")
+        seatscope_core::ops::export::SEAT_COLUMNS.join(",")
     );
 
     // scheduled-sync: the EventBridge event runs a tick (nothing is due).
@@ -202,7 +203,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert!(!body.to_string().contains("u+EXAMPLE"));
     assert!(app
         .store
-        .connection("org-demo", "pagerduty")
+        .connection(&demo, "pagerduty")
         .await
         .unwrap()
         .is_none());
@@ -230,18 +231,16 @@ async fn every_sample_event_is_handled_by_its_function() {
         app.store
             .create_invite(
                 &Invite {
-                    pk: invite_pk(&connect::state_hash(token)),
-                    sk: INVITE_SK.to_string(),
-                    org_id: "org-demo".into(),
+                    org_id: demo.clone(),
                     provider: provider.into(),
                     created_by: "user-123".into(),
                     created_at: rfc3339(now),
                     expires_at: (now + time::Duration::days(7)).unix_timestamp(),
                 },
                 &connect::state_hash(token),
-                &seatscope_core::audit::AuditScope::tool(
-                    "org-demo",
-                    seatscope_core::audit::Action::InviteCreated,
+                &seatscope_core::domain::audit::AuditScope::tool(
+                    &demo,
+                    seatscope_core::domain::audit::Action::InviteCreated,
                     now,
                 )
                 .done(Default::default()),
@@ -311,7 +310,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     app.store
         .save_connection(
             &ConnectionGrant {
-                org: "org-demo",
+                org: &demo,
                 provider: "pagerduty",
                 auth_mode: AuthMode::ApiKey,
                 secret_name: &secret_name,
@@ -321,9 +320,9 @@ async fn every_sample_event_is_handled_by_its_function() {
                 scopes: None,
                 now,
             },
-            &seatscope_core::audit::AuditScope::tool(
-                "org-demo",
-                seatscope_core::audit::Action::ApiKey,
+            &seatscope_core::domain::audit::AuditScope::tool(
+                &demo,
+                seatscope_core::domain::audit::Action::ApiKey,
                 now,
             )
             .done(Default::default()),

@@ -18,11 +18,11 @@
 
 use lambda_http::{Body, Request, Response};
 use maud::{html, Markup};
-use seatscope_core::audit::Action;
-use seatscope_core::audit_trail::attempt;
-use seatscope_core::connect::{self, AskedBy, InviteKeyOutcome, InviteLanding, KeyForm};
-use seatscope_core::web;
-use seatscope_core::{App, Error};
+use seatscope_core::domain::audit::Action;
+use seatscope_core::http;
+use seatscope_core::ops::audit_trail::attempt;
+use seatscope_core::ops::connect::{self, AskedBy, InviteKeyOutcome, InviteLanding, KeyForm};
+use seatscope_core::{Deps, Error};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -40,104 +40,104 @@ pub struct ApiKeyRequest {
 }
 
 #[tracing::instrument(skip_all, fields(route))]
-pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let route = web::route_key(&req).unwrap_or_default();
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let route = http::route_key(&req).unwrap_or_default();
     tracing::Span::current().record("route", route.as_str());
     let response = match route.as_str() {
         "GET /connect/invite/{token}" | "POST /connect/invite/{token}" => {
             // Boxed: the operations' state machines live on the heap, not the stack.
-            Box::pin(invite(app, &req, &route)).await
+            Box::pin(invite(deps, &req, &route)).await
         }
-        _ => Box::pin(api(app, &req, &route))
+        _ => Box::pin(api(deps, &req, &route))
             .await
-            .unwrap_or_else(|e| web::error(&e)),
+            .unwrap_or_else(|e| http::error(&e)),
     };
-    Ok(web::with_security_headers(app, response))
+    Ok(http::with_security_headers(deps, response))
 }
 
 fn provider(req: &Request) -> Result<String, Error> {
-    web::path_param(req, "provider")
+    http::path_param(req, "provider")
         .ok_or_else(|| Error::bad_request("missing_provider", "the path names no provider"))
 }
 
 /// The dashboard's JSON calls (behind the JWT authorizer).
-async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Error> {
-    let caller = web::caller(req, &app.config)?;
+async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, Error> {
+    let caller = http::caller(req, &deps.config)?;
     match route {
         "POST /api/connections/{provider}/connect" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
             let started = attempt(
-                app,
+                deps,
                 &caller,
                 Action::Connect,
                 Some(provider),
                 |admin| async move {
-                    let body: ConnectRequest = web::json_body(req)?;
-                    connect::start_oauth_connect(app, &admin, provider, body.return_to.as_deref())
+                    let body: ConnectRequest = http::json_body(req)?;
+                    connect::start_oauth_connect(deps, &admin, provider, body.return_to.as_deref())
                         .await
                 },
             )
             .await?;
-            let cookie = started.binding.set_cookie(app.config.oauth_cookie_secure);
-            Ok(web::with_cookie(web::json(200, &started), &cookie))
+            let cookie = started.binding.set_cookie(deps.config.oauth_cookie_secure);
+            Ok(http::with_cookie(http::json(200, &started), &cookie))
         }
         "POST /api/connections/{provider}/api-key" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
             let connected = attempt(
-                app,
+                deps,
                 &caller,
                 Action::ApiKey,
                 Some(provider),
                 |admin| async move {
-                    let body: ApiKeyRequest = web::secret_json_body(req, r#"{"api_key": "…"}"#)?;
-                    connect::connect_api_key(app, &admin, provider, body.api_key).await
+                    let body: ApiKeyRequest = http::secret_json_body(req, r#"{"api_key": "…"}"#)?;
+                    connect::connect_api_key(deps, &admin, provider, body.api_key).await
                 },
             )
             .await?;
-            Ok(web::json(200, &connected))
+            Ok(http::json(200, &connected))
         }
         "POST /api/connections/{provider}/invites" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
             let invite = attempt(
-                app,
+                deps,
                 &caller,
                 Action::InviteCreated,
                 Some(provider),
-                |admin| async move { connect::create_invite(app, &admin, provider).await },
+                |admin| async move { connect::create_invite(deps, &admin, provider).await },
             )
             .await?;
-            Ok(web::json(201, &invite))
+            Ok(http::json(201, &invite))
         }
         "GET /api/connections/{provider}/invites" => {
-            let invites = connect::list_invites(app, &caller, &provider(req)?).await?;
-            Ok(web::json(200, &invites))
+            let invites = connect::list_invites(deps, &caller, &provider(req)?).await?;
+            Ok(http::json(200, &invites))
         }
         "DELETE /api/connections/{provider}/invites/{id}" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
-            let id = web::path_param(req, "id").unwrap_or_default();
+            let id = http::path_param(req, "id").unwrap_or_default();
             attempt(
-                app,
+                deps,
                 &caller,
                 Action::InviteRevoked,
                 Some(provider),
-                |admin| async move { connect::revoke_invite(app, &admin, provider, &id).await },
+                |admin| async move { connect::revoke_invite(deps, &admin, provider, &id).await },
             )
             .await?;
-            Ok(web::no_content())
+            Ok(http::no_content())
         }
         other => Err(Error::NotFound(format!("route '{other}'"))),
     }
 }
 
 /// The invite link, opened by an app admin in a browser: every answer is a page.
-async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
-    let token = web::path_param(req, "token").unwrap_or_default();
+async fn invite(deps: &Deps, req: &Request, route: &str) -> Response<Body> {
+    let token = http::path_param(req, "token").unwrap_or_default();
     let result = if route.starts_with("GET ") {
-        connect::open_invite(app, &token)
+        connect::open_invite(deps, &token)
             .await
             .map(|landing| match landing {
                 InviteLanding::Continue {
@@ -148,24 +148,24 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
                 InviteLanding::KeyForm(form) => key_form(200, &form),
             })
     } else {
-        match web::form_secret(req, "api_key") {
-            Some(key) => connect::submit_invite_key(app, &token, key, &web::request_id(req))
+        match http::form_secret(req, "api_key") {
+            Some(key) => connect::submit_invite_key(deps, &token, key, &http::request_id(req))
                 .await
                 .map(|outcome| match outcome {
                     InviteKeyOutcome::Connected {
                         provider_name,
                         vendor_account,
-                    } => web::invite_connected_page(&provider_name, vendor_account.as_deref()),
+                    } => http::invite_connected_page(&provider_name, vendor_account.as_deref()),
                     InviteKeyOutcome::Retry { status, form } => key_form(status, &form),
                 }),
             // The "Continue" button of an OAuth invite.
-            None => connect::continue_invite(app, &token, &web::request_id(req))
+            None => connect::continue_invite(deps, &token, &http::request_id(req))
                 .await
                 .map(|started| {
                     // The vendor never learns the invite URL (it carries the token).
-                    let mut to = web::with_cookie(
-                        web::redirect(&started.authorize_url),
-                        &started.binding.set_cookie(app.config.oauth_cookie_secure),
+                    let mut to = http::with_cookie(
+                        http::redirect(&started.authorize_url),
+                        &started.binding.set_cookie(deps.config.oauth_cookie_secure),
                     );
                     to.headers_mut().insert(
                         "referrer-policy",
@@ -177,16 +177,16 @@ async fn invite(app: &App, req: &Request, route: &str) -> Response<Body> {
     };
     result.unwrap_or_else(|e| match e.status() {
         _ if e.code() == "invite_unusable" => {
-            web::standalone_page(410, "This invite link cannot be used", &e.public_message())
+            http::standalone_page(410, "This invite link cannot be used", &e.public_message())
         }
-        status if status < 500 => web::standalone_page(
+        status if status < 500 => http::standalone_page(
             status,
             "This invite link cannot be used",
             &e.public_message(),
         ),
         _ => {
             tracing::error!(code = e.code(), error = %e.chain(), "invite failed");
-            web::standalone_page(
+            http::standalone_page(
                 500,
                 "Something went wrong",
                 "Something went wrong on our side. Please open the link again in a few minutes.",
@@ -214,9 +214,9 @@ fn continue_page(provider_name: &str, asked_by: &AskedBy, vendor_origin: &str) -
         }
         p { "This link works once and expires 7 days after it was created." }
     };
-    let mut page = web::html(
+    let mut page = http::html(
         200,
-        web::html_document(&format!("Connect {provider_name}"), main),
+        http::html_document(&format!("Connect {provider_name}"), main),
     );
     let origin_ok = !vendor_origin.is_empty()
         && vendor_origin
@@ -262,7 +262,7 @@ fn key_form(status: u16, form: &KeyForm) -> Response<Body> {
         p {
             "Seatscope reports how " (name) "'s seats are used. Paste an API key below: it is \
              checked with " (name) " before it is kept, and stored only in your organization's \
-             AWS Secrets Manager. After " (seatscope_core::domain::INVITE_MAX_REFUSED_KEYS)
+             AWS Secrets Manager. After " (seatscope_core::domain::invite::INVITE_MAX_REFUSED_KEYS)
             " keys that are not accepted, this link stops working."
         }
         @if let Some(problem) = &form.problem {
@@ -292,9 +292,9 @@ fn key_form(status: u16, form: &KeyForm) -> Response<Body> {
             p { button type="submit" { "Connect " (name) } }
         }
     };
-    web::html(
+    http::html(
         status,
-        web::html_document(&format!("Connect {}", form.provider_name), main),
+        http::html_document(&format!("Connect {}", form.provider_name), main),
     )
 }
 

@@ -15,29 +15,32 @@
 pub mod assets;
 
 use lambda_http::{Body, Request, Response};
-use seatscope_core::audit::Action;
-use seatscope_core::audit_trail::{self, attempt, AuditQuery};
-use seatscope_core::history::{self, RunsQuery};
-use seatscope_core::queries::{self, Range, SeatFilter};
-use seatscope_core::usage::{self, AppSettings};
-use seatscope_core::{connect, export, web, App, Error};
+use seatscope_core::domain::audit::Action;
+use seatscope_core::domain::settings::AppSettings;
+use seatscope_core::http;
+use seatscope_core::ops::audit_trail::{self, attempt, AuditQuery};
+use seatscope_core::ops::history::{self, RunsQuery};
+use seatscope_core::ops::queries::{self, Range, SeatFilter};
+use seatscope_core::ops::settings;
+use seatscope_core::ops::{connect, export, sync};
+use seatscope_core::{Deps, Error};
 
 /// The query API's OpenAPI document.
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 #[tracing::instrument(skip_all, fields(route))]
-pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let route = web::route_key(&req).unwrap_or_default();
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let route = http::route_key(&req).unwrap_or_default();
     tracing::Span::current().record("route", route.as_str());
-    let response = match public(app, &req, &route) {
+    let response = match public(deps, &req, &route) {
         Some(response) => response,
         None if route == CATCH_ALL => unserved(&req),
         // Boxed: the operations' state machines live on the heap, not the stack.
-        None => Box::pin(api(app, &req, &route))
+        None => Box::pin(api(deps, &req, &route))
             .await
-            .unwrap_or_else(|e| web::error(&e)),
+            .unwrap_or_else(|e| http::error(&e)),
     };
-    Ok(web::with_security_headers(app, response))
+    Ok(http::with_security_headers(deps, response))
 }
 
 /// The route API Gateway picks when no route serves the method and path.
@@ -94,50 +97,52 @@ fn unserved(req: &Request) -> Response<Body> {
         Some(allowed) if !allowed.iter().any(|m| m == method) => {
             let allow = allowed.join(", ");
             let shown: String = method.chars().take(20).collect();
-            let mut response = web::json(
+            let mut response = http::json(
                 405,
                 &serde_json::json!({"error": {
                     "code": "method_not_allowed",
                     "message": format!("{shown} is not served on this path; it allows {allow}"),
                 }}),
             );
-            if let Ok(v) = http::HeaderValue::from_str(&allow) {
-                response.headers_mut().insert(http::header::ALLOW, v);
+            if let Ok(v) = lambda_http::http::HeaderValue::from_str(&allow) {
+                response
+                    .headers_mut()
+                    .insert(lambda_http::http::header::ALLOW, v);
             }
             response
         }
         // "route not found": the path is not echoed.
-        _ => web::error(&Error::NotFound("route".into())),
+        _ => http::error(&Error::NotFound("route".into())),
     }
 }
 
 fn provider(req: &Request) -> Result<String, Error> {
-    web::path_param(req, "provider")
+    http::path_param(req, "provider")
         .ok_or_else(|| Error::bad_request("missing_provider", "the path names no provider"))
 }
 
 /// The routes without sign-in; None for the others.
-fn public(app: &App, req: &Request, route: &str) -> Option<Response<Body>> {
+fn public(deps: &Deps, req: &Request, route: &str) -> Option<Response<Body>> {
     Some(match route {
         "GET /" | "GET /connections" | "GET /apps/{provider}" | "GET /activity"
         | "GET /signin/callback" => {
-            web::bytes(200, "text/html; charset=utf-8", assets::INDEX_HTML, false)
-                .map(|r| with_page_headers(app, r))
+            http::bytes(200, "text/html; charset=utf-8", assets::INDEX_HTML, false)
+                .map(|r| with_page_headers(deps, r))
         }
         "GET /assets/{file}" => {
-            let file = web::path_param(req, "file").unwrap_or_default();
+            let file = http::path_param(req, "file").unwrap_or_default();
             match assets::asset(&file) {
-                Some(a) => web::bytes(200, a.content_type, a.bytes, a.immutable),
+                Some(a) => http::bytes(200, a.content_type, a.bytes, a.immutable),
                 None => Err(Error::NotFound(format!("asset '{file}'"))),
             }
         }
-        "GET /api/config" => match &app.config.sign_in {
-            Some(sign_in) => Ok(web::json(
+        "GET /api/config" => match &deps.config.sign_in {
+            Some(sign_in) => Ok(http::json(
                 200,
                 &serde_json::json!({
                     "oidc": sign_in,
-                    "org_claim": app.config.org_claim,
-                    "today": app.config.clock.today().to_string(),
+                    "org_claim": deps.config.org_claim,
+                    "today": deps.config.clock.today().to_string(),
                 }),
             )),
             None => Err(Error::Config(
@@ -145,7 +150,7 @@ fn public(app: &App, req: &Request, route: &str) -> Option<Response<Body>> {
                     .into(),
             )),
         },
-        "GET /api/openapi.json" => web::bytes(
+        "GET /api/openapi.json" => http::bytes(
             200,
             "application/json",
             OPENAPI_JSON.as_bytes(),
@@ -153,13 +158,13 @@ fn public(app: &App, req: &Request, route: &str) -> Option<Response<Body>> {
         ),
         _ => return None,
     }
-    .unwrap_or_else(|e| web::error(&e)))
+    .unwrap_or_else(|e| http::error(&e)))
 }
 
 /// The page may load scripts, styles and data from its own origin only, and talk
 /// to the OIDC issuer (discovery, token endpoint).
-fn with_page_headers(app: &App, mut response: Response<Body>) -> Response<Body> {
-    let issuer = app
+fn with_page_headers(deps: &Deps, mut response: Response<Body>) -> Response<Body> {
+    let issuer = deps
         .config
         .sign_in
         .as_ref()
@@ -176,7 +181,7 @@ fn with_page_headers(app: &App, mut response: Response<Body>) -> Response<Body> 
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
     ] {
-        if let Ok(v) = http::HeaderValue::from_str(value) {
+        if let Ok(v) = lambda_http::http::HeaderValue::from_str(value) {
             response.headers_mut().insert(name, v);
         }
     }
@@ -184,57 +189,57 @@ fn with_page_headers(app: &App, mut response: Response<Body>) -> Response<Body> 
 }
 
 /// `GET /api/audit`'s filters and page.
-fn audit_query(app: &App, req: &Request) -> Result<AuditQuery, Error> {
+fn audit_query(deps: &Deps, req: &Request) -> Result<AuditQuery, Error> {
     AuditQuery::parse(
-        &app.config.catalog,
-        web::query_param(req, "app").as_deref(),
-        web::query_param(req, "action").as_deref(),
-        web::query_param(req, "cursor").as_deref(),
-        web::query_param(req, "limit").as_deref(),
+        &deps.config.catalog,
+        http::query_param(req, "app").as_deref(),
+        http::query_param(req, "action").as_deref(),
+        http::query_param(req, "cursor").as_deref(),
+        http::query_param(req, "limit").as_deref(),
     )
 }
 
-fn range(app: &App, req: &Request) -> Result<Range, Error> {
+fn range(deps: &Deps, req: &Request) -> Result<Range, Error> {
     Range::parse(
-        web::query_param(req, "from").as_deref(),
-        web::query_param(req, "to").as_deref(),
-        app.config.clock.today(),
+        http::query_param(req, "from").as_deref(),
+        http::query_param(req, "to").as_deref(),
+        deps.config.clock.today(),
     )
 }
 
-async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Error> {
-    let caller = web::caller(req, &app.config)?;
+async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, Error> {
+    let caller = http::caller(req, &deps.config)?;
     match route {
-        "GET /api/me" => Ok(web::json(
+        "GET /api/me" => Ok(http::json(
             200,
             &serde_json::json!({
                 "org": caller.org,
                 "role": caller.role,
-                "role_claim": app.config.roles.claim,
-                "admin_values": app.config.roles.admin_values,
+                "role_claim": deps.config.roles.claim,
+                "admin_values": deps.config.roles.admin_values,
             }),
         )),
-        "GET /api/overview" => Ok(web::json(200, &queries::overview(app, &caller).await?)),
+        "GET /api/overview" => Ok(http::json(200, &queries::overview(deps, &caller).await?)),
         "GET /api/apps/{provider}" => {
             let detail =
-                queries::app_detail(app, &caller, &provider(req)?, range(app, req)?).await?;
-            Ok(web::json(200, &detail))
+                queries::app_detail(deps, &caller, &provider(req)?, range(deps, req)?).await?;
+            Ok(http::json(200, &detail))
         }
         "GET /api/apps/{provider}/seats" => {
             let inactive_days =
-                queries::parse_inactive_days(web::query_param(req, "inactive_days").as_deref())?;
-            let filter = SeatFilter::parse(web::query_param(req, "only").as_deref())?;
+                queries::parse_inactive_days(http::query_param(req, "inactive_days").as_deref())?;
+            let filter = SeatFilter::parse(http::query_param(req, "only").as_deref())?;
             let seats =
-                queries::seats(app, &caller, &provider(req)?, inactive_days, filter).await?;
-            Ok(web::json(200, &seats))
+                queries::seats(deps, &caller, &provider(req)?, inactive_days, filter).await?;
+            Ok(http::json(200, &seats))
         }
         "GET /api/apps/{provider}/export/{file}" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
-            let file = web::path_param(req, "file").unwrap_or_default();
+            let file = http::path_param(req, "file").unwrap_or_default();
             // Checked for every file, though only trends.csv covers a range: a
             // malformed from/to is refused, never silently ignored.
-            let range = range(app, req)?;
+            let range = range(deps, req)?;
             let csv = match file.as_str() {
                 "seats.csv" | "inactive-seats.csv" => {
                     let filter = if file == "seats.csv" {
@@ -242,11 +247,11 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                     } else {
                         SeatFilter::Inactive
                     };
-                    let list = queries::seats(app, &caller, provider, None, filter).await?;
+                    let list = queries::seats(deps, &caller, provider, None, filter).await?;
                     export::seats_csv(&list.seats)?
                 }
                 "trends.csv" => {
-                    let trends = queries::trends(app, &caller, provider, range).await?;
+                    let trends = queries::trends(deps, &caller, provider, range).await?;
                     export::trends_csv(&trends.days, &trends.daily)?
                 }
                 other => {
@@ -255,45 +260,45 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
                     )))
                 }
             };
-            Ok(web::attachment(
+            Ok(http::attachment(
                 &format!("{provider}-{file}"),
                 "text/csv; charset=utf-8",
                 csv,
             ))
         }
         "GET /api/apps/{provider}/settings" => {
-            let provider = app.config.catalog.get(&provider(req)?)?;
-            Ok(web::json(
+            let provider = deps.config.catalog.get(&provider(req)?)?;
+            Ok(http::json(
                 200,
-                &usage::settings(app, &caller.org, &provider.id).await?,
+                &settings::settings(deps, &caller.org, &provider.id).await?,
             ))
         }
         "PUT /api/apps/{provider}/settings" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
-            let saved = attempt(app, &caller, Action::Settings, Some(provider), |admin| async move {
-                let provider = app.config.catalog.get(provider)?;
-                let settings: AppSettings = web::required_json_body(
+            let saved = attempt(deps, &caller, Action::Settings, Some(provider), |admin| async move {
+                let provider = deps.config.catalog.get(provider)?;
+                let settings: AppSettings = http::required_json_body(
                     req,
                     r#"{"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": null}"#,
                 )?;
-                usage::save_settings(app, &admin, provider, settings).await
+                settings::save_settings(deps, &admin, provider, settings).await
             })
             .await?;
-            Ok(web::json(200, &saved))
+            Ok(http::json(200, &saved))
         }
         "POST /api/connections/{provider}/sync" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
             attempt(
-                app,
+                deps,
                 &caller,
                 Action::SyncNow,
                 Some(provider),
-                |admin| async move { queries::request_sync(app, &admin, provider).await },
+                |admin| async move { sync::request_sync(deps, &admin, provider).await },
             )
             .await?;
-            Ok(web::json(
+            Ok(http::json(
                 202,
                 &serde_json::json!({"provider": provider, "sync": "requested", "message": "the next scheduled tick syncs this connection"}),
             ))
@@ -301,35 +306,35 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
         "DELETE /api/connections/{provider}" => {
             let provider = provider(req)?;
             let provider = provider.as_str();
-            let purge = web::query_param(req, "purge");
+            let purge = http::query_param(req, "purge");
             // A malformed ?purge= is a refused disconnect.
             let action = match purge.as_deref() {
                 Some("true") => Action::Purge,
                 _ => Action::Disconnect,
             };
-            let done = attempt(app, &caller, action, Some(provider), |admin| async move {
+            let done = attempt(deps, &caller, action, Some(provider), |admin| async move {
                 let purge = connect::parse_purge(purge.as_deref())?;
-                connect::disconnect(app, &admin, provider, purge).await
+                connect::disconnect(deps, &admin, provider, purge).await
             })
             .await?;
-            Ok(web::json(200, &done))
+            Ok(http::json(200, &done))
         }
         "GET /api/connections/{provider}/runs" => {
             let query = RunsQuery::parse(
-                web::query_param(req, "cursor").as_deref(),
-                web::query_param(req, "limit").as_deref(),
+                http::query_param(req, "cursor").as_deref(),
+                http::query_param(req, "limit").as_deref(),
             )?;
-            let runs = history::runs(app, &caller, &provider(req)?, &query).await?;
-            Ok(web::json(200, &runs))
+            let runs = history::runs(deps, &caller, &provider(req)?, &query).await?;
+            Ok(http::json(200, &runs))
         }
         "GET /api/audit" => {
-            let list = audit_trail::list(app, &caller, &audit_query(app, req)?).await?;
-            Ok(web::json(200, &list))
+            let list = audit_trail::list(deps, &caller, &audit_query(deps, req)?).await?;
+            Ok(http::json(200, &list))
         }
         "GET /api/audit/export.csv" => {
             let (entries, truncated) =
-                audit_trail::export(app, &caller, &audit_query(app, req)?).await?;
-            let mut response = web::attachment(
+                audit_trail::export(deps, &caller, &audit_query(deps, req)?).await?;
+            let mut response = http::attachment(
                 "audit.csv",
                 "text/csv; charset=utf-8",
                 export::audit_csv(&entries)?,
@@ -337,7 +342,7 @@ async fn api(app: &App, req: &Request, route: &str) -> Result<Response<Body>, Er
             if truncated {
                 response.headers_mut().insert(
                     "x-seatscope-truncated",
-                    http::HeaderValue::from_static("true"),
+                    lambda_http::http::HeaderValue::from_static("true"),
                 );
             }
             Ok(response)

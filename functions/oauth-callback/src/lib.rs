@@ -7,27 +7,27 @@
 //! refused attempt cannot be retried), and a token granted other than asked.
 
 use lambda_http::{Body, Request, Response};
-use seatscope_core::connect::{self, CallbackOutcome, CallbackParams};
-use seatscope_core::web;
-use seatscope_core::App;
+use seatscope_core::http;
+use seatscope_core::ops::connect::{self, CallbackOutcome, CallbackParams};
+use seatscope_core::Deps;
 
 #[tracing::instrument(skip_all, fields(route = "oauth_callback"))]
-pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let params = CallbackParams {
-        code: web::query_param(&req, "code"),
-        state: web::query_param(&req, "state"),
-        error: web::query_param(&req, "error"),
-        error_description: web::query_param(&req, "error_description"),
+        code: http::query_param(&req, "code"),
+        state: http::query_param(&req, "state"),
+        error: http::query_param(&req, "error"),
+        error_description: http::query_param(&req, "error_description"),
         browser_nonce: connect::oauth_cookie(
-            web::cookie_headers(&req),
-            app.config.oauth_cookie_secure,
+            http::cookie_headers(&req),
+            deps.config.oauth_cookie_secure,
         ),
-        request_id: web::request_id(&req),
+        request_id: http::request_id(&req),
     };
     // Boxed: the operation's state machine lives on the heap, not the stack.
-    let response = match Box::pin(connect::finish_oauth_connect(app, params)).await {
-        Ok(outcome) if outcome.invited() => invite_page(app, &outcome),
-        Ok(outcome) => web::redirect(&outcome.location()),
+    let response = match Box::pin(connect::finish_oauth_connect(deps, params)).await {
+        Ok(outcome) if outcome.invited() => invite_page(deps, &outcome),
+        Ok(outcome) => http::redirect(&outcome.location()),
         Err(e) if e.status() < 500 => {
             tracing::info!(code = e.code(), "callback refused");
             let title = match e.code() {
@@ -35,11 +35,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
                 connect::TOKEN_REFUSED => "The vendor granted other access than asked",
                 _ => "This connection link cannot be used",
             };
-            web::page(400, title, &e.public_message())
+            http::page(400, title, &e.public_message())
         }
         Err(e) => {
             tracing::error!(error = %e.chain(), "callback failed");
-            web::page(
+            http::page(
                 500,
                 "The connection could not be completed",
                 "Something went wrong on our side. Please start the connection again.",
@@ -47,23 +47,23 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_ht
         }
     };
     // The binding cookie has served its purpose, whatever the outcome.
-    let response = web::with_cookie(
+    let response = http::with_cookie(
         response,
-        &connect::clear_oauth_cookie(app.config.oauth_cookie_secure),
+        &connect::clear_oauth_cookie(deps.config.oauth_cookie_secure),
     );
-    Ok(web::with_security_headers(app, response))
+    Ok(http::with_security_headers(deps, response))
 }
 
-fn invite_page(app: &App, outcome: &CallbackOutcome) -> Response<Body> {
-    let name = app
+fn invite_page(deps: &Deps, outcome: &CallbackOutcome) -> Response<Body> {
+    let name = deps
         .config
         .catalog
         .get(outcome.provider())
         .map(|p| p.name.clone())
         .unwrap_or_else(|_| outcome.provider().to_string());
     match outcome {
-        CallbackOutcome::Connected { .. } => web::invite_connected_page(&name, None),
-        CallbackOutcome::NotConnected { message, .. } => web::standalone_page(
+        CallbackOutcome::Connected { .. } => http::invite_connected_page(&name, None),
+        CallbackOutcome::NotConnected { message, .. } => http::standalone_page(
             400,
             &format!("{name} was not connected"),
             &format!(

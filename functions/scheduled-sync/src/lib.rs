@@ -1,4 +1,4 @@
-//! The sync function, two event sources (DESIGN §5): the EventBridge schedule's
+//! The sync function, two event sources (docs/design.md § Flows: Tick, Sync): the EventBridge schedule's
 //! tick enqueues every due connection; an SQS batch syncs one connection per
 //! message, until shortly before the invocation's deadline. Failed messages are
 //! reported in `batchItemFailures` so only they are delivered again (and after N
@@ -6,8 +6,9 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use seatscope_core::sync::{self, SyncRequest, TickReport};
-use seatscope_core::App;
+use seatscope_core::ops::sync::{self, TickReport};
+use seatscope_core::queue::SyncRequest;
+use seatscope_core::Deps;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -60,7 +61,7 @@ fn is_sqs(payload: &Value) -> bool {
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
-pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SyncResponse, TickFailed> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<SyncResponse, TickFailed> {
     if is_sqs(&event.payload) {
         let deadline = deadline(&event.context);
         let batch: SqsEvent = serde_json::from_value(event.payload).map_err(|e| {
@@ -69,7 +70,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SyncResponse
                 e,
             ))
         })?;
-        return Ok(SyncResponse::Batch(work(app, batch, deadline).await));
+        return Ok(SyncResponse::Batch(work(deps, batch, deadline).await));
     }
     let source = event
         .payload
@@ -77,7 +78,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SyncResponse
         .and_then(Value::as_str)
         .unwrap_or("direct");
     tracing::info!(source, "sync tick");
-    let report = sync::enqueue_due(app, app.config.clock.now())
+    let report = sync::enqueue_due(deps, deps.config.clock.now())
         .await
         .map_err(|e| {
             tracing::error!(error = %e.chain(), "tick failed");
@@ -105,7 +106,7 @@ fn deadline(context: &lambda_runtime::Context) -> Option<OffsetDateTime> {
 /// One connection per message, in order; a message that could not be worked on
 /// is a batch item failure, every other one is done (a failed run is recorded on
 /// the connection and retried by the schedule, not by redelivery).
-async fn work(app: &App, batch: SqsEvent, deadline: Option<OffsetDateTime>) -> BatchOutcome {
+async fn work(deps: &Deps, batch: SqsEvent, deadline: Option<OffsetDateTime>) -> BatchOutcome {
     let mut report = TickReport::default();
     let mut failures = Vec::new();
     for message in batch.records {
@@ -126,7 +127,7 @@ async fn work(app: &App, batch: SqsEvent, deadline: Option<OffsetDateTime>) -> B
             }
         };
         // Boxed: a sync's state machine lives on the heap, not the worker's stack.
-        match Box::pin(sync::work(app, &request, deadline)).await {
+        match Box::pin(sync::work(deps, &request, deadline)).await {
             Ok(result) => report.count(&result),
             Err(e) => {
                 tracing::error!(org = %request.org, provider = %request.provider, error = %e.chain(), "sync could not run; the message is delivered again");

@@ -1,11 +1,11 @@
 use lambda_runtime::{run, service_fn, Error};
-use seatscope_core::{telemetry, App};
+use seatscope_core::{telemetry, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let app = App::from_env().await?;
+    let deps = Deps::from_env().await?;
     // Both event sources need the queue (the tick sends, a paused run re-enqueues).
-    app.sync_queue()?;
-    run(service_fn(|event| scheduled_sync::handle(&app, event))).await
+    deps.sync_queue()?;
+    run(service_fn(|event| scheduled_sync::handle(&deps, event))).await
 }

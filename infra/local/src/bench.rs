@@ -537,10 +537,13 @@ async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow:
     })
     .await?;
     let org = format!("bench-{index}");
-    seatscope_core::connect::connect_api_key(
+    seatscope_core::ops::connect::connect_api_key(
         &stack.app,
-        &Caller::member(&org, &format!("admin@{org}.example"))
-            .admin_for(seatscope_core::audit::Action::ApiKey)?,
+        &Caller::member(
+            &seatscope_core::domain::OrgId::parse(&org)?,
+            &format!("admin@{org}.example"),
+        )
+        .admin_for(seatscope_core::domain::audit::Action::ApiKey)?,
         vendor.id(),
         vendor.key().into(),
     )

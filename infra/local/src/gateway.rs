@@ -15,8 +15,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use lambda_http::Body;
-use seatscope_core::sync::TickReport;
-use seatscope_core::App;
+use seatscope_core::ops::sync::TickReport;
+use seatscope_core::Deps;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -329,7 +329,7 @@ pub fn definition_body_routes(template: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 struct Gateway {
-    app: Arc<App>,
+    app: Arc<Deps>,
     routes: Vec<Route>,
     /// One bucket per route (by index in `routes`), as API Gateway keeps them.
     limiters: Vec<Option<governor::DefaultDirectRateLimiter>>,
@@ -360,7 +360,7 @@ impl Drop for LocalApi {
 /// and the dev OIDC issuer under its path (`/dev-issuer`), which no route can shadow.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Arc<App>,
+    app: Arc<Deps>,
     routes: Vec<Route>,
     auth: DevAuth,
     worker: LocalSyncWorker,
@@ -400,14 +400,14 @@ async fn tick_route(State(gw): State<Arc<Gateway>>) -> Response {
 /// One EventBridge tick (the scheduled event JSON handed to scheduled-sync, which
 /// enqueues the due connections), then the queue drained through the worker until
 /// it is empty, as Lambda's event source mapping would: the combined report.
-pub async fn tick(app: &Arc<App>, worker: &LocalSyncWorker) -> anyhow::Result<Value> {
+pub async fn tick(app: &Arc<Deps>, worker: &LocalSyncWorker) -> anyhow::Result<Value> {
     let mut report = enqueue_tick(app).await?;
     report.add(&worker.drain(app).await?);
     Ok(serde_json::to_value(report)?)
 }
 
 /// Only the EventBridge tick: claims and enqueues the due connections.
-pub async fn enqueue_tick(app: &App) -> anyhow::Result<TickReport> {
+pub async fn enqueue_tick(app: &Deps) -> anyhow::Result<TickReport> {
     let event = scheduled_event();
     let lambda_event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
     match crate::iam::acting_as(

@@ -34,8 +34,8 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use seatscope_core::config::Config;
-use seatscope_core::domain::keys;
-use seatscope_core::App;
+use seatscope_core::store::keys;
+use seatscope_core::Deps;
 use seatscope_local::gateway::{self, Function};
 use seatscope_local::services::local_sdk_config;
 use seatscope_local::stack::{Stack, StackOptions};
@@ -216,13 +216,9 @@ impl WriteMeter {
 /// The DueIndex shard of a connection item's key (`ORG#<org>`, `CONN#<provider>`).
 fn shard_of(key: Option<&std::collections::HashMap<String, AttributeValue>>) -> Option<usize> {
     let key = key?;
-    let org = key.get("pk")?.as_s().ok()?.strip_prefix("ORG#")?;
-    let provider = key
-        .get("sk")?
-        .as_s()
-        .ok()?
-        .strip_prefix(keys::CONNECTION_PREFIX)?;
-    let shard = keys::due_shard(org, provider, keys::DUE_SHARDS);
+    let (org, provider) =
+        keys::connection_of(key.get("pk")?.as_s().ok()?, key.get("sk")?.as_s().ok()?)?;
+    let shard = keys::due_shard(&org, &provider, keys::DUE_SHARDS);
     shard.strip_prefix("DUE#")?.parse().ok()
 }
 
@@ -363,7 +359,7 @@ async fn scale(options: Options) -> anyhow::Result<()> {
     );
     let config = Config::from_lookup(|k| stack.env.get(k).cloned())?;
     let app = Arc::new(
-        App::from_clients(config, dynamodb, stack.secrets.clone())?
+        Deps::from_clients(config, dynamodb, stack.secrets.clone())?
             .with_queue(stack.worker.client.clone()),
     );
 
@@ -572,12 +568,13 @@ async fn check_connection(
     org: &str,
     provider: &str,
 ) -> anyhow::Result<(usize, bool, i64, Option<i64>)> {
+    let org_id = seatscope_core::domain::OrgId::parse(org)?;
     let runs = stack
         .dynamodb
         .query()
         .table_name(&stack.table_name)
         .key_condition_expression("pk = :pk AND begins_with(sk, :run)")
-        .expression_attribute_values(":pk", AttributeValue::S(keys::app(org, provider)))
+        .expression_attribute_values(":pk", AttributeValue::S(keys::app(&org_id, provider)))
         .expression_attribute_values(":run", AttributeValue::S(keys::RUN_PREFIX.into()))
         .consistent_read(true)
         .send()
@@ -594,7 +591,7 @@ async fn check_connection(
         .dynamodb
         .get_item()
         .table_name(&stack.table_name)
-        .key("pk", AttributeValue::S(keys::org(org)))
+        .key("pk", AttributeValue::S(keys::org(&org_id)))
         .key("sk", AttributeValue::S(keys::connection_sk(provider)))
         .consistent_read(true)
         .send()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use seatscope_core::config::Config;
-use seatscope_core::App;
+use seatscope_core::Deps;
 use seatscope_sandbox::pandadoc::{PandaDocConfig, PandaDocSandbox};
 use seatscope_sandbox::sendgrid::{SendGridConfig, SendGridSandbox};
 use seatscope_sandbox::{PagerDutyConfig, PagerDutySandbox};
@@ -60,7 +60,7 @@ impl Default for StackOptions {
 }
 
 pub struct Stack {
-    pub app: Arc<App>,
+    pub app: Arc<Deps>,
     pub api: LocalApi,
     /// The PagerDuty sandbox.
     pub sandbox: PagerDutySandbox,
@@ -197,8 +197,9 @@ impl Stack {
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
         let auth = DevAuth::new(&issuer_url, "seatscope-local", &config.org_claim)
             .context("starting the dev OIDC issuer")?;
-        let app =
-            Arc::new(App::from_clients(config, dynamodb.clone(), secrets.clone())?.with_queue(sqs));
+        let app = Arc::new(
+            Deps::from_clients(config, dynamodb.clone(), secrets.clone())?.with_queue(sqs),
+        );
         let routes = TemplateRoutes::load(&template_path())?;
         let api = gateway::serve(
             listener,
@@ -258,12 +259,12 @@ impl Stack {
     }
 
     /// Only the EventBridge tick: enqueues the due connections, syncs nothing.
-    pub async fn enqueue_tick(&self) -> anyhow::Result<seatscope_core::sync::TickReport> {
+    pub async fn enqueue_tick(&self) -> anyhow::Result<seatscope_core::ops::sync::TickReport> {
         gateway::enqueue_tick(&self.app).await
     }
 
     /// Feeds the queue to scheduled-sync until it is empty.
-    pub async fn drain_queue(&self) -> anyhow::Result<seatscope_core::sync::TickReport> {
+    pub async fn drain_queue(&self) -> anyhow::Result<seatscope_core::ops::sync::TickReport> {
         self.worker.drain(&self.app).await
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use seatscope_core::sync::TickReport;
-use seatscope_core::App;
+use seatscope_core::ops::sync::TickReport;
+use seatscope_core::Deps;
 use serde_json::{json, Value};
 
 use crate::gateway::Function;
@@ -190,7 +190,7 @@ impl LocalSyncWorker {
 
     /// Receives and hands over batches until the queue has nothing visible; every
     /// invocation gets the template's function timeout as its deadline.
-    pub async fn drain(&self, app: &Arc<App>) -> anyhow::Result<TickReport> {
+    pub async fn drain(&self, app: &Arc<Deps>) -> anyhow::Result<TickReport> {
         self.drain_with_deadline(app, Duration::from_secs(self.spec.function_timeout_secs))
             .await
     }
@@ -198,7 +198,7 @@ impl LocalSyncWorker {
     /// Like `drain`, with each invocation's deadline `timeout` after it starts.
     pub async fn drain_with_deadline(
         &self,
-        app: &Arc<App>,
+        app: &Arc<Deps>,
         timeout: Duration,
     ) -> anyhow::Result<TickReport> {
         let mut report = TickReport::default();
@@ -246,7 +246,7 @@ impl LocalSyncWorker {
     /// the runs' outcomes as they finish.
     pub async fn drain_concurrently(
         &self,
-        app: &Arc<App>,
+        app: &Arc<Deps>,
         pollers: usize,
         meter: &DrainMeter,
     ) -> anyhow::Result<TickReport> {
@@ -310,7 +310,7 @@ impl LocalSyncWorker {
     /// One invocation with one batch, then deletes what did not fail.
     async fn invoke(
         &self,
-        app: &App,
+        app: &Deps,
         batch: &[aws_sdk_sqs::types::Message],
         timeout: Duration,
     ) -> anyhow::Result<TickReport> {

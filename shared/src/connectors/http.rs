@@ -62,7 +62,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::catalog::{Provider, RateClass, RateWindow};
+use crate::domain::catalog::{Provider, RateClass, RateWindow};
 use crate::error::{Error, Result};
 
 /// GCRA budgets pace this much slower than the vendor's number (1 %): a request that
@@ -857,7 +857,7 @@ mod tests {
             let r = client.get(format!("{base}/warm")).send().await.unwrap();
             assert_eq!(r.status(), StatusCode::OK);
         }
-        let catalog = crate::catalog::Catalog::load(|_| None).unwrap();
+        let catalog = crate::domain::catalog::Catalog::load(|_| None).unwrap();
         let mut provider = catalog.get("pagerduty").unwrap().clone();
         provider.api_base = base;
         // The vendor's number as a budget per minute, its whole window as the burst.

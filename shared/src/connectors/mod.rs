@@ -8,10 +8,14 @@ pub mod pagerduty;
 pub mod pandadoc;
 pub mod sendgrid;
 
+use std::collections::HashMap;
+
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use crate::catalog::Provider;
+use crate::domain::catalog::Provider;
+use crate::domain::plan::PlanUsage;
+use crate::domain::seat::OnCall;
 use crate::error::{Error, Result};
 use crate::vault::Credentials;
 
@@ -41,20 +45,6 @@ pub struct AccountDay {
     pub date: time::Date,
     /// Catalog feature name → count for the day.
     pub metrics: std::collections::BTreeMap<String, u64>,
-}
-
-/// Plan credits: how much of what the plan includes is used this period.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PlanUsage {
-    pub total: i64,
-    pub used: i64,
-    pub remain: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_reset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset_frequency: Option<String>,
 }
 
 /// What a credentials check learned about the vendor account.
@@ -107,139 +97,113 @@ pub fn authorization(provider: &Provider, credentials: &Credentials) -> Result<S
     }
 }
 
-/// The connector for a catalog provider.
-pub enum Connector {
-    PagerDuty(pagerduty::PagerDutyApi),
-    PandaDoc(pandadoc::PandaDocApi),
-    SendGrid(sendgrid::SendGridApi),
-}
-
-impl Connector {
-    pub fn new(
-        provider: &Provider,
-        http: &reqwest::Client,
-        credentials: &Credentials,
-    ) -> Result<Connector> {
-        let api = http::VendorHttp::new(
-            provider,
-            http.clone(),
-            authorization(provider, credentials)?,
-        );
-        match provider.id.as_str() {
-            "pagerduty" => Ok(Connector::PagerDuty(pagerduty::PagerDutyApi::new(
-                api,
-                provider.page_size,
-                provider.max_offset.unwrap_or(10_000),
-            ))),
-            "pandadoc" => Ok(Connector::PandaDoc(pandadoc::PandaDocApi::new(
-                api,
-                provider.page_size,
-            ))),
-            "sendgrid" => Ok(Connector::SendGrid(sendgrid::SendGridApi::new(
-                api,
-                provider.page_size,
-                provider
-                    .api_key
-                    .as_ref()
-                    .map(|k| k.required_scopes.clone())
-                    .unwrap_or_default(),
-            ))),
-            other => Err(Error::Config(format!(
-                "no connector for provider '{other}'"
-            ))),
-        }
-    }
-
-    /// What the request loop did so far (requests, retries, 429s, time waited).
-    pub fn http_stats(&self) -> http::HttpStats {
-        match self {
-            Connector::PagerDuty(api) => api.http().stats(),
-            Connector::PandaDoc(api) => api.http().stats(),
-            Connector::SendGrid(api) => api.http().stats(),
-        }
-    }
+/// What Seatscope reads from a vendor. One implementation per provider file; the
+/// defaults are what a vendor without that kind of data answers.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    /// The request loop, for its counters (requests, retries, 429s, time waited).
+    fn http(&self) -> &http::VendorHttp;
 
     /// Checks freshly supplied credentials with a cheap vendor call (and the key's
     /// scopes where the vendor exposes them). A refusal is a 422 with the vendor's
     /// reason (`Error::Unprocessable`); the credentials never appear in it.
-    pub async fn verify(&self) -> Result<Verified> {
-        match self {
-            Connector::PagerDuty(api) => api.verify().await,
-            Connector::PandaDoc(api) => api.verify().await,
-            Connector::SendGrid(api) => api.verify().await,
-        }
-    }
+    async fn verify(&self) -> Result<Verified>;
 
-    pub async fn seats(&self) -> Result<Vec<SeatRecord>> {
-        match self {
-            Connector::PagerDuty(api) => api.seats().await,
-            Connector::PandaDoc(api) => api.seats().await,
-            Connector::SendGrid(api) => api.seats().await,
-        }
-    }
+    async fn seats(&self) -> Result<Vec<SeatRecord>>;
 
     /// Who is on call at some time in `[since, until]`, by seat id (PagerDuty's
     /// `/oncalls`); None for vendors without on-call schedules.
-    pub async fn on_calls(
+    async fn on_calls(
         &self,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<Option<std::collections::HashMap<String, crate::domain::OnCall>>> {
-        match self {
-            Connector::PagerDuty(api) => api.on_calls(since, until, now).await.map(Some),
-            Connector::PandaDoc(_) | Connector::SendGrid(_) => Ok(None),
-        }
+        _since: OffsetDateTime,
+        _until: OffsetDateTime,
+        _now: OffsetDateTime,
+    ) -> Result<Option<HashMap<String, OnCall>>> {
+        Ok(None)
     }
 
     /// Account-level usage per day in `[since, until)` (vendors without per-seat
     /// activity); empty for the others.
-    pub async fn account_usage(
+    async fn account_usage(
         &self,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
+        _since: OffsetDateTime,
+        _until: OffsetDateTime,
     ) -> Result<Vec<AccountDay>> {
-        match self {
-            Connector::SendGrid(api) => api.account_usage(since, until).await,
-            Connector::PagerDuty(_) | Connector::PandaDoc(_) => Ok(Vec::new()),
-        }
+        Ok(Vec::new())
     }
 
     /// Plan credits used vs included, where the vendor prices by usage.
-    pub async fn plan_usage(&self) -> Result<Option<PlanUsage>> {
-        match self {
-            Connector::SendGrid(api) => api.plan_usage().await.map(Some),
-            Connector::PagerDuty(_) | Connector::PandaDoc(_) => Ok(None),
-        }
+    async fn plan_usage(&self) -> Result<Option<PlanUsage>> {
+        Ok(None)
     }
 
     /// Whether asking for activity window by window costs about the same as asking
-    /// once: PagerDuty filters log entries by time (`since`/`until`). PandaDoc lists
-    /// what was *modified* since a time, in no time order, and every listed document
-    /// costs a details call, so its activity is read in one pass over the range.
-    pub fn activity_by_window(&self) -> bool {
-        matches!(self, Connector::PagerDuty(_))
+    /// once (the vendor filters by time). PandaDoc lists what was *modified* since a
+    /// time, in no time order, and every listed document costs a details call, so its
+    /// activity is read in one pass over the range.
+    fn activity_by_window(&self) -> bool {
+        false
     }
 
     /// Streams every activity event in `[since, until)` into `sink`; returns how many.
-    pub async fn activity(
+    /// A vendor without per-seat activity attributes nothing to a seat.
+    async fn activity(
         &self,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        sink: &mut (dyn FnMut(ActivityEvent) + Send),
+        _since: OffsetDateTime,
+        _until: OffsetDateTime,
+        _sink: &mut (dyn FnMut(ActivityEvent) + Send),
     ) -> Result<u64> {
-        match self {
-            Connector::PagerDuty(api) => api.activity(since, until, sink).await,
-            Connector::PandaDoc(api) => api.activity(since, until, sink).await,
-            // SendGrid has no per-seat activity: nothing is attributed to a seat.
-            Connector::SendGrid(_) => Ok(0),
-        }
+        Ok(0)
     }
+}
+
+/// Makes a provider's connector around its request loop.
+type MakeConnector = fn(&Provider, http::VendorHttp) -> Box<dyn Connector>;
+
+/// One line per provider: the catalog id (`providers.toml`) and its connector.
+const REGISTRY: [(&str, MakeConnector); 3] = [
+    ("pagerduty", pagerduty::connector),
+    ("pandadoc", pandadoc::connector),
+    ("sendgrid", sendgrid::connector),
+];
+
+/// The ids the registry has a connector for.
+pub fn registered() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|(id, _)| *id)
+}
+
+/// The connector of a catalog provider, authenticated with `credentials`.
+pub fn for_provider(
+    provider: &Provider,
+    http: &reqwest::Client,
+    credentials: &Credentials,
+) -> Result<Box<dyn Connector>> {
+    let make = REGISTRY
+        .iter()
+        .find(|(id, _)| *id == provider.id)
+        .map(|(_, make)| make)
+        .ok_or_else(|| Error::Config(format!("no connector for provider '{}'", provider.id)))?;
+    let api = http::VendorHttp::new(
+        provider,
+        http.clone(),
+        authorization(provider, credentials)?,
+    );
+    Ok(make(provider, api))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_catalog_provider_has_exactly_one_connector() {
+        let catalog = crate::domain::catalog::Catalog::load(|_| None).unwrap();
+        let mut ids: Vec<&str> = catalog.providers().iter().map(|p| p.id.as_str()).collect();
+        let mut registered: Vec<&str> = registered().collect();
+        ids.sort_unstable();
+        registered.sort_unstable();
+        assert_eq!(ids, registered);
+    }
 
     #[test]
     fn names_join_what_is_there() {

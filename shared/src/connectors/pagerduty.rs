@@ -13,7 +13,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::http::VendorHttp;
-use super::{ActivityEvent, SeatRecord};
+use super::{ActivityEvent, Connector, SeatRecord, Verified};
+use crate::domain::catalog::Provider;
 use crate::domain::OnCall;
 use crate::error::{Error, Result};
 
@@ -197,23 +198,6 @@ impl PagerDutyApi {
         self.http.provider_id()
     }
 
-    /// The request loop, for its counters.
-    pub fn http(&self) -> &VendorHttp {
-        &self.http
-    }
-
-    /// `GET /users?limit=1` works for OAuth tokens and account API keys alike.
-    pub async fn verify(&self) -> Result<super::Verified> {
-        let _: UsersPage = self
-            .http
-            .get_json("/users", &[("limit", "1".to_string())])
-            .await
-            .map_err(|e| super::refused(self.http.provider_name(), e))?;
-        Ok(super::Verified {
-            account_label: self.account_label().await?,
-        })
-    }
-
     pub async fn account_label(&self) -> Result<Option<String>> {
         match self.http.get_json::<Me>("/users/me", &[]).await {
             Ok(me) => Ok(Some(me.user.email).filter(|e| !e.is_empty())),
@@ -223,93 +207,11 @@ impl PagerDutyApi {
         }
     }
 
-    pub async fn seats(&self) -> Result<Vec<SeatRecord>> {
-        let mut seats = Vec::new();
-        let mut offset = 0u32;
-        loop {
-            let page: UsersPage = self
-                .http
-                .get_json(
-                    "/users",
-                    &[
-                        ("limit", self.page_size.to_string()),
-                        ("offset", offset.to_string()),
-                    ],
-                )
-                .await?;
-            let n = page.users.len() as u32;
-            seats.extend(page.users.into_iter().map(|u| SeatRecord {
-                id: u.id,
-                email: u.email,
-                name: u.name,
-                role: u.role,
-                license: None,
-                // PagerDuty marks users whose invitation is still pending.
-                invited: u.invitation_sent == Some(true),
-            }));
-            if !page.more || n == 0 {
-                break;
-            }
-            offset += n;
-            if offset + self.page_size > self.max_offset {
-                return Err(Error::vendor(
-                    self.provider(),
-                    "more than 10 000 users: PagerDuty's offset limit is reached",
-                ));
-            }
-        }
-        Ok(seats)
-    }
-
-    pub async fn activity(
-        &self,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        sink: &mut (dyn FnMut(ActivityEvent) + Send),
-    ) -> Result<u64> {
-        let mut windows = vec![(since, until)];
-        let mut events = 0u64;
-        while let Some((from, to)) = windows.pop() {
-            if from >= to {
-                continue;
-            }
-            let first = self.log_entries_page(from, to, 0, true).await?;
-            let total = first.total.unwrap_or(0);
-            if total + u64::from(self.page_size) > u64::from(self.max_offset)
-                && to - from > time::Duration::SECOND
-            {
-                let mid = from + (to - from) / 2;
-                tracing::debug!(provider = self.provider(), total, "splitting a log window");
-                // Later half first on the stack so windows are processed oldest first.
-                windows.push((mid, to));
-                windows.push((from, mid));
-                continue;
-            }
-            let mut page = first;
-            let mut offset = 0u32;
-            loop {
-                let n = page.log_entries.len() as u32;
-                for entry in page.log_entries {
-                    if let Some(event) = self.event(entry)? {
-                        events += 1;
-                        sink(event);
-                    }
-                }
-                if !page.more || n == 0 {
-                    break;
-                }
-                offset += n;
-                page = self.log_entries_page(from, to, offset, false).await?;
-            }
-        }
-        Ok(events)
-    }
-
     /// Who is on call at some time in `[since, until]`, per user id: on call at `now`,
     /// and where (the schedule's and escalation policy's names). A user on several is
     /// shown where they are on call now first, then at the lowest escalation level.
     /// Windows whose `total` would pass the offset limit are split in halves.
-    pub async fn on_calls(
+    pub async fn on_call_between(
         &self,
         since: OffsetDateTime,
         until: OffsetDateTime,
@@ -425,6 +327,132 @@ impl PagerDutyApi {
             at,
             feature,
         }))
+    }
+}
+
+/// Makes the connector of a catalog provider: its line in `connectors::REGISTRY`.
+pub fn connector(provider: &Provider, http: VendorHttp) -> Box<dyn Connector> {
+    Box::new(PagerDutyApi::new(
+        http,
+        provider.page_size,
+        provider.max_offset.unwrap_or(10_000),
+    ))
+}
+
+#[async_trait::async_trait]
+impl Connector for PagerDutyApi {
+    /// The request loop, for its counters.
+    fn http(&self) -> &VendorHttp {
+        &self.http
+    }
+
+    /// `GET /users?limit=1` works for OAuth tokens and account API keys alike.
+    async fn verify(&self) -> Result<Verified> {
+        let _: UsersPage = self
+            .http
+            .get_json("/users", &[("limit", "1".to_string())])
+            .await
+            .map_err(|e| super::refused(self.http.provider_name(), e))?;
+        Ok(Verified {
+            account_label: self.account_label().await?,
+        })
+    }
+
+    async fn seats(&self) -> Result<Vec<SeatRecord>> {
+        let mut seats = Vec::new();
+        let mut offset = 0u32;
+        loop {
+            let page: UsersPage = self
+                .http
+                .get_json(
+                    "/users",
+                    &[
+                        ("limit", self.page_size.to_string()),
+                        ("offset", offset.to_string()),
+                    ],
+                )
+                .await?;
+            let n = page.users.len() as u32;
+            seats.extend(page.users.into_iter().map(|u| SeatRecord {
+                id: u.id,
+                email: u.email,
+                name: u.name,
+                role: u.role,
+                license: None,
+                // PagerDuty marks users whose invitation is still pending.
+                invited: u.invitation_sent == Some(true),
+            }));
+            if !page.more || n == 0 {
+                break;
+            }
+            offset += n;
+            if offset + self.page_size > self.max_offset {
+                return Err(Error::vendor(
+                    self.provider(),
+                    "more than 10 000 users: PagerDuty's offset limit is reached",
+                ));
+            }
+        }
+        Ok(seats)
+    }
+
+    async fn activity(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        sink: &mut (dyn FnMut(ActivityEvent) + Send),
+    ) -> Result<u64> {
+        let mut windows = vec![(since, until)];
+        let mut events = 0u64;
+        while let Some((from, to)) = windows.pop() {
+            if from >= to {
+                continue;
+            }
+            let first = self.log_entries_page(from, to, 0, true).await?;
+            let total = first.total.unwrap_or(0);
+            if total + u64::from(self.page_size) > u64::from(self.max_offset)
+                && to - from > time::Duration::SECOND
+            {
+                let mid = from + (to - from) / 2;
+                tracing::debug!(provider = self.provider(), total, "splitting a log window");
+                // Later half first on the stack so windows are processed oldest first.
+                windows.push((mid, to));
+                windows.push((from, mid));
+                continue;
+            }
+            let mut page = first;
+            let mut offset = 0u32;
+            loop {
+                let n = page.log_entries.len() as u32;
+                for entry in page.log_entries {
+                    if let Some(event) = self.event(entry)? {
+                        events += 1;
+                        sink(event);
+                    }
+                }
+                if !page.more || n == 0 {
+                    break;
+                }
+                offset += n;
+                page = self.log_entries_page(from, to, offset, false).await?;
+            }
+        }
+        Ok(events)
+    }
+
+    async fn on_calls(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<HashMap<String, OnCall>>> {
+        self.on_call_between(since, until, now).await.map(Some)
+    }
+
+    /// PagerDuty filters log entries by time (`since`/`until`): a window costs what
+    /// its entries cost.
+    fn activity_by_window(&self) -> bool {
+        true
     }
 }
 

@@ -15,7 +15,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::http::VendorHttp;
-use super::{full_name, refused, ActivityEvent, SeatRecord, Verified};
+use super::{full_name, refused, ActivityEvent, Connector, SeatRecord, Verified};
+use crate::domain::catalog::Provider;
 use crate::error::{Error, Result};
 
 /// `/public/v1/users` takes at most 50 per page.
@@ -113,15 +114,45 @@ impl PandaDocApi {
         self.http.provider_id()
     }
 
-    /// The request loop, for its counters.
-    pub fn http(&self) -> &VendorHttp {
-        &self.http
-    }
-
     fn parse_time(&self, what: &str, value: &str) -> Result<OffsetDateTime> {
         OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
             Error::vendor_source(self.provider(), format!("unreadable {what} '{value}'"), e)
         })
+    }
+
+    /// Ids (and creation times) of every item of a list endpoint, page by page.
+    async fn list_all(&self, path: &str, filters: &[(&str, String)]) -> Result<Vec<Listed>> {
+        let mut all = Vec::new();
+        for page in 1u32.. {
+            let mut query = filters.to_vec();
+            query.push(("count", self.page_size.to_string()));
+            query.push(("page", page.to_string()));
+            let listed: ListPage = self.http.get_json(path, &query).await?;
+            let n = listed.results.len() as u32;
+            all.extend(listed.results);
+            if n < self.page_size {
+                break;
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// The vendor answered 403 Forbidden (not allowed, rather than not authenticated).
+fn forbidden(e: &Error) -> bool {
+    matches!(e, Error::Vendor { message, .. } if message.contains(" answered 403"))
+}
+
+/// Makes the connector of a catalog provider: its line in `connectors::REGISTRY`.
+pub fn connector(provider: &Provider, http: VendorHttp) -> Box<dyn Connector> {
+    Box::new(PandaDocApi::new(http, provider.page_size))
+}
+
+#[async_trait::async_trait]
+impl Connector for PandaDocApi {
+    /// The request loop, for its counters.
+    fn http(&self) -> &VendorHttp {
+        &self.http
     }
 
     /// `GET /public/v1/members/current`: works for OAuth tokens and API keys.
@@ -129,7 +160,7 @@ impl PandaDocApi {
     /// read the member list seats are counted from (an organization admin's): each
     /// refusal says which, and what to do, at connect time rather than in a failed
     /// first sync.
-    pub async fn verify(&self) -> Result<Verified> {
+    async fn verify(&self) -> Result<Verified> {
         let name = self.http.provider_name();
         let me: Member = self
             .http
@@ -172,7 +203,7 @@ impl PandaDocApi {
         }
     }
 
-    pub async fn seats(&self) -> Result<Vec<SeatRecord>> {
+    async fn seats(&self) -> Result<Vec<SeatRecord>> {
         let count = self.page_size.min(USERS_PAGE_MAX);
         let mut seats = Vec::new();
         for page in 1u32.. {
@@ -215,24 +246,7 @@ impl PandaDocApi {
         Ok(seats)
     }
 
-    /// Ids (and creation times) of every item of a list endpoint, page by page.
-    async fn list_all(&self, path: &str, filters: &[(&str, String)]) -> Result<Vec<Listed>> {
-        let mut all = Vec::new();
-        for page in 1u32.. {
-            let mut query = filters.to_vec();
-            query.push(("count", self.page_size.to_string()));
-            query.push(("page", page.to_string()));
-            let listed: ListPage = self.http.get_json(path, &query).await?;
-            let n = listed.results.len() as u32;
-            all.extend(listed.results);
-            if n < self.page_size {
-                break;
-            }
-        }
-        Ok(all)
-    }
-
-    pub async fn activity(
+    async fn activity(
         &self,
         since: OffsetDateTime,
         until: OffsetDateTime,
@@ -307,9 +321,4 @@ impl PandaDocApi {
         }
         Ok(events)
     }
-}
-
-/// The vendor answered 403 Forbidden (not allowed, rather than not authenticated).
-fn forbidden(e: &Error) -> bool {
-    matches!(e, Error::Vendor { message, .. } if message.contains(" answered 403"))
 }

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use time::{Date, Duration, OffsetDateTime};
 
 use super::http::VendorHttp;
-use super::{full_name, refused, AccountDay, PlanUsage, SeatRecord, Verified};
+use super::{full_name, refused, AccountDay, Connector, SeatRecord, Verified};
+use crate::domain::catalog::Provider;
+use crate::domain::plan::PlanUsage;
 use crate::error::{Error, Result};
 
 /// `/v3/stats` is asked for at most this many days per request.
@@ -123,13 +125,46 @@ impl SendGridApi {
         self.http.provider_id()
     }
 
+    pub async fn credits(&self) -> Result<PlanUsage> {
+        let c: Credits = self.http.get_json("/v3/user/credits", &[]).await?;
+        Ok(PlanUsage {
+            total: c.total,
+            used: c.used,
+            remain: c.remain,
+            last_reset: c.last_reset,
+            next_reset: c.next_reset,
+            reset_frequency: c.reset_frequency,
+        })
+    }
+}
+
+/// The last whole or partial UTC day a window `[since, until)` touches.
+pub fn last_day(until: OffsetDateTime) -> Date {
+    (until - Duration::NANOSECOND).date()
+}
+
+/// Makes the connector of a catalog provider: its line in `connectors::REGISTRY`.
+pub fn connector(provider: &Provider, http: VendorHttp) -> Box<dyn Connector> {
+    Box::new(SendGridApi::new(
+        http,
+        provider.page_size,
+        provider
+            .api_key
+            .as_ref()
+            .map(|k| k.required_scopes.clone())
+            .unwrap_or_default(),
+    ))
+}
+
+#[async_trait::async_trait]
+impl Connector for SendGridApi {
     /// The request loop, for its counters.
-    pub fn http(&self) -> &VendorHttp {
+    fn http(&self) -> &VendorHttp {
         &self.http
     }
 
     /// `GET /v3/scopes`: the key is valid and carries every scope the sync needs.
-    pub async fn verify(&self) -> Result<Verified> {
+    async fn verify(&self) -> Result<Verified> {
         let granted: Scopes = self
             .http
             .get_json("/v3/scopes", &[])
@@ -156,7 +191,7 @@ impl SendGridApi {
         Ok(Verified { account_label })
     }
 
-    pub async fn seats(&self) -> Result<Vec<SeatRecord>> {
+    async fn seats(&self) -> Result<Vec<SeatRecord>> {
         let mut seats = Vec::new();
         let mut offset = 0u32;
         loop {
@@ -198,7 +233,7 @@ impl SendGridApi {
     }
 
     /// Emails requested and delivered per UTC day of `[since, until)`.
-    pub async fn account_usage(
+    async fn account_usage(
         &self,
         since: OffsetDateTime,
         until: OffsetDateTime,
@@ -247,22 +282,9 @@ impl SendGridApi {
         Ok(days)
     }
 
-    pub async fn plan_usage(&self) -> Result<PlanUsage> {
-        let c: Credits = self.http.get_json("/v3/user/credits", &[]).await?;
-        Ok(PlanUsage {
-            total: c.total,
-            used: c.used,
-            remain: c.remain,
-            last_reset: c.last_reset,
-            next_reset: c.next_reset,
-            reset_frequency: c.reset_frequency,
-        })
+    async fn plan_usage(&self) -> Result<Option<PlanUsage>> {
+        self.credits().await.map(Some)
     }
-}
-
-/// The last whole or partial UTC day a window `[since, until)` touches.
-pub fn last_day(until: OffsetDateTime) -> Date {
-    (until - Duration::NANOSECOND).date()
 }
 
 #[cfg(test)]

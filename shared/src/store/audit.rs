@@ -13,9 +13,10 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
-use super::{ddb_err, from_item, s, to_item, unless_condition_failed, DynamoDbStore};
-use crate::audit::{Action, AuditEntry};
-use crate::domain::keys;
+use super::cursor::Position;
+use super::{ddb_err, from_item, keys, s, to_keyed_item, unless_condition_failed, DynamoDbStore};
+use crate::domain::audit::{Action, AuditEntry};
+use crate::domain::org::OrgId;
 use crate::error::{Error, Result};
 
 /// One write of a change, as the store's own builders express it (their key,
@@ -72,8 +73,8 @@ impl Write {
 /// One page of an org's entries, newest first.
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
-    /// The sort key of the last entry returned, when older ones may follow.
-    pub next: Option<String>,
+    /// The position of the last entry returned, when older ones may follow.
+    pub next: Option<Position>,
 }
 
 impl DynamoDbStore {
@@ -83,9 +84,16 @@ impl DynamoDbStore {
     }
 
     /// A Put of `value` (for a change's writes).
-    pub(crate) async fn put_write<T: serde::Serialize>(&self, value: &T) -> Result<Write> {
+    pub(super) async fn put_write_keyed<T: serde::Serialize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        value: &T,
+    ) -> Result<Write> {
         Ok(Write::Put(
-            self.put_builder().await.set_item(Some(to_item(value)?)),
+            self.put_builder()
+                .await
+                .set_item(Some(to_keyed_item(pk, sk, value)?)),
         ))
     }
 
@@ -103,7 +111,7 @@ impl DynamoDbStore {
             Write::Put(
                 self.put_builder()
                     .await
-                    .set_item(Some(to_item(entry)?))
+                    .set_item(Some(entry_item(entry)?))
                     .condition_expression("attribute_not_exists(pk)"),
             )
             .into_transact_item()?,
@@ -144,7 +152,7 @@ impl DynamoDbStore {
         let result = self
             .put_builder()
             .await
-            .set_item(Some(to_item(entry)?))
+            .set_item(Some(entry_item(entry)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -152,7 +160,7 @@ impl DynamoDbStore {
             return Ok(());
         }
         let mut update = self
-            .update_at(s(&entry.pk), s(&entry.sk))
+            .update_at(s(keys::audit(&entry.org_id)), s(entry_sk(entry)?))
             .await
             .expression_attribute_values(":o", s(entry.outcome.as_str()))
             .expression_attribute_values(":t", AttributeValue::Bool(true));
@@ -173,7 +181,7 @@ impl DynamoDbStore {
 
     /// Adds facts learnt after the change (how many items a purge deleted).
     pub async fn annotate_entry(&self, entry: &AuditEntry, name: &str, value: i64) -> Result<()> {
-        self.update_at(s(&entry.pk), s(&entry.sk))
+        self.update_at(s(keys::audit(&entry.org_id)), s(entry_sk(entry)?))
             .await
             .update_expression("SET details.#n = :v")
             .condition_expression("attribute_exists(pk)")
@@ -190,10 +198,10 @@ impl DynamoDbStore {
     /// where given.
     pub async fn audit_entries(
         &self,
-        org: &str,
+        org: &OrgId,
         provider: Option<&str>,
         action: Option<Action>,
-        before: Option<&str>,
+        before: Option<&Position>,
         limit: usize,
     ) -> Result<AuditPage> {
         let mut filters = Vec::new();
@@ -209,10 +217,10 @@ impl DynamoDbStore {
             values.insert(":a".into(), s(a.as_str()));
         }
         let mut entries = Vec::new();
-        let mut start = before.map(|sk| {
+        let mut start = before.map(|position| {
             HashMap::from([
                 ("pk".to_string(), s(keys::audit(org))),
-                ("sk".to_string(), s(sk)),
+                ("sk".to_string(), s(position.sort_key())),
             ])
         });
         loop {
@@ -237,7 +245,10 @@ impl DynamoDbStore {
             for item in page.items.unwrap_or_default() {
                 entries.push(from_item::<AuditEntry>(item)?);
                 if entries.len() == limit {
-                    let next = entries.last().map(|e| e.sk.clone());
+                    let next = match entries.last() {
+                        Some(e) => Some(Position::at(&entry_sk(e)?, keys::AUDIT_PREFIX)),
+                        None => None,
+                    };
                     return Ok(AuditPage { entries, next });
                 }
             }
@@ -252,4 +263,16 @@ impl DynamoDbStore {
             }
         }
     }
+}
+
+/// Where an entry is stored: the org's audit partition, at the attempt's time and
+/// request id (so a later outcome of the same attempt lands on the same item).
+fn entry_sk(entry: &AuditEntry) -> Result<String> {
+    let at = time::OffsetDateTime::parse(&entry.at, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| Error::internal("reading an audit entry's time", e))?;
+    Ok(keys::audit_sk(at, &entry.request_id))
+}
+
+fn entry_item(entry: &AuditEntry) -> Result<HashMap<String, AttributeValue>> {
+    to_keyed_item(&keys::audit(&entry.org_id), &entry_sk(entry)?, entry)
 }

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use rand::{Rng as _, SeedableRng as _};
-use seatscope_core::catalog::{AuthMode, Catalog};
 use seatscope_core::config::Config;
-use seatscope_core::domain::{day, keys, DailyRollup, Seat, SeatStatus};
+use seatscope_core::domain::catalog::{AuthMode, Catalog};
+use seatscope_core::domain::settings::AppSettings;
+use seatscope_core::domain::{day, DailyRollup, OrgId, Seat, SeatStatus};
+use seatscope_core::ops::{settings, summary};
 use seatscope_core::store::ConnectionGrant;
-use seatscope_core::usage::{self, AppSettings};
-use seatscope_core::App;
+use seatscope_core::Deps;
 use seatscope_local::services::local_sdk_config;
 
 const ORG: &str = "bench-queries";
@@ -70,9 +71,14 @@ fn catalog_of(catalog: &Catalog, n: usize) -> anyhow::Result<Catalog> {
     )?)
 }
 
-async fn put_many<T: serde::Serialize + Sync>(app: &App, items: &[T]) -> anyhow::Result<()> {
+/// Writes `items` 500 at a time with `put` (the store's typed batch writes), 8 at once.
+async fn put_many<'a, T: Sync, F, Fut>(items: &'a [T], put: F) -> anyhow::Result<()>
+where
+    F: Fn(&'a [T]) -> Fut,
+    Fut: std::future::Future<Output = seatscope_core::Result<()>>,
+{
     let mut writes = futures::stream::iter(items.chunks(500))
-        .map(|chunk| app.store.put_all(chunk))
+        .map(put)
         .buffer_unordered(8);
     while let Some(done) = writes.next().await {
         done?;
@@ -80,19 +86,20 @@ async fn put_many<T: serde::Serialize + Sync>(app: &App, items: &[T]) -> anyhow:
     Ok(())
 }
 
-async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
+async fn seed(app: &Deps, o: &Options) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     let today = now.date();
     let features = app.config.catalog.get("pagerduty")?.features.clone();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let started = Instant::now();
+    let org = OrgId::parse(ORG)?;
     for (i, provider) in app.config.catalog.providers().iter().enumerate() {
-        let pk = keys::app(ORG, &provider.id);
+        let data = app.store.app_data(&org, &provider.id);
         let secret_name = format!("{}/{ORG}/{}", app.config.secret_prefix, provider.id);
         app.store
             .save_connection(
                 &ConnectionGrant {
-                    org: ORG,
+                    org: &org,
                     provider: &provider.id,
                     auth_mode: AuthMode::ApiKey,
                     secret_name: &secret_name,
@@ -102,9 +109,9 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                     scopes: None,
                     now,
                 },
-                &seatscope_core::audit::AuditScope::tool(
-                    ORG,
-                    seatscope_core::audit::Action::ApiKey,
+                &seatscope_core::domain::audit::AuditScope::tool(
+                    &org,
+                    seatscope_core::domain::audit::Action::ApiKey,
                     now,
                 )
                 .done(Default::default()),
@@ -115,8 +122,6 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                 let last = (rng.gen_range(0..10) < 8)
                     .then(|| day(today - time::Duration::days(rng.gen_range(0..120))));
                 Seat {
-                    pk: pk.clone(),
-                    sk: keys::seat_sk(&format!("P{s:06}")),
                     seat_id: format!("P{s:06}"),
                     email: format!("user{s}@bench.example"),
                     name: format!("User {s}"),
@@ -132,14 +137,12 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                 }
             })
             .collect();
-        put_many(app, &seats).await?;
+        put_many(&seats, |chunk| data.put_seats(chunk)).await?;
         let rollups: Vec<DailyRollup> = (0..o.days)
             .map(|d| {
                 let date = today - time::Duration::days(d);
                 let mau = rng.gen_range(o.seats as u32 / 2..=o.seats as u32);
                 DailyRollup {
-                    pk: pk.clone(),
-                    sk: keys::rollup_sk(date),
                     date: day(date),
                     seats: o.seats as u32,
                     dau: Some(mau / 5),
@@ -153,7 +156,7 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                 }
             })
             .collect();
-        put_many(app, &rollups).await?;
+        put_many(&rollups, |chunk| data.put_rollups(chunk)).await?;
         // Half the apps have a price and an exemption list; each gets its summary
         // the way a sync or a settings change computes it.
         if i % 2 == 0 {
@@ -162,11 +165,11 @@ async fn seed(app: &App, o: &Options) -> anyhow::Result<()> {
                 exempt_seats: (0..20).map(|s| format!("P{s:06}")).collect(),
                 ..AppSettings::default()
             };
-            let admin = seatscope_core::domain::Caller::member(ORG, "bench")
-                .admin_for(seatscope_core::audit::Action::Settings)?;
-            usage::save_settings(app, &admin, provider, settings).await?;
+            let admin = seatscope_core::domain::Caller::member(&org, "bench")
+                .admin_for(seatscope_core::domain::audit::Action::Settings)?;
+            settings::save_settings(app, &admin, provider, settings).await?;
         } else {
-            usage::refresh_summary(app, ORG, provider, Some(&seats), now).await?;
+            summary::refresh_summary(app, &org, provider, Some(&seats), now).await?;
         }
         eprintln!(
             "  seeded {}/{} apps ({} seats, {} days each) in {:.0} s",
@@ -222,7 +225,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn measure(
-    app: &App,
+    app: &Deps,
     label: &str,
     runs: usize,
     make: impl Fn(usize) -> String,
@@ -267,7 +270,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut config = Config::from_env()?;
     config.catalog = catalog_of(&config.catalog, o.apps)?;
-    let app = App::from_clients(config, dynamodb, secrets)?;
+    let app = Deps::from_clients(config, dynamodb, secrets)?;
     let started = Instant::now();
     eprintln!(
         "bench-queries: seeding {} apps × {} seats × {} days …",

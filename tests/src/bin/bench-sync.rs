@@ -26,10 +26,10 @@ use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use seatscope_core::catalog::Catalog;
 use seatscope_core::config::Config;
-use seatscope_core::sync::{self, RunResult};
-use seatscope_core::App;
+use seatscope_core::domain::catalog::Catalog;
+use seatscope_core::ops::sync::{self, RunResult};
+use seatscope_core::Deps;
 use seatscope_local::services::local_sdk_config;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -177,9 +177,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(per_minute) = client_rate_limit {
         config.catalog = with_budget(&config.catalog, provider, per_minute)?;
     }
-    let app = App::from_clients(config, dynamodb, secrets)?;
+    let app = Deps::from_clients(config, dynamodb, secrets)?;
     let started = Instant::now();
-    let result = sync::sync_connection(&app, org, provider, app.config.clock.now()).await?;
+    let result = sync::sync_connection(
+        &app,
+        &seatscope_core::domain::OrgId::parse(org)?,
+        provider,
+        app.config.clock.now(),
+    )
+    .await?;
     let sync_ms = started.elapsed().as_millis();
     let (name, summary) = match result {
         RunResult::Synced(s) => ("synced", s),

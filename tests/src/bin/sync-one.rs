@@ -6,8 +6,8 @@
 
 use anyhow::Context as _;
 use seatscope_core::config::Config;
-use seatscope_core::sync::{self, RunResult};
-use seatscope_core::App;
+use seatscope_core::ops::sync::{self, RunResult};
+use seatscope_core::Deps;
 use seatscope_local::services::local_sdk_config;
 
 #[tokio::main]
@@ -23,9 +23,15 @@ async fn main() -> anyhow::Result<()> {
     let secrets = aws_sdk_secretsmanager::Client::new(
         &local_sdk_config(&endpoint("SEATSCOPE_LOCAL_MOTO")?).await,
     );
-    let app = App::from_clients(Config::from_env()?, dynamodb, secrets)?;
+    let app = Deps::from_clients(Config::from_env()?, dynamodb, secrets)?;
     let now = app.config.clock.now();
-    let result = sync::sync_connection(&app, &org, &provider, now).await?;
+    let result = sync::sync_connection(
+        &app,
+        &seatscope_core::domain::OrgId::parse(&org)?,
+        &provider,
+        now,
+    )
+    .await?;
     println!(
         "{}",
         match result {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context};
-pub use seatscope_core::audit::Action;
+pub use seatscope_core::domain::audit::Action;
 use seatscope_local::stack::Stack;
 use serde_json::Value;
 
@@ -432,8 +432,14 @@ pub fn rerun_at_days(tests: &[&str], days: &[&str]) {
 /// The audit entry of a change a test makes straight through the store (as a tool
 /// would: `AuditScope::tool`).
 #[allow(dead_code)]
-pub fn tool_entry(stack: &Stack, org: &str, action: Action) -> seatscope_core::audit::AuditEntry {
-    seatscope_core::audit::AuditScope::tool(org, action, stack.now()).done(Default::default())
+pub fn tool_entry(
+    stack: &Stack,
+    org: &str,
+    action: Action,
+) -> seatscope_core::domain::audit::AuditEntry {
+    let org = seatscope_core::domain::org::OrgId::parse(org).expect("a valid org id");
+    seatscope_core::domain::audit::AuditScope::tool(&org, action, stack.now())
+        .done(Default::default())
 }
 
 /// A small stack (PagerDuty: 4 users, 5 days) with roles on: `ROLE_CLAIM=groups`,
@@ -485,4 +491,10 @@ pub async fn send_as(
         .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap_or_default())
+}
+
+/// `org` as the store takes it (a test's org ids are all valid).
+#[allow(dead_code)]
+pub fn org_id(org: &str) -> seatscope_core::domain::OrgId {
+    seatscope_core::domain::OrgId::parse(org).expect("a valid org id")
 }

@@ -1,0 +1,204 @@
+//! The overview: every app of the catalog with its connection and stored summary,
+//! and the org's totals.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{activity_note, auth_modes, definitions, sources, DEFAULT_INACTIVE_DAYS};
+use crate::deps::Deps;
+use crate::domain::caller::Caller;
+use crate::domain::catalog::{AuthMode, Pricing, Provider};
+use crate::domain::connection::{Connection, SyncSummary};
+use crate::domain::org::OrgId;
+use crate::domain::plan::PlanItem;
+use crate::domain::summary::Summary;
+use crate::error::Result;
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionView {
+    /// not_connected · connected · needs_reconnect · error · disconnected
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub vendor_account: Option<String>,
+    pub connected_at: Option<String>,
+    /// The dashboard user who connected it, or for an invite link the vendor account
+    /// that consented.
+    pub connected_by: Option<String>,
+    /// The dashboard user who sent the invite link it came through.
+    pub invited_by: Option<String>,
+    /// What the grant allows (OAuth scopes, or the scopes checked on an API key).
+    pub scopes: Option<Vec<String>>,
+    pub last_sync_at: Option<String>,
+    pub last_sync: Option<SyncSummary>,
+    /// A run holds the lease right now.
+    pub syncing: bool,
+}
+
+impl ConnectionView {
+    pub(crate) fn of(c: Option<&Connection>, now: OffsetDateTime) -> ConnectionView {
+        match c {
+            None => ConnectionView {
+                status: "not_connected".into(),
+                status_reason: None,
+                vendor_account: None,
+                connected_at: None,
+                connected_by: None,
+                invited_by: None,
+                scopes: None,
+                last_sync_at: None,
+                last_sync: None,
+                syncing: false,
+            },
+            Some(c) => ConnectionView {
+                status: serde_json::to_value(c.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                status_reason: c.status_reason.clone(),
+                vendor_account: c.vendor_account.clone(),
+                connected_at: Some(c.connected_at.clone()),
+                connected_by: Some(c.connected_by.clone()),
+                invited_by: c.invited_by.clone(),
+                scopes: c.scopes.clone(),
+                last_sync_at: c.last_sync_at.clone(),
+                last_sync: c.last_sync_summary.clone(),
+                syncing: c.lease_expires_at.is_some_and(|e| e > now.unix_timestamp()),
+            },
+        }
+    }
+}
+
+/// Plan credits of a usage-priced app, with their as-of time.
+#[derive(Debug, Serialize)]
+pub struct PlanView {
+    pub total: i64,
+    pub used: i64,
+    pub remain: i64,
+    pub utilization_percent: Option<f64>,
+    pub next_reset: Option<String>,
+    pub reset_frequency: Option<String>,
+    pub as_of: String,
+    pub source: &'static str,
+}
+
+impl PlanView {
+    pub(crate) fn of(item: PlanItem) -> PlanView {
+        let p = item.plan;
+        PlanView {
+            utilization_percent: (p.total > 0)
+                .then(|| (p.used as f64 * 1000.0 / p.total as f64).round() / 10.0),
+            total: p.total,
+            used: p.used,
+            remain: p.remain,
+            next_reset: p.next_reset,
+            reset_frequency: p.reset_frequency,
+            as_of: item.as_of,
+            source: Self::SOURCE,
+        }
+    }
+
+    pub(crate) const SOURCE: &'static str = "/v3/user/credits (used vs total of the plan period)";
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppSummary {
+    pub provider: String,
+    pub name: String,
+    pub auth_modes: Vec<AuthMode>,
+    pub pricing: Pricing,
+    pub connection: ConnectionView,
+    /// As of `as_of_date` (the latest rollup day) and `computed_at`.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// False where the vendor reports no per-seat activity.
+    pub per_seat_activity: bool,
+    /// Says plainly what cannot be known for this app (None when all can).
+    pub activity_note: Option<String>,
+    /// Plan credits used ÷ included, percent (usage-priced apps only).
+    pub plan_utilization_percent: Option<f64>,
+    pub sources: BTreeMap<&'static str, String>,
+}
+
+/// Sums over the connected apps; an unknown number is left out of its sum.
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    pub seats: u32,
+    pub active_30d: u32,
+    pub inactive_seats: u32,
+    pub monthly_cost: f64,
+    pub potential_savings: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    pub org: OrgId,
+    pub generated_at: String,
+    /// Seat prices are entered by the org in this currency.
+    pub currency: &'static str,
+    pub apps: Vec<AppSummary>,
+    pub totals: Totals,
+    pub definitions: BTreeMap<&'static str, &'static str>,
+}
+
+pub const CURRENCY: &str = "USD";
+
+/// One Query for the org's connections and two BatchGetItems (summaries, plans)
+/// whatever the number of apps.
+pub async fn overview(deps: &Deps, caller: &Caller) -> Result<Overview> {
+    let now = deps.config.clock.now();
+    let connections = deps.store.connections(&caller.org).await?;
+    let connected: Vec<&Provider> = deps
+        .config
+        .catalog
+        .providers()
+        .iter()
+        .filter(|p| connections.iter().any(|c| c.provider == p.id))
+        .collect();
+    let connected_ids: Vec<&str> = connected.iter().map(|p| p.id.as_str()).collect();
+    let (mut summaries, mut plans) = deps
+        .store
+        .summaries_and_plans(&caller.org, &connected_ids)
+        .await?;
+    let mut totals = Totals::default();
+    let mut apps = Vec::new();
+    for provider in deps.config.catalog.providers() {
+        let connection = connections.iter().find(|c| c.provider == provider.id);
+        let summary = summaries.remove(&provider.id).unwrap_or_else(|| Summary {
+            inactive_days: DEFAULT_INACTIVE_DAYS,
+            ..Summary::default()
+        });
+        if connection.is_some() {
+            totals.seats += summary.seats.unwrap_or(0);
+            totals.active_30d += summary.active_30d.unwrap_or(0);
+            totals.inactive_seats += summary.inactive_seats.unwrap_or(0);
+            totals.monthly_cost += summary.monthly_cost.unwrap_or(0.0);
+            totals.potential_savings += summary.potential_savings.unwrap_or(0.0);
+        }
+        apps.push(AppSummary {
+            provider: provider.id.clone(),
+            name: provider.name.clone(),
+            auth_modes: auth_modes(deps, provider),
+            pricing: provider.pricing,
+            connection: ConnectionView::of(connection, now),
+            summary,
+            per_seat_activity: provider.per_seat_activity,
+            activity_note: activity_note(provider),
+            plan_utilization_percent: plans
+                .remove(&provider.id)
+                .and_then(|p| PlanView::of(p).utilization_percent),
+            sources: sources(provider),
+        });
+    }
+    totals.monthly_cost = (totals.monthly_cost * 100.0).round() / 100.0;
+    totals.potential_savings = (totals.potential_savings * 100.0).round() / 100.0;
+    Ok(Overview {
+        org: caller.org.clone(),
+        generated_at: crate::domain::rfc3339(now),
+        currency: CURRENCY,
+        apps,
+        totals,
+        definitions: definitions(),
+    })
+}

@@ -1,0 +1,645 @@
+//! The streams of one run: seats (with who is on call), then activity window by window
+//! from its checkpoint (fetched several windows at once, written in order), then plan
+//! credits and the app's summary. Each window's day counts, the seats' last activity
+//! and the rollups of its days are written before the checkpoint moves past it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use time::{Date, Duration, OffsetDateTime, Time};
+
+use super::rollups::{account_rollups, rebuild_rollups, update_active_days};
+use crate::connectors::{self, Connector, SeatRecord};
+use crate::deps::Deps;
+use crate::domain::catalog::Provider;
+use crate::domain::connection::{Connection, SyncSummary};
+use crate::domain::metrics;
+use crate::domain::plan::PlanItem;
+use crate::domain::run::RequestCounts;
+use crate::domain::seat::{OnCall, Seat, SeatDay, SeatStatus};
+use crate::domain::time::{day, parse_day, rfc3339};
+use crate::error::{Error, Result};
+use crate::ops::credentials::usable_credentials;
+use crate::store::{AppData, Checkpoint};
+use crate::vault::Credentials;
+
+/// On call in the window = on call at some time from this long before a sync to this
+/// long after it (`/oncalls`): a weekly or monthly rotation's members all fall in it.
+pub const ON_CALL_WINDOW: Duration = Duration::days(30);
+
+pub(super) fn lease_ttl(deps: &Deps) -> Duration {
+    Duration::seconds(i64::from(deps.config.sync_lease_seconds))
+}
+
+fn start_of_day(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_time(Time::MIDNIGHT)
+}
+
+fn parse_instant(s: Option<&str>) -> Option<OffsetDateTime> {
+    s.and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+}
+
+/// One run's identity and limits.
+pub(super) struct Run {
+    pub(super) owner: String,
+    /// The tick's (or the message's) time: the activity stream runs up to it.
+    pub(super) now: OffsetDateTime,
+    /// Stop fetching at this instant (the deadline minus the margin).
+    pub(super) stop_at: Option<OffsetDateTime>,
+    pub(super) lease_ttl: Duration,
+}
+
+impl Run {
+    fn out_of_time(&self) -> bool {
+        self.stop_at
+            .is_some_and(|stop| OffsetDateTime::now_utc() >= stop)
+    }
+}
+
+pub(super) enum Pulled {
+    Done(SyncSummary),
+    Paused(SyncSummary),
+}
+
+/// What this run has written so far; survives the retry after a 401.
+struct Progress {
+    /// The app's seats after the seats stream (or as stored, when resuming).
+    seats: Option<Vec<Seat>>,
+    /// Activity before this instant is written.
+    activity_from: OffsetDateTime,
+    events: u64,
+    days_written: u32,
+}
+
+impl Progress {
+    fn summary(&self) -> SyncSummary {
+        SyncSummary {
+            seats: self
+                .seats
+                .iter()
+                .flatten()
+                .filter(|s| s.status != SeatStatus::Removed)
+                .count() as u32,
+            activity_events: self.events,
+            days_written: self.days_written,
+        }
+    }
+}
+
+pub(super) async fn sync_streams(
+    deps: &Deps,
+    connection: &Connection,
+    run: &Run,
+    requests: &mut RequestCounts,
+) -> Result<Pulled> {
+    let provider = deps.config.catalog.get(&connection.provider)?;
+    let mut progress = Progress {
+        seats: None,
+        activity_from: window_start(connection, deps.config.sync_history_days, run.now),
+        events: 0,
+        days_written: 0,
+    };
+    let credentials = usable_credentials(deps, provider, connection, None).await?;
+    match pull(
+        deps,
+        provider,
+        connection,
+        &credentials,
+        run,
+        &mut progress,
+        requests,
+    )
+    .await
+    {
+        Err(Error::VendorAuth {
+            provider: p,
+            message,
+        }) => match &credentials {
+            // Once on a 401: refresh (unless someone already did) and go on from
+            // what is written.
+            Credentials::OAuth2(t) if t.refresh_token.is_some() => {
+                let rejected = t.access_token.clone();
+                let credentials =
+                    usable_credentials(deps, provider, connection, Some(&rejected)).await?;
+                pull(
+                    deps,
+                    provider,
+                    connection,
+                    &credentials,
+                    run,
+                    &mut progress,
+                    requests,
+                )
+                .await
+                .map_err(|e| match e {
+                    Error::VendorAuth { provider, message } => Error::NeedsReconnect {
+                        provider,
+                        reason: message,
+                    },
+                    other => other,
+                })
+            }
+            _ => Err(Error::NeedsReconnect {
+                provider: p,
+                reason: message,
+            }),
+        },
+        other => other,
+    }
+}
+
+/// Where this run's activity window starts: the start of the checkpoint's day
+/// (whole days are recounted, so day counts stay absolute), or the history horizon.
+fn window_start(connection: &Connection, history_days: u32, now: OffsetDateTime) -> OffsetDateTime {
+    let horizon = start_of_day(now - Duration::days(i64::from(history_days)));
+    parse_instant(connection.activity_synced_until.as_deref())
+        .map(|t| start_of_day(t).max(horizon))
+        .unwrap_or(horizon)
+}
+
+/// Whether the seats stream was already written by this sync: its checkpoint is
+/// later than the last finished run (a run paused at a deadline, or one that
+/// crashed after writing seats).
+fn seats_written_this_sync(connection: &Connection) -> bool {
+    match (
+        parse_instant(connection.seats_synced_at.as_deref()),
+        parse_instant(connection.last_sync_at.as_deref()),
+    ) {
+        (Some(seats), Some(finished)) => seats > finished,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// The activity windows `[from, to)` from `from` to `until`: `days` long, aligned
+/// to UTC days; the last one ends at `until`.
+fn next_window(
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+    days: Option<u32>,
+) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    if from >= until {
+        return None;
+    }
+    let to = match days {
+        Some(d) => (start_of_day(from) + Duration::days(i64::from(d.max(1)))).min(until),
+        None => until,
+    };
+    Some((from, to))
+}
+
+/// The UTC days a window `[from, to)` covers.
+pub(super) fn window_days(from: OffsetDateTime, to: OffsetDateTime) -> Vec<Date> {
+    if to <= from {
+        return Vec::new();
+    }
+    metrics::days_between(from.date(), (to - Duration::NANOSECOND).date())
+}
+
+/// One window's counts: (seat, day) → feature → count. Bounded by seats × days
+/// of the window × features, whatever the number of events.
+type WindowCounts = HashMap<(String, Date), BTreeMap<String, u32>>;
+
+enum Fetched {
+    Window {
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        counts: WindowCounts,
+        events: u64,
+    },
+    /// The deadline came while fetching: the partial window is dropped.
+    OutOfTime,
+    /// Nothing left to fetch.
+    Nothing,
+}
+
+async fn fetch_window(
+    connector: &dyn Connector,
+    window: Option<(OffsetDateTime, OffsetDateTime)>,
+    stop_at: Option<OffsetDateTime>,
+) -> Result<Fetched> {
+    let Some((from, to)) = window else {
+        return Ok(Fetched::Nothing);
+    };
+    let mut counts = WindowCounts::new();
+    let mut count = |event: crate::connectors::ActivityEvent| {
+        *counts
+            .entry((event.seat_id, event.at.date()))
+            .or_default()
+            .entry(event.feature.to_string())
+            .or_default() += 1;
+    };
+    let fetch = connector.activity(from, to, &mut count);
+    let events = match stop_at {
+        None => fetch.await?,
+        Some(stop) => {
+            let left = (stop - OffsetDateTime::now_utc()).max(Duration::ZERO);
+            let left = std::time::Duration::try_from(left).unwrap_or_default();
+            match tokio::time::timeout(left, fetch).await {
+                Ok(events) => events?,
+                Err(_) => return Ok(Fetched::OutOfTime),
+            }
+        }
+    };
+    Ok(Fetched::Window {
+        from,
+        to,
+        counts,
+        events,
+    })
+}
+
+async fn save_checkpoint(
+    deps: &Deps,
+    connection: &Connection,
+    run: &Run,
+    checkpoint: Checkpoint,
+) -> Result<()> {
+    let saved = deps
+        .store
+        .save_checkpoint(
+            &connection.org_id,
+            &connection.provider,
+            &run.owner,
+            checkpoint,
+            deps.config.clock.now() + run.lease_ttl,
+        )
+        .await?;
+    if saved {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "the lease was taken over or the connection disconnected".into(),
+        ))
+    }
+}
+
+async fn pull(
+    deps: &Deps,
+    provider: &Provider,
+    connection: &Connection,
+    credentials: &Credentials,
+    run: &Run,
+    progress: &mut Progress,
+    requests: &mut RequestCounts,
+) -> Result<Pulled> {
+    let connector = connectors::for_provider(provider, deps.http()?, credentials)?;
+    let pulled = Box::pin(pull_with(
+        deps,
+        connector.as_ref(),
+        provider,
+        connection,
+        run,
+        progress,
+    ))
+    .await;
+    // Whatever the ending, the run's record counts the requests it made.
+    let stats = connector.http().stats();
+    *requests += RequestCounts {
+        requests: stats.requests,
+        retries: stats.retries,
+        rate_limited: stats.rate_limited,
+    };
+    pulled
+}
+
+async fn pull_with(
+    deps: &Deps,
+    connector: &dyn Connector,
+    provider: &Provider,
+    connection: &Connection,
+    run: &Run,
+    progress: &mut Progress,
+) -> Result<Pulled> {
+    let org = &connection.org_id;
+    let data = deps.store.app_data(org, &provider.id);
+    let now = run.now;
+
+    // Seats stream: fetched once per sync; a resumed sync uses what it stored.
+    if progress.seats.is_none() {
+        let stored: Vec<Seat> = data.seats().await?;
+        let seats = if seats_written_this_sync(connection) && !stored.is_empty() {
+            stored
+        } else {
+            let records = connector.seats().await?;
+            let on_call = connector
+                .on_calls(now - ON_CALL_WINDOW, now + ON_CALL_WINDOW, now)
+                .await?;
+            let seats = merge_seats(stored, records, on_call.as_ref(), now);
+            data.put_seats(&seats).await?;
+            save_checkpoint(deps, connection, run, Checkpoint::Seats(now)).await?;
+            seats
+        };
+        progress.seats = Some(seats);
+    }
+    let seat_count = progress.summary().seats;
+
+    if !provider.per_seat_activity {
+        // Account-level usage: a number per day, read in one pass.
+        let (since, until) = (progress.activity_from, now);
+        if since < until {
+            let days = connector.account_usage(since, until).await?;
+            let rollups = account_rollups(&window_days(since, until), days, seat_count, now);
+            data.put_rollups(&rollups).await?;
+            progress.days_written += rollups.len() as u32;
+            save_checkpoint(deps, connection, run, Checkpoint::ActivityUntil(until)).await?;
+            progress.activity_from = until;
+        }
+    } else {
+        let window_len = connector
+            .activity_by_window()
+            .then_some(deps.config.sync_window_days);
+        // Pipelined: the next windows are fetched (up to `parallel` at once, sharing
+        // the connection's rate budget) while the last ones are written, in order;
+        // the checkpoint moves only after a window is written.
+        let parallel = if window_len.is_some() {
+            deps.config.sync_parallel_windows.max(1) as usize
+        } else {
+            1
+        };
+        let mut fetching_from = progress.activity_from;
+        let mut to_write: VecDeque<(OffsetDateTime, OffsetDateTime, WindowCounts)> =
+            VecDeque::new();
+        loop {
+            let mut windows = Vec::with_capacity(parallel);
+            if !run.out_of_time() {
+                let mut from = fetching_from;
+                while windows.len() < parallel {
+                    let Some(w) = next_window(from, now, window_len) else {
+                        break;
+                    };
+                    from = w.1;
+                    windows.push(w);
+                }
+            }
+            let out_of_time = windows.is_empty() && fetching_from < now;
+            let seats = progress.seats.as_mut().ok_or_else(|| Error::Internal {
+                context: "the activity stream ran before the seats stream".into(),
+                source: None,
+            })?;
+            let write = async {
+                let mut written = Vec::new();
+                while let Some((from, to, counts)) = to_write.pop_front() {
+                    let days =
+                        write_window(deps, &data, connection, run, (from, to), counts, seats)
+                            .await?;
+                    written.push((to, days));
+                }
+                Ok::<_, Error>(written)
+            };
+            let fetch = futures::future::join_all(
+                windows
+                    .iter()
+                    .map(|w| fetch_window(connector, Some(*w), run.stop_at)),
+            );
+            let (fetched, written) = tokio::join!(fetch, write);
+            for (to, days) in written? {
+                progress.activity_from = to;
+                progress.days_written += days;
+            }
+            if windows.is_empty() {
+                if out_of_time {
+                    return Ok(Pulled::Paused(progress.summary()));
+                }
+                break;
+            }
+            for fetched in fetched {
+                match fetched? {
+                    Fetched::Window {
+                        from,
+                        to,
+                        counts,
+                        events,
+                    } => {
+                        progress.events += events;
+                        fetching_from = to;
+                        to_write.push_back((from, to, counts));
+                    }
+                    // Windows fetched but not written are fetched again by the next
+                    // run: the checkpoint has not moved past them.
+                    Fetched::OutOfTime => return Ok(Pulled::Paused(progress.summary())),
+                    Fetched::Nothing => {}
+                }
+            }
+        }
+    }
+
+    if provider.per_seat_activity {
+        if let Some(seats) = progress.seats.as_mut() {
+            update_active_days(&data, seats, now.date()).await?;
+        }
+    }
+
+    if let Some(plan) = connector.plan_usage().await? {
+        data.put_plan(&PlanItem {
+            plan,
+            as_of: rfc3339(now),
+        })
+        .await?;
+    }
+    // The seats this sync wrote (last activity and active days moved in memory too).
+    crate::ops::summary::refresh_summary(deps, org, provider, progress.seats.as_deref(), now)
+        .await?;
+    Ok(Pulled::Done(progress.summary()))
+}
+
+/// Writes one fetched window: the absolute day counts, the seats whose last
+/// activity moved, the rollups of the window's days; then the checkpoint. Returns
+/// how many rollups were written.
+async fn write_window(
+    deps: &Deps,
+    data: &AppData<'_>,
+    connection: &Connection,
+    run: &Run,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    counts: WindowCounts,
+    seats: &mut [Seat],
+) -> Result<u32> {
+    let seat_days: Vec<SeatDay> = counts
+        .into_iter()
+        .map(|((seat, date), features)| SeatDay {
+            date: day(date),
+            seat_id: seat,
+            total: features.values().sum(),
+            features,
+        })
+        .collect();
+    data.put_seat_days(&seat_days).await?;
+
+    let mut latest: HashMap<&str, Date> = HashMap::new();
+    for d in seat_days.iter().filter(|d| d.total > 0) {
+        if let Some(date) = parse_day(&d.date) {
+            let e = latest.entry(d.seat_id.as_str()).or_insert(date);
+            *e = (*e).max(date);
+        }
+    }
+    let mut moved = Vec::new();
+    for seat in seats.iter_mut() {
+        let Some(&date) = latest.get(seat.seat_id.as_str()) else {
+            continue;
+        };
+        let before = seat.last_activity_on.as_deref().and_then(parse_day);
+        if before.is_none_or(|b| b < date) {
+            seat.last_activity_on = Some(day(date));
+            moved.push(seat.clone());
+        }
+    }
+    data.put_seats(&moved).await?;
+
+    let seat_count = seats
+        .iter()
+        .filter(|s| s.status != SeatStatus::Removed)
+        .count() as u32;
+    let rollups = rebuild_rollups(
+        data,
+        &window_days(from, to),
+        &seat_days,
+        seat_count,
+        run.now,
+    )
+    .await?;
+    data.put_rollups(&rollups).await?;
+    save_checkpoint(deps, connection, run, Checkpoint::ActivityUntil(to)).await?;
+    Ok(rollups.len() as u32)
+}
+
+/// Seats as reported now, keeping first-seen and last-activity from before; seats
+/// the vendor no longer reports are kept as removed. (Last activity moves as the
+/// activity windows are written.) `on_call`: who is on call now, by seat id, for
+/// vendors with on-call schedules (None: the vendor has none).
+fn merge_seats(
+    stored: Vec<Seat>,
+    records: Vec<SeatRecord>,
+    on_call: Option<&HashMap<String, OnCall>>,
+    now: OffsetDateTime,
+) -> Vec<Seat> {
+    let first_import = stored.is_empty();
+    let mut existing: HashMap<String, Seat> =
+        stored.into_iter().map(|s| (s.seat_id.clone(), s)).collect();
+    let now_s = rfc3339(now);
+    let mut seats = Vec::with_capacity(records.len());
+    for r in records {
+        let before = existing.remove(&r.id);
+        seats.push(Seat {
+            first_seen_at: before
+                .as_ref()
+                .map(|s| s.first_seen_at.clone())
+                .unwrap_or_else(|| now_s.clone()),
+            last_seen_at: now_s.clone(),
+            added_after_import: before
+                .as_ref()
+                .map_or(!first_import, |s| s.added_after_import),
+            active_days_30: before.as_ref().and_then(|s| s.active_days_30),
+            last_activity_on: before.and_then(|s| s.last_activity_on),
+            status: if r.invited {
+                SeatStatus::Invited
+            } else {
+                SeatStatus::Active
+            },
+            on_call: on_call.and_then(|o| o.get(&r.id).cloned()),
+            seat_id: r.id,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+            license: r.license,
+        });
+    }
+    for (_, mut gone) in existing {
+        if gone.status != SeatStatus::Removed {
+            gone.status = SeatStatus::Removed;
+            seats.push(gone);
+        }
+    }
+    seats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::AuthMode;
+    use crate::domain::connection::ConnectionStatus;
+    use crate::domain::org::OrgId;
+
+    fn connection(until: Option<&str>) -> Connection {
+        Connection {
+            org_id: OrgId::parse("o").unwrap(),
+            provider: "pagerduty".into(),
+            status: ConnectionStatus::Connected,
+            auth_mode: AuthMode::Oauth2,
+            secret_name: "s".into(),
+            connected_by: "u".into(),
+            connected_at: "2026-11-01T00:00:00Z".into(),
+            invited_by: None,
+            vendor_account: None,
+            scopes: None,
+            status_reason: None,
+            last_sync_at: None,
+            last_sync_summary: None,
+            next_sync_at: 0,
+            due_shard: None,
+            activity_synced_until: until.map(str::to_string),
+            seats_synced_at: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            refresh_lock_until: None,
+            consecutive_failures: 0,
+        }
+    }
+
+    #[test]
+    fn first_run_starts_at_the_history_horizon_and_later_runs_at_the_checkpoint_day() {
+        let now = time::macros::datetime!(2026-11-23 10:30 UTC);
+        assert_eq!(
+            window_start(&connection(None), 90, now),
+            time::macros::datetime!(2026-08-25 00:00 UTC)
+        );
+        assert_eq!(
+            window_start(&connection(Some("2026-11-22T17:05:00Z")), 90, now),
+            time::macros::datetime!(2026-11-22 00:00 UTC)
+        );
+    }
+
+    #[test]
+    fn windows_are_whole_utc_days_and_the_last_one_ends_now() {
+        use time::macros::datetime;
+        let now = datetime!(2026-11-23 10:30 UTC);
+        let from = datetime!(2026-11-10 00:00 UTC);
+        assert_eq!(
+            next_window(from, now, Some(7)),
+            Some((from, datetime!(2026-11-17 00:00 UTC)))
+        );
+        assert_eq!(
+            next_window(datetime!(2026-11-17 00:00 UTC), now, Some(7)),
+            Some((datetime!(2026-11-17 00:00 UTC), now))
+        );
+        assert_eq!(next_window(now, now, Some(7)), None);
+        // One pass where the vendor cannot be asked window by window.
+        assert_eq!(next_window(from, now, None), Some((from, now)));
+        // A window ending at midnight does not touch the next day.
+        assert_eq!(
+            window_days(from, datetime!(2026-11-12 00:00 UTC)),
+            vec![
+                time::macros::date!(2026 - 11 - 10),
+                time::macros::date!(2026 - 11 - 11)
+            ]
+        );
+        assert_eq!(window_days(datetime!(2026-11-23 00:00 UTC), now).len(), 1);
+    }
+
+    #[test]
+    fn seats_are_reused_only_while_a_sync_is_under_way() {
+        let mut c = connection(None);
+        assert!(!seats_written_this_sync(&c));
+        c.seats_synced_at = Some("2026-11-23T10:00:00.5Z".into());
+        assert!(seats_written_this_sync(&c), "written, no run finished yet");
+        c.last_sync_at = Some("2026-11-23T10:00:01Z".into());
+        assert!(
+            !seats_written_this_sync(&c),
+            "the last sync finished after it"
+        );
+        c.last_sync_at = Some("2026-11-23T10:00:00Z".into());
+        assert!(
+            seats_written_this_sync(&c),
+            "compared as instants, not strings"
+        );
+    }
+}
