@@ -28,6 +28,10 @@ pub enum Error {
     Forbidden { code: &'static str, message: String },
     #[error("{0} not found")]
     NotFound(String),
+    /// Something that existed and can no longer be used (410): an unknown, expired or
+    /// used invite link.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
     /// A vendor answered with an error or nonsense (502).
@@ -106,6 +110,7 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::Forbidden { .. } => 403,
             Error::NotFound(_) => 404,
+            Error::Gone { .. } => 410,
             Error::Conflict(_) => 409,
             Error::Vendor { .. } | Error::VendorAuth { .. } | Error::NeedsReconnect { .. } => 502,
             Error::Config(_) | Error::Internal { .. } => 500,
@@ -117,7 +122,8 @@ impl Error {
         match self {
             Error::BadRequest { code, .. }
             | Error::Unprocessable { code, .. }
-            | Error::Forbidden { code, .. } => code,
+            | Error::Forbidden { code, .. }
+            | Error::Gone { code, .. } => code,
             Error::TooLarge(_) => "body_too_large",
             Error::Unauthorized(_) => "unauthorized",
             Error::NotFound(_) => "not_found",

@@ -164,7 +164,10 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(payload["detail-type"], "Scheduled Event");
     let report = scheduled_sync::handle(
         app,
-        lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        lambda_runtime::LambdaEvent::new(
+            serde_json::from_value(payload).unwrap(),
+            lambda_runtime::Context::default(),
+        ),
     )
     .await
     .expect("tick");
@@ -178,7 +181,10 @@ async fn every_sample_event_is_handled_by_its_function() {
     let payload: Value = serde_json::from_str(&event("scheduled-sync-sqs.json")).unwrap();
     let response = scheduled_sync::handle(
         app,
-        lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        lambda_runtime::LambdaEvent::new(
+            serde_json::from_value(payload).unwrap(),
+            lambda_runtime::Context::default(),
+        ),
     )
     .await
     .expect("sqs batch");

@@ -176,9 +176,6 @@ async fn invite(deps: &Deps, req: &Request, route: &str) -> Response<Body> {
         }
     };
     result.unwrap_or_else(|e| match e.status() {
-        _ if e.code() == "invite_unusable" => {
-            http::standalone_page(410, "This invite link cannot be used", &e.public_message())
-        }
         status if status < 500 => http::standalone_page(
             status,
             "This invite link cannot be used",

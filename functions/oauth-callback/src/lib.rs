@@ -30,12 +30,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_
         Ok(outcome) => http::redirect(&outcome.location()),
         Err(e) if e.status() < 500 => {
             tracing::info!(code = e.code(), "callback refused");
-            let title = match e.code() {
-                "browser_mismatch" => "This connection was started in another browser",
-                connect::TOKEN_REFUSED => "The vendor granted other access than asked",
-                _ => "This connection link cannot be used",
-            };
-            http::page(400, title, &e.public_message())
+            http::page(400, connect::refusal_title(&e), &e.public_message())
         }
         Err(e) => {
             tracing::error!(error = %e.chain(), "callback failed");

@@ -9,7 +9,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use seatscope_core::ops::sync::{self, TickReport};
 use seatscope_core::queue::SyncRequest;
 use seatscope_core::Deps;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -48,35 +48,51 @@ pub struct BatchOutcome {
     pub report: TickReport,
 }
 
-/// An SQS event is an object whose `Records` come from `aws:sqs`; anything else
-/// (the scheduled event, a manual invoke) is a tick.
-fn is_sqs(payload: &Value) -> bool {
-    payload
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|r| r.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:sqs")
+/// What the function is invoked with, read once as the runtime hands it over: an SQS
+/// batch (an object whose `Records` come from `aws:sqs`), or anything else (the
+/// scheduled event, a manual invoke): a tick.
+#[derive(Debug)]
+pub enum SyncEvent {
+    Batch(SqsEvent),
+    Tick {
+        /// The event's `source` (`aws.events` for the schedule), for the log.
+        source: String,
+    },
+}
+
+impl<'de> Deserialize<'de> for SyncEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SyncEvent, D::Error> {
+        let payload = Value::deserialize(d)?;
+        let first_source = payload
+            .get("Records")
+            .and_then(Value::as_array)
+            .and_then(|r| r.first())
+            .and_then(|r| r.get("eventSource"))
+            .and_then(Value::as_str);
+        if first_source == Some("aws:sqs") {
+            return serde_json::from_value(payload)
+                .map(SyncEvent::Batch)
+                .map_err(serde::de::Error::custom);
+        }
+        let source = payload.get("source").and_then(Value::as_str);
+        Ok(SyncEvent::Tick {
+            source: source.unwrap_or("direct").to_string(),
+        })
+    }
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<SyncResponse, TickFailed> {
-    if is_sqs(&event.payload) {
-        let deadline = deadline(&event.context);
-        let batch: SqsEvent = serde_json::from_value(event.payload).map_err(|e| {
-            TickFailed(seatscope_core::Error::internal(
-                "an unreadable SQS event",
-                e,
-            ))
-        })?;
-        return Ok(SyncResponse::Batch(work(deps, batch, deadline).await));
-    }
-    let source = event
-        .payload
-        .get("source")
-        .and_then(Value::as_str)
-        .unwrap_or("direct");
+pub async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<SyncEvent>,
+) -> Result<SyncResponse, TickFailed> {
+    let source = match event.payload {
+        SyncEvent::Batch(batch) => {
+            let deadline = deadline(&event.context);
+            return Ok(SyncResponse::Batch(work(deps, batch, deadline).await));
+        }
+        SyncEvent::Tick { source } => source,
+    };
     tracing::info!(source, "sync tick");
     let report = sync::enqueue_due(deps, deps.config.clock.now())
         .await

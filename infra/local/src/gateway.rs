@@ -409,7 +409,10 @@ pub async fn tick(app: &Arc<Deps>, worker: &LocalSyncWorker) -> anyhow::Result<V
 /// Only the EventBridge tick: claims and enqueues the due connections.
 pub async fn enqueue_tick(app: &Deps) -> anyhow::Result<TickReport> {
     let event = scheduled_event();
-    let lambda_event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+    let lambda_event = lambda_runtime::LambdaEvent::new(
+        serde_json::from_value(event)?,
+        lambda_runtime::Context::default(),
+    );
     match crate::iam::acting_as(
         Function::ScheduledSync,
         scheduled_sync::handle(app, lambda_event),

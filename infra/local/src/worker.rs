@@ -316,8 +316,12 @@ impl LocalSyncWorker {
     ) -> anyhow::Result<TickReport> {
         let event = self.sqs_event(batch);
         // The exact shape Lambda delivers must parse as the runtime's SQS event.
-        serde_json::from_value::<aws_lambda_events::sqs::SqsEvent>(event.clone())
+        let event: scheduled_sync::SyncEvent = serde_json::from_value(event)
             .context("the local SQS event does not parse as an SqsEvent")?;
+        anyhow::ensure!(
+            matches!(event, scheduled_sync::SyncEvent::Batch(_)),
+            "the local SQS event reads as a tick"
+        );
         let mut context = lambda_runtime::Context::default();
         context.request_id = format!(
             "local-sqs-{}",

@@ -178,11 +178,12 @@ pub async fn revoke_invite(deps: &Deps, caller: &Admin, provider_id: &str, id: &
 }
 
 pub(super) fn invite_unusable() -> Error {
-    Error::bad_request(
-        "invite_unusable",
-        "This invite link cannot be used: it is unknown, has expired (links last 7 days) or \
-         was already used. Ask the person who sent it for a new link.",
-    )
+    Error::Gone {
+        code: "invite_unusable",
+        message: "This invite link cannot be used: it is unknown, has expired (links last 7 \
+                  days) or was already used. Ask the person who sent it for a new link."
+            .into(),
+    }
 }
 
 /// The hash of a well-formed token; anything else cannot be one of ours.

@@ -21,6 +21,9 @@ use crate::vault::Credentials;
 
 use super::*;
 
+/// The code of a callback finished in another browser than the one that started it.
+pub const BROWSER_MISMATCH: &str = "browser_mismatch";
+
 /// The OAuth providers this deployment can connect (a client is configured).
 pub(super) fn oauth_ready(deps: &Deps, provider: &Provider) -> bool {
     provider.supports(AuthMode::Oauth2) && deps.config.oauth_clients.contains_key(&provider.id)
@@ -284,7 +287,7 @@ pub(super) async fn finish_consumed(
     if !same_browser(state.browser_hash.as_deref(), params.browser_nonce.as_ref()) {
         tracing::warn!(org = %state.org_id, provider = %state.provider, cookie = params.browser_nonce.is_some(), "oauth callback from another browser refused");
         return Err(Error::bad_request(
-            "browser_mismatch",
+            BROWSER_MISMATCH,
             "Nothing was connected: this connection was started in another browser (or this \
              browser did not send back its connection cookie, which lasts 10 minutes). Start \
              the connection again, and finish it in the browser you start it in.",
@@ -458,6 +461,15 @@ pub(super) fn connect_details(grant: &ConnectionGrant<'_>) -> Details {
         d.insert("invited_by".into(), by.into());
     }
     d
+}
+
+/// The title of the page a refused callback ends on (the message says the rest).
+pub fn refusal_title(e: &Error) -> &'static str {
+    match e.code() {
+        BROWSER_MISMATCH => "This connection was started in another browser",
+        oauth_client::TOKEN_REFUSED => "The vendor granted other access than asked",
+        _ => "This connection link cannot be used",
+    }
 }
 
 #[cfg(test)]
