@@ -215,8 +215,8 @@ pub async fn exchange_code(
     Ok(token_set(&response, None, deps.config.clock.now()))
 }
 
-/// Uses the refresh token; the caller must hold the connection's lease and must
-/// store the returned set before using it (vendors that rotate have already
+/// Uses the refresh token; the caller must hold the connection's refresh lock
+/// (`ops::credentials`) and must store the returned set before using it (vendors that rotate have already
 /// invalidated the old refresh token).
 pub async fn refresh(deps: &Deps, provider: &Provider, current: &TokenSet) -> Result<TokenSet> {
     let refresh = current

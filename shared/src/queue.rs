@@ -1,6 +1,7 @@
-//! SQS adapter: the sync fan-out queue (DESIGN §5). The tick sends one message per
+//! SQS adapter: the sync fan-out queue (docs/design.md § Tick, § Continuations). The tick sends one message per
 //! due connection; a sync that reaches the Lambda deadline sends its continuation.
-//! Messages carry only the org and the provider (never a credential).
+//! A message names the org and the provider, and carries a continuation's count,
+//! the tick's time and the run so far: never a credential.
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: sync figures, printed, never asserted (DESIGN §7).
+//! `cargo xtask bench`: sync figures, printed, never asserted (README.md § Performance).
 //!
 //! 1. **Rate-limit bound, every vendor.** Each vendor's sandbox enforces its limits
 //!    (PagerDuty: 960 requests per fixed 60 s window; PandaDoc: per operation over a

@@ -1,8 +1,9 @@
-//! `cargo xtask bench-queries`: dashboard figures, printed, never asserted (DESIGN §7).
+//! `cargo xtask bench-queries`: dashboard figures, printed, never asserted (README.md § Dashboard queries and page load).
 //!
-//! 1. **Query API.** `bench-queries` (a release build, as in Lambda) seeds one org
-//!    with 50 apps × 10k seats × 365 daily rollups in DynamoDB Local, then times the
-//!    dashboard-api handler: overview, app detail for 12 months, seat list — p50/p99.
+//! 1. **Query API.** `bench-queries` (`src/bin/bench-queries.rs`, a release build, as in
+//!    Lambda) seeds one org with 50 apps × 10k seats × 365 daily rollups in DynamoDB
+//!    Local, then times the dashboard-api handler: overview, app detail for 12 months,
+//!    seat list — p50/p99.
 //! 2. **Page load.** Headless Chromium loads the app page of the seeded PagerDuty app
 //!    (10k seats, 12 months) through the local gateway, signed in through the dev
 //!    issuer: p50/p99 from navigation start to the charts drawn

@@ -1,4 +1,4 @@
-//! The AWS emulators of the local run (DESIGN §6): DynamoDB Local and moto, installed
+//! The AWS emulators of the local run (docs/design.md § Local run): DynamoDB Local and moto, installed
 //! into `.tools/` on first use and started as child processes on free ports of
 //! 127.0.0.1, with their output in `.local/logs/`. They die with us: killed on drop,
 //! and on Linux also if this process is SIGKILLed.

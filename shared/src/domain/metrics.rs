@@ -1,4 +1,4 @@
-//! Metric definitions (DESIGN §4), as pure functions:
+//! Metric definitions (README.md § Metric definitions), as pure functions:
 //! - active on day D = at least one activity event on D;
 //! - DAU/WAU/MAU on D = distinct seats active on D / in the 7 / in the 30 days ending D;
 //! - utilization = MAU ÷ seats; inactive = no activity in N days;

@@ -1,4 +1,4 @@
-//! Connecting an app (DESIGN §5) and managing the connection: start an OAuth
+//! Connecting an app (docs/design.md § Flows) and managing the connection: start an OAuth
 //! connect (state + PKCE → the vendor's consent page) and finish it (consume the
 //! state once → exchange the code → identity → secret → connection); connect with
 //! an API key (checked against the vendor first); invite links for an app's admin;
