@@ -166,9 +166,9 @@ struct Armed {
     hits: u32,
 }
 
-/// One sandbox's fault switch.
+/// One sandbox's fault switch (the state behind `/_sandbox/faults`).
 #[derive(Default)]
-pub(crate) struct FaultSwitch {
+pub struct FaultSwitch {
     armed: Mutex<Armed>,
     injected: AtomicU64,
     by_kind: Mutex<BTreeMap<String, u64>>,

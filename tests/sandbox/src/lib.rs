@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod faults;
+pub mod handle;
 mod oauth;
 pub mod pagerduty;
 pub mod pandadoc;
@@ -16,13 +17,16 @@ pub mod sendgrid;
 mod server;
 
 pub use faults::{Fault, FaultKind, FaultStats};
+pub use handle::{SandboxHandle, Vendor};
 pub use pagerduty::{
-    DayCount, GroundTruth, OnCallTruth, PagerDutyConfig, PagerDutySandbox, SeatTruth, TokenOverride,
+    DayCount, GroundTruth, OnCallTruth, PagerDutyConfig, PagerDutySandbox, PagerDutyState,
+    SeatTruth, TokenOverride,
 };
 pub use pandadoc::{
-    PandaDocConfig, PandaDocGroundTruth, PandaDocSandbox, PandaDocSeatTruth, PandaDocStats,
+    PandaDocConfig, PandaDocGroundTruth, PandaDocSandbox, PandaDocSeatTruth, PandaDocState,
+    PandaDocStats,
 };
 pub use sendgrid::{
     SandboxKey as SendGridSandboxKey, SendGridConfig, SendGridCreditsTruth, SendGridDayTruth,
-    SendGridGroundTruth, SendGridMetrics, SendGridSandbox, SendGridSeatTruth,
+    SendGridGroundTruth, SendGridMetrics, SendGridSandbox, SendGridSeatTruth, SendGridState,
 };

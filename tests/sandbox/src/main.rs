@@ -10,9 +10,10 @@
 //! `pandadoc sandbox listening on http://127.0.0.1:PORT`.
 
 use anyhow::{bail, Context};
-use seatscope_sandbox::{PagerDutyConfig, PagerDutySandbox};
-use seatscope_sandbox::{PandaDocConfig, PandaDocSandbox};
-use seatscope_sandbox::{SendGridConfig, SendGridSandbox, SendGridSandboxKey};
+use seatscope_sandbox::{PagerDutyConfig, PagerDutyState};
+use seatscope_sandbox::{PandaDocConfig, PandaDocState};
+use seatscope_sandbox::{SandboxHandle, Vendor};
+use seatscope_sandbox::{SendGridConfig, SendGridSandboxKey, SendGridState};
 
 const USAGE: &str = "usage: sandbox pagerduty [--port N] [--seed N] [--users N] [--days N] \
 [--events-per-day N] [--end-date YYYY-MM-DD] [--api-token KEY] [--client-id ID] \
@@ -66,10 +67,16 @@ fn or_exit_2<T>(parsed: anyhow::Result<T>) -> T {
     }
 }
 
-/// Prints the one documented stdout line, then waits for Ctrl-C.
-async fn listen_until_ctrl_c(name: &str, base_url: String) -> anyhow::Result<()> {
-    println!("{name} sandbox listening on {base_url}");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+/// Starts vendor `S`'s sandbox, prints the one documented stdout line, serves until
+/// Ctrl-C, then shuts down.
+async fn serve<S: Vendor>(config: S::Config, port: u16) -> anyhow::Result<()> {
+    let sandbox = SandboxHandle::<S>::start(config, port).await?;
+    println!("{} sandbox listening on {}", S::NAME, sandbox.base_url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    sandbox.shutdown().await;
+    Ok(())
 }
 
 fn pagerduty_args(args: &[String]) -> anyhow::Result<(PagerDutyConfig, u16)> {
@@ -133,10 +140,7 @@ async fn run_sendgrid(args: &[String]) -> anyhow::Result<()> {
     for key in &config.api_keys {
         tracing::info!(key = %key.key, scopes = %key.scopes.join(" "), "sendgrid sandbox API key");
     }
-    let sandbox = SendGridSandbox::start(config, port).await?;
-    listen_until_ctrl_c("sendgrid", sandbox.base_url()).await?;
-    sandbox.shutdown().await;
-    Ok(())
+    serve::<SendGridState>(config, port).await
 }
 
 const PANDADOC_USAGE: &str =
@@ -171,10 +175,7 @@ fn pandadoc_args(args: &[String]) -> anyhow::Result<(PandaDocConfig, u16)> {
 /// `sandbox pandadoc ...`: usage errors exit 2, like the PagerDuty command.
 async fn run_pandadoc(args: &[String]) -> anyhow::Result<()> {
     let (config, port) = or_exit_2(pandadoc_args(args));
-    let sandbox = PandaDocSandbox::start(config, port).await?;
-    listen_until_ctrl_c("pandadoc", sandbox.base_url()).await?;
-    sandbox.shutdown().await;
-    Ok(())
+    serve::<PandaDocState>(config, port).await
 }
 
 #[tokio::main]
@@ -203,8 +204,5 @@ async fn main() -> anyhow::Result<()> {
         )),
     };
     let (config, port) = or_exit_2(parsed);
-    let sandbox = PagerDutySandbox::start(config, port).await?;
-    listen_until_ctrl_c("pagerduty", sandbox.base_url()).await?;
-    sandbox.shutdown().await;
-    Ok(())
+    serve::<PagerDutyState>(config, port).await
 }

@@ -29,8 +29,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use crate::faults::{self, Fault, FaultStats};
-use crate::server::Server;
+use crate::faults::{self, FaultSwitch};
+use crate::handle::{SandboxHandle, Sealed, Vendor};
+pub use state::App as PagerDutyState;
 use state::App;
 
 /// How a sandbox account is generated and which credentials it accepts.
@@ -130,86 +131,71 @@ pub struct DayCount {
     pub count: u32,
 }
 
-/// A running PagerDuty sandbox. Dropping it stops the server.
-pub struct PagerDutySandbox {
-    app: Arc<App>,
-    server: Server,
+/// A running PagerDuty sandbox ([`SandboxHandle`]): its `base_url()` is the API base, e.g.
+/// `http://127.0.0.1:4321`; OAuth is at `{base}/oauth/authorize` and `{base}/oauth/token`
+/// (PagerDuty serves those from identity.pagerduty.com). Its `api_requests()` counts the
+/// REST API requests (`/users`, `/users/me`, `/log_entries`, `/oncalls`). Dropping it
+/// stops the server.
+pub type PagerDutySandbox = SandboxHandle<App>;
+
+impl Sealed for App {}
+
+impl Vendor for App {
+    type Config = PagerDutyConfig;
+    type GroundTruth = GroundTruth;
+    const NAME: &'static str = "pagerduty";
+
+    fn check(config: &PagerDutyConfig) -> anyhow::Result<()> {
+        check(config)
+    }
+
+    fn new(config: PagerDutyConfig, base_url: String) -> App {
+        App::new(config, base_url)
+    }
+
+    fn router(state: Arc<App>) -> Router {
+        router(state)
+    }
+
+    fn faults(&self) -> &FaultSwitch {
+        &self.faults
+    }
+
+    fn ground_truth(&self) -> &GroundTruth {
+        &self.truth
+    }
+
+    fn api_requests(&self) -> u64 {
+        self.api_requests.load(Ordering::Relaxed)
+    }
+
+    fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
 }
 
-impl PagerDutySandbox {
-    /// Binds 127.0.0.1:port (0 = a free port), serves in a tokio task until dropped / shutdown.
-    pub async fn start(config: PagerDutyConfig, port: u16) -> anyhow::Result<PagerDutySandbox> {
-        check(&config)?;
-        let (server, app) = Server::start("pagerduty", port, |base_url| {
-            let app = Arc::new(App::new(config, base_url));
-            (router(app.clone()), app)
-        })
-        .await?;
-        Ok(PagerDutySandbox { app, server })
-    }
-
-    /// API base, e.g. `http://127.0.0.1:4321`; OAuth is at `{base}/oauth/authorize` and
-    /// `{base}/oauth/token` (PagerDuty serves those from identity.pagerduty.com).
-    pub fn base_url(&self) -> String {
-        self.app.base_url.clone()
-    }
-
-    pub fn ground_truth(&self) -> GroundTruth {
-        self.app.truth.clone()
-    }
-
+impl SandboxHandle<App> {
     /// Number of `POST /oauth/token` requests received, whatever their outcome.
     pub fn token_requests(&self) -> u64 {
-        self.app.token_requests.load(Ordering::Relaxed)
-    }
-
-    /// Number of REST API requests (`/users`, `/users/me`, `/log_entries`, `/oncalls`) received,
-    /// whatever their outcome (401 and 429 included).
-    pub fn api_requests(&self) -> u64 {
-        self.app.api_requests.load(Ordering::Relaxed)
-    }
-
-    /// API requests answered 429, by the rate limit or a fault.
-    pub fn rate_limited(&self) -> u64 {
-        self.app.rate_limited.load(Ordering::Relaxed)
-    }
-
-    /// Arms `fault` on the REST API (replacing any armed one), like `POST /_sandbox/faults`.
-    pub fn set_fault(&self, fault: Fault) -> anyhow::Result<()> {
-        self.app.faults.arm(fault).map_err(anyhow::Error::msg)
-    }
-
-    /// Disarms the fault switch, like `DELETE /_sandbox/faults`.
-    pub fn clear_faults(&self) {
-        self.app.faults.clear();
-    }
-
-    /// The armed fault and what faults injected so far, like `GET /_sandbox/faults`.
-    pub fn fault_stats(&self) -> FaultStats {
-        self.app.faults.stats()
+        self.state().token_requests.load(Ordering::Relaxed)
     }
 
     /// Makes every refresh token issued so far invalid (like PagerDuty's "Revoke All Tokens"
     /// for refresh purposes); tokens issued afterwards work.
     pub fn revoke_refresh_tokens(&self) {
-        self.app.revoke_refresh_tokens();
+        self.state().revoke_refresh_tokens();
     }
 
     /// Makes the code exchanges from now on answer `answer`'s `scope` and `token_type`
     /// instead of the granted ones (like `POST /_sandbox/token-response`); the tokens
     /// work as usual. `TokenOverride::default()` restores the truth.
     pub fn set_token_response(&self, answer: TokenOverride) {
-        *self.app.token_override() = answer;
+        *self.state().token_override() = answer;
     }
 
     /// Makes every access token issued so far answer 401, as if its lifetime had passed.
     pub fn expire_access_tokens(&self) {
-        self.app.expire_access_tokens();
-    }
-
-    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().expire_access_tokens();
     }
 }
 

@@ -14,20 +14,20 @@ use super::{GroundTruth, PagerDutyConfig};
 use crate::faults::FaultSwitch;
 use crate::rate::Window;
 
-pub(crate) struct App {
-    pub config: PagerDutyConfig,
-    pub base_url: String,
-    pub data: Dataset,
-    pub truth: GroundTruth,
-    pub token_requests: AtomicU64,
-    pub api_requests: AtomicU64,
+pub struct App {
+    pub(crate) config: PagerDutyConfig,
+    pub(crate) base_url: String,
+    pub(crate) data: Dataset,
+    pub(crate) truth: GroundTruth,
+    pub(crate) token_requests: AtomicU64,
+    pub(crate) api_requests: AtomicU64,
     /// API requests answered 429 (by the rate limit or a fault).
-    pub rate_limited: AtomicU64,
-    pub faults: FaultSwitch,
-    pub grants: Mutex<Grants>,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) faults: FaultSwitch,
+    pub(crate) grants: Mutex<Grants>,
     /// What the next code exchanges answer instead of the truth (a misbehaving vendor).
-    pub token_override: Mutex<super::TokenOverride>,
-    pub windows: Mutex<HashMap<String, Window>>,
+    pub(crate) token_override: Mutex<super::TokenOverride>,
+    pub(crate) windows: Mutex<HashMap<String, Window>>,
 }
 
 /// An authorization code waiting to be exchanged.
@@ -61,7 +61,7 @@ pub(crate) struct Grants {
 }
 
 impl App {
-    pub fn new(config: PagerDutyConfig, base_url: String) -> App {
+    pub(crate) fn new(config: PagerDutyConfig, base_url: String) -> App {
         let data = Dataset::generate(&config);
         let truth = data.ground_truth();
         App {
@@ -80,25 +80,25 @@ impl App {
     }
 
     /// A poisoned lock only means another request panicked; the maps are still usable.
-    pub fn grants(&self) -> MutexGuard<'_, Grants> {
+    pub(crate) fn grants(&self) -> MutexGuard<'_, Grants> {
         self.grants.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn token_override(&self) -> MutexGuard<'_, super::TokenOverride> {
+    pub(crate) fn token_override(&self) -> MutexGuard<'_, super::TokenOverride> {
         self.token_override
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn windows(&self) -> MutexGuard<'_, HashMap<String, Window>> {
+    pub(crate) fn windows(&self) -> MutexGuard<'_, HashMap<String, Window>> {
         self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn revoke_refresh_tokens(&self) {
+    pub(crate) fn revoke_refresh_tokens(&self) {
         self.grants().refresh.clear();
     }
 
-    pub fn expire_access_tokens(&self) {
+    pub(crate) fn expire_access_tokens(&self) {
         let now = Instant::now();
         for grant in self.grants().access.values_mut() {
             grant.expires = now;

@@ -36,8 +36,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::pagerduty::DayCount;
 
-use crate::faults::{self, Fault, FaultStats};
-use crate::server::Server;
+use crate::faults::{self, FaultSwitch};
+use crate::handle::{SandboxHandle, Sealed, Vendor};
+pub use state::App as PandaDocState;
 use state::App;
 
 /// How a sandbox account is generated and which credentials it accepts.
@@ -156,85 +157,70 @@ pub struct PandaDocStats {
     pub api_requests_by_operation: BTreeMap<String, u64>,
 }
 
-/// A running PandaDoc sandbox. Dropping it stops the server.
-pub struct PandaDocSandbox {
-    app: Arc<App>,
-    server: Server,
+/// A running PandaDoc sandbox ([`SandboxHandle`]). Its `base_url()` is the base of every
+/// route, e.g. `http://127.0.0.1:4321`: the consent page is `{base}/oauth2/authorize`
+/// (PandaDoc: `https://app.pandadoc.com`), the token endpoint `{base}/oauth2/access_token`
+/// and the API `{base}/public/v1/...` (PandaDoc: `https://api.pandadoc.com`); its
+/// `api_requests()` counts the `/public/v1/...` requests. Dropping it stops the server.
+pub type PandaDocSandbox = SandboxHandle<App>;
+
+impl Sealed for App {}
+
+impl Vendor for App {
+    type Config = PandaDocConfig;
+    type GroundTruth = PandaDocGroundTruth;
+    const NAME: &'static str = "pandadoc";
+
+    fn check(config: &PandaDocConfig) -> anyhow::Result<()> {
+        check(config)
+    }
+
+    /// PandaDoc's answers name no URL: the base is the handle's alone.
+    fn new(config: PandaDocConfig, _base_url: String) -> App {
+        App::new(config)
+    }
+
+    fn router(state: Arc<App>) -> Router {
+        router(state)
+    }
+
+    fn faults(&self) -> &FaultSwitch {
+        &self.faults
+    }
+
+    fn ground_truth(&self) -> &PandaDocGroundTruth {
+        &self.truth
+    }
+
+    fn api_requests(&self) -> u64 {
+        self.counters.api.load(Ordering::Relaxed)
+    }
+
+    fn rate_limited(&self) -> u64 {
+        self.counters.rate_limited.load(Ordering::Relaxed)
+    }
 }
 
-impl PandaDocSandbox {
-    /// Binds 127.0.0.1:port (0 = a free port), serves in a tokio task until dropped / shutdown.
-    pub async fn start(config: PandaDocConfig, port: u16) -> anyhow::Result<PandaDocSandbox> {
-        check(&config)?;
-        let (server, app) = Server::start("pandadoc", port, |base_url| {
-            let app = Arc::new(App::new(config, base_url));
-            (router(app.clone()), app)
-        })
-        .await?;
-        Ok(PandaDocSandbox { app, server })
-    }
-
-    /// The base of every route, e.g. `http://127.0.0.1:4321`: the consent page is
-    /// `{base}/oauth2/authorize` (PandaDoc: `https://app.pandadoc.com`), the token endpoint
-    /// `{base}/oauth2/access_token` and the API `{base}/public/v1/...` (PandaDoc:
-    /// `https://api.pandadoc.com`).
-    pub fn base_url(&self) -> String {
-        self.app.base_url.clone()
-    }
-
-    pub fn ground_truth(&self) -> PandaDocGroundTruth {
-        self.app.truth.clone()
-    }
-
+impl SandboxHandle<App> {
     /// The request counters (also served at `GET /_sandbox/stats`).
     pub fn stats(&self) -> PandaDocStats {
-        self.app.stats()
+        self.state().stats()
     }
 
     /// Number of `POST /oauth2/access_token` requests received, whatever their outcome.
     pub fn token_requests(&self) -> u64 {
-        self.app.counters.token.load(Ordering::Relaxed)
-    }
-
-    /// Number of `/public/v1/...` requests received, whatever their outcome.
-    pub fn api_requests(&self) -> u64 {
-        self.app.counters.api.load(Ordering::Relaxed)
-    }
-
-    /// Number of API requests answered 429.
-    pub fn rate_limited(&self) -> u64 {
-        self.app.counters.rate_limited.load(Ordering::Relaxed)
-    }
-
-    /// Arms `fault` on `/public/v1` (replacing any armed one), like `POST /_sandbox/faults`.
-    pub fn set_fault(&self, fault: Fault) -> anyhow::Result<()> {
-        self.app.faults.arm(fault).map_err(anyhow::Error::msg)
-    }
-
-    /// Disarms the fault switch, like `DELETE /_sandbox/faults`.
-    pub fn clear_faults(&self) {
-        self.app.faults.clear();
-    }
-
-    /// The armed fault and what faults injected so far, like `GET /_sandbox/faults`.
-    pub fn fault_stats(&self) -> FaultStats {
-        self.app.faults.stats()
+        self.state().counters.token.load(Ordering::Relaxed)
     }
 
     /// Makes every refresh token issued so far invalid (as if the user had revoked the app's
     /// access); tokens issued afterwards work.
     pub fn revoke_refresh_tokens(&self) {
-        self.app.revoke_refresh_tokens();
+        self.state().revoke_refresh_tokens();
     }
 
     /// Makes every access token issued so far answer 401, as if its lifetime had passed.
     pub fn expire_access_tokens(&self) {
-        self.app.expire_access_tokens();
-    }
-
-    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().expire_access_tokens();
     }
 }
 

@@ -332,10 +332,7 @@ mod tests {
     use super::*;
 
     fn app() -> App {
-        App::new(
-            crate::PandaDocConfig::default(),
-            "http://127.0.0.1:1".to_string(),
-        )
+        App::new(crate::PandaDocConfig::default())
     }
 
     async fn error_of(response: Response) -> (StatusCode, serde_json::Value) {

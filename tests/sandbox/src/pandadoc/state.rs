@@ -13,17 +13,16 @@ use super::data::Dataset;
 use super::{PandaDocConfig, PandaDocGroundTruth, PandaDocStats};
 use crate::faults::FaultSwitch;
 
-pub(crate) struct App {
-    pub config: PandaDocConfig,
-    pub base_url: String,
-    pub data: Dataset,
-    pub truth: PandaDocGroundTruth,
-    pub counters: Counters,
-    pub faults: FaultSwitch,
-    pub grants: Mutex<Grants>,
+pub struct App {
+    pub(crate) config: PandaDocConfig,
+    pub(crate) data: Dataset,
+    pub(crate) truth: PandaDocGroundTruth,
+    pub(crate) counters: Counters,
+    pub(crate) faults: FaultSwitch,
+    pub(crate) grants: Mutex<Grants>,
     /// Sliding windows: the instants of the admitted requests of the last 60 s, per
     /// (user index, operation).
-    pub windows: Mutex<HashMap<(usize, &'static str), VecDeque<Instant>>>,
+    pub(crate) windows: Mutex<HashMap<(usize, &'static str), VecDeque<Instant>>>,
 }
 
 #[derive(Default)]
@@ -69,12 +68,11 @@ pub(crate) struct Grants {
 }
 
 impl App {
-    pub fn new(config: PandaDocConfig, base_url: String) -> App {
+    pub(crate) fn new(config: PandaDocConfig) -> App {
         let data = Dataset::generate(&config);
         let truth = data.ground_truth();
         App {
             config,
-            base_url,
             data,
             truth,
             counters: Counters::default(),
@@ -85,26 +83,28 @@ impl App {
     }
 
     /// A poisoned lock only means another request panicked; the maps are still usable.
-    pub fn grants(&self) -> MutexGuard<'_, Grants> {
+    pub(crate) fn grants(&self) -> MutexGuard<'_, Grants> {
         self.grants.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn windows(&self) -> MutexGuard<'_, HashMap<(usize, &'static str), VecDeque<Instant>>> {
+    pub(crate) fn windows(
+        &self,
+    ) -> MutexGuard<'_, HashMap<(usize, &'static str), VecDeque<Instant>>> {
         self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn revoke_refresh_tokens(&self) {
+    pub(crate) fn revoke_refresh_tokens(&self) {
         self.grants().refresh.clear();
     }
 
-    pub fn expire_access_tokens(&self) {
+    pub(crate) fn expire_access_tokens(&self) {
         let now = Instant::now();
         for grant in self.grants().access.values_mut() {
             grant.expires = now;
         }
     }
 
-    pub fn stats(&self) -> PandaDocStats {
+    pub(crate) fn stats(&self) -> PandaDocStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         PandaDocStats {

@@ -36,8 +36,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::faults::{self, Fault, FaultStats};
-use crate::server::Server;
+use crate::faults::{self, FaultSwitch};
+use crate::handle::{SandboxHandle, Sealed, Vendor};
+pub use state::App as SendGridState;
 use state::App;
 
 /// Scope of `GET /v3/teammates` and `GET /v3/teammates/pending`.
@@ -252,72 +253,57 @@ pub struct SendGridCreditsTruth {
     pub next_reset: String,
 }
 
-/// A running SendGrid sandbox. Dropping it stops the server.
-pub struct SendGridSandbox {
-    app: Arc<App>,
-    server: Server,
+/// A running SendGrid sandbox ([`SandboxHandle`]). Its `base_url()` is the API base, e.g.
+/// `http://127.0.0.1:4321`, standing for `https://api.sendgrid.com`: endpoints are at
+/// `{base}/v3/...`, and `api_requests()` counts the `/v3/...` requests. Dropping it stops
+/// the server.
+pub type SendGridSandbox = SandboxHandle<App>;
+
+impl Sealed for App {}
+
+impl Vendor for App {
+    type Config = SendGridConfig;
+    type GroundTruth = SendGridGroundTruth;
+    const NAME: &'static str = "sendgrid";
+
+    fn check(config: &SendGridConfig) -> anyhow::Result<()> {
+        check(config)
+    }
+
+    fn new(config: SendGridConfig, base_url: String) -> App {
+        App::new(config, base_url)
+    }
+
+    fn router(state: Arc<App>) -> Router {
+        router(state)
+    }
+
+    fn faults(&self) -> &FaultSwitch {
+        &self.faults
+    }
+
+    fn ground_truth(&self) -> &SendGridGroundTruth {
+        &self.truth
+    }
+
+    fn api_requests(&self) -> u64 {
+        self.api_requests.load(Ordering::Relaxed)
+    }
+
+    fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
 }
 
-impl SendGridSandbox {
-    /// Binds 127.0.0.1:port (0 = a free port), serves in a tokio task until dropped / shutdown.
-    pub async fn start(config: SendGridConfig, port: u16) -> anyhow::Result<SendGridSandbox> {
-        check(&config)?;
-        let (server, app) = Server::start("sendgrid", port, |base_url| {
-            let app = Arc::new(App::new(config, base_url));
-            (router(app.clone()), app)
-        })
-        .await?;
-        Ok(SendGridSandbox { app, server })
-    }
-
-    /// The API base, e.g. `http://127.0.0.1:4321`, standing for `https://api.sendgrid.com`:
-    /// endpoints are at `{base}/v3/...`.
-    pub fn base_url(&self) -> String {
-        self.app.base_url.clone()
-    }
-
-    pub fn ground_truth(&self) -> SendGridGroundTruth {
-        self.app.truth.clone()
-    }
-
-    /// Number of `/v3/...` requests received, whatever their outcome (401, 404 and 429 included).
-    pub fn api_requests(&self) -> u64 {
-        self.app.api_requests.load(Ordering::Relaxed)
-    }
-
-    /// Number of `/v3/...` requests answered 429.
-    pub fn rate_limited(&self) -> u64 {
-        self.app.rate_limited.load(Ordering::Relaxed)
-    }
-
+impl SandboxHandle<App> {
     /// `/v3/...` requests received, by request path.
     pub fn requests_by_path(&self) -> BTreeMap<String, u64> {
-        self.app.by_path().clone()
-    }
-
-    /// Arms `fault` on `/v3` (replacing any armed one), like `POST /_sandbox/faults`.
-    pub fn set_fault(&self, fault: Fault) -> anyhow::Result<()> {
-        self.app.faults.arm(fault).map_err(anyhow::Error::msg)
-    }
-
-    /// Disarms the fault switch, like `DELETE /_sandbox/faults`.
-    pub fn clear_faults(&self) {
-        self.app.faults.clear();
-    }
-
-    /// The armed fault and what faults injected so far, like `GET /_sandbox/faults`.
-    pub fn fault_stats(&self) -> FaultStats {
-        self.app.faults.stats()
+        self.state().by_path().clone()
     }
 
     /// Makes `key` invalid (401 from then on). False if the sandbox never accepted it.
     pub fn revoke_key(&self, key: &str) -> bool {
-        self.app.revoke_key(key)
-    }
-
-    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().revoke_key(key)
     }
 }
 

@@ -14,14 +14,14 @@ use super::{SendGridConfig, SendGridGroundTruth};
 use crate::faults::FaultSwitch;
 use crate::rate::{ceil_secs, Window, RATE_WINDOW};
 
-pub(crate) struct App {
-    pub config: SendGridConfig,
-    pub base_url: String,
-    pub data: Dataset,
-    pub truth: SendGridGroundTruth,
-    pub api_requests: AtomicU64,
-    pub rate_limited: AtomicU64,
-    pub faults: FaultSwitch,
+pub struct App {
+    pub(crate) config: SendGridConfig,
+    pub(crate) base_url: String,
+    pub(crate) data: Dataset,
+    pub(crate) truth: SendGridGroundTruth,
+    pub(crate) api_requests: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) faults: FaultSwitch,
     by_path: Mutex<BTreeMap<String, u64>>,
     revoked: Mutex<HashSet<String>>,
     windows: Mutex<HashMap<(String, &'static str), KeyWindow>>,
@@ -43,7 +43,7 @@ pub(crate) struct RateDecision {
 }
 
 impl App {
-    pub fn new(config: SendGridConfig, base_url: String) -> App {
+    pub(crate) fn new(config: SendGridConfig, base_url: String) -> App {
         let data = Dataset::generate(&config);
         let truth = data.ground_truth();
         App {
@@ -61,7 +61,7 @@ impl App {
     }
 
     /// A poisoned lock only means another request panicked; the maps are still usable.
-    pub fn by_path(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
+    pub(crate) fn by_path(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
         self.by_path.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -70,7 +70,7 @@ impl App {
     }
 
     /// The scopes of a configured, unrevoked key.
-    pub fn key_scopes(&self, key: &str) -> Option<&[String]> {
+    pub(crate) fn key_scopes(&self, key: &str) -> Option<&[String]> {
         let configured = self.config.api_keys.iter().find(|k| k.key == key)?;
         if self.revoked().contains(key) {
             return None;
@@ -78,7 +78,7 @@ impl App {
         Some(&configured.scopes)
     }
 
-    pub fn revoke_key(&self, key: &str) -> bool {
+    pub(crate) fn revoke_key(&self, key: &str) -> bool {
         if !self.config.api_keys.iter().any(|k| k.key == key) {
             return false;
         }
@@ -87,7 +87,7 @@ impl App {
     }
 
     /// Counts one request against `(key, endpoint)`'s window.
-    pub fn rate(&self, key: &str, endpoint: &'static str) -> RateDecision {
+    pub(crate) fn rate(&self, key: &str, endpoint: &'static str) -> RateDecision {
         let limit = self.config.rate_limit_per_minute;
         let now = Instant::now();
         let epoch_now = SystemTime::now()
