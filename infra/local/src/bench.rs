@@ -13,9 +13,9 @@
 //!    10k, 100k and 1M activity events (`--sizes`); wall time, events/s, DynamoDB
 //!    items written and time share, and the sync process's peak RSS.
 //!
-//! The measured sync runs in its own process (`bench-sync`, a release build, as in
-//! Lambda), against a release build of the sandbox (its own process too) and
-//! DynamoDB Local and moto (child processes of this one). Peak RSS and CPU time come
+//! The measured sync runs in its own process (`bench-sync`, `src/bin/bench-sync.rs`, a
+//! release build, as in Lambda), against a release build of the sandbox (its own process
+//! too) and DynamoDB Local and moto (child processes of this one). Peak RSS and CPU time come
 //! from `wait4`'s rusage of the sync process; the sandbox's and DynamoDB Local's CPU
 //! time from `/proc/<pid>/stat`, so the table shows where the time goes.
 
@@ -248,7 +248,7 @@ fn build(root: &Path, build: bool) -> anyhow::Result<Bins> {
             "build",
             "--release",
             "-p",
-            "seatscope-tests",
+            "seatscope-local",
             "--bin",
             "bench-sync",
             "-p",

@@ -40,7 +40,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "build",
             "--release",
             "-p",
-            "seatscope-tests",
+            "seatscope-local",
             "--bin",
             "bench-queries",
         ]);
