@@ -207,13 +207,7 @@ impl SecretsManagerVault {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error().is_some_and(|e| {
-                    e.is_resource_not_found_exception() || e.is_invalid_request_exception()
-                }) =>
-            {
-                Ok(())
-            }
+            Err(e) if secret_gone(&e) => Ok(()),
             Err(e) => Err(Error::internal("secretsmanager DeleteSecret failed", e)),
         }
     }
@@ -274,15 +268,9 @@ impl SecretsManagerVault {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error().is_some_and(|e| {
-                    e.is_resource_not_found_exception() || e.is_invalid_request_exception()
-                }) =>
-            {
-                Err(Error::NotFound(format!(
-                    "secret {name} (deleted or scheduled for deletion)"
-                )))
-            }
+            Err(e) if secret_gone(&e) => Err(Error::NotFound(format!(
+                "secret {name} (deleted or scheduled for deletion)"
+            ))),
             Err(e) => Err(Error::internal("secretsmanager PutSecretValue failed", e)),
         }
     }
@@ -318,6 +306,17 @@ impl SecretsManagerVault {
                 source: None,
             })
     }
+}
+
+/// Whether Secrets Manager answered that the secret is gone, or scheduled for
+/// deletion (an invalid request on such a secret).
+fn secret_gone<E, R>(e: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ResourceNotFoundException" || c == "InvalidRequestException")
 }
 
 #[cfg(test)]

@@ -523,9 +523,9 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
     let app = &stack.app;
     assert!(app
         .store
-        .acquire_lease(
-            &OrgId::parse(org).unwrap(),
-            "pagerduty",
+        .take_lock(
+            seatscope_core::store::ConnectionLock::Lease,
+            (&OrgId::parse(org).unwrap(), "pagerduty"),
             "run-in-flight",
             now,
             time::Duration::minutes(15)

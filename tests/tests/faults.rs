@@ -538,7 +538,7 @@ async fn pandadoc_paced_by_its_class_budgets_stays_under_a_sliding_window_withou
     let started = Instant::now();
     let mut counts: Counts = BTreeMap::new();
     connector
-        .activity(since, until, &mut |e| {
+        .activity((since, until), &mut |e| {
             *counts
                 .entry((
                     e.seat_id,

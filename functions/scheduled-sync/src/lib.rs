@@ -100,13 +100,7 @@ pub async fn handle(
             tracing::error!(error = %e.chain(), "tick failed");
             TickFailed(e)
         })?;
-    tracing::info!(
-        due = report.due,
-        enqueued = report.enqueued,
-        skipped = report.skipped,
-        failed = report.failed,
-        "tick finished"
-    );
+    report.log("tick finished");
     Ok(SyncResponse::Tick(report))
 }
 
@@ -152,13 +146,7 @@ async fn work(deps: &Deps, batch: SqsEvent, deadline: Option<OffsetDateTime>) ->
             }
         }
     }
-    tracing::info!(
-        synced = report.synced,
-        skipped = report.skipped,
-        failed = report.failed,
-        continued = report.continued,
-        "sync batch finished"
-    );
+    report.log("sync batch finished");
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures
         .into_iter()

@@ -71,6 +71,23 @@ pub fn refused(vendor_name: &str, e: Error) -> Error {
     }
 }
 
+/// The email and name fields PandaDoc's and SendGrid's user objects share.
+#[derive(Debug, serde::Deserialize)]
+struct Person {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+}
+
+impl Person {
+    fn name(&self) -> String {
+        full_name(self.first_name.clone(), self.last_name.clone())
+    }
+}
+
 /// "First Last" from whichever of the two the vendor gave.
 fn full_name(first: Option<String>, last: Option<String>) -> String {
     [first, last]
@@ -96,6 +113,12 @@ pub fn authorization(provider: &Provider, credentials: &Credentials) -> Result<S
         }
     }
 }
+
+/// A time range `[since, until)`.
+pub type Span = (OffsetDateTime, OffsetDateTime);
+
+/// Where a connector streams the activity events it reads.
+pub type EventSink<'a> = &'a mut (dyn FnMut(ActivityEvent) + Send);
 
 /// What Seatscope reads from a vendor. One implementation per provider file; the
 /// defaults are what a vendor without that kind of data answers.
@@ -147,12 +170,7 @@ pub trait Connector: Send + Sync {
 
     /// Streams every activity event in `[since, until)` into `sink`; returns how many.
     /// A vendor without per-seat activity attributes nothing to a seat.
-    async fn activity(
-        &self,
-        _since: OffsetDateTime,
-        _until: OffsetDateTime,
-        _sink: &mut (dyn FnMut(ActivityEvent) + Send),
-    ) -> Result<u64> {
+    async fn activity(&self, _span: Span, _sink: EventSink<'_>) -> Result<u64> {
         Ok(0)
     }
 }

@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::http::VendorHttp;
-use super::{ActivityEvent, Connector, SeatRecord, Verified};
+use super::{ActivityEvent, Connector, EventSink, SeatRecord, Span, Verified};
 use crate::domain::catalog::Provider;
 use crate::domain::OnCall;
 use crate::error::{Error, Result};
@@ -194,6 +194,23 @@ impl PagerDutyApi {
         }
     }
 
+    /// The offset of the next page after one of `n` items at `offset`; None when the
+    /// vendor has no more. A listing past PagerDuty's offset limit is an error (`what`
+    /// names it), not a silent cut.
+    fn next_offset(&self, more: bool, offset: u32, n: u32, what: &str) -> Result<Option<u32>> {
+        if !more || n == 0 {
+            return Ok(None);
+        }
+        let next = offset + n;
+        if next + self.page_size > self.max_offset {
+            return Err(Error::vendor(
+                self.provider(),
+                format!("more than 10 000 {what}: PagerDuty's offset limit is reached"),
+            ));
+        }
+        Ok(Some(next))
+    }
+
     fn provider(&self) -> &str {
         self.http.provider_id()
     }
@@ -247,15 +264,9 @@ impl PagerDutyApi {
                         }
                     }
                 }
-                if !page.more || n == 0 {
-                    break;
-                }
-                offset += n;
-                if offset + self.page_size > self.max_offset {
-                    return Err(Error::vendor(
-                        self.provider(),
-                        "more than 10 000 on-call entries in an hour: PagerDuty's offset limit is reached",
-                    ));
+                match self.next_offset(page.more, offset, n, "on-call entries in an hour")? {
+                    Some(next) => offset = next,
+                    None => break,
                 }
             }
         }
@@ -382,26 +393,15 @@ impl Connector for PagerDutyApi {
                 // PagerDuty marks users whose invitation is still pending.
                 invited: u.invitation_sent == Some(true),
             }));
-            if !page.more || n == 0 {
-                break;
-            }
-            offset += n;
-            if offset + self.page_size > self.max_offset {
-                return Err(Error::vendor(
-                    self.provider(),
-                    "more than 10 000 users: PagerDuty's offset limit is reached",
-                ));
+            match self.next_offset(page.more, offset, n, "users")? {
+                Some(next) => offset = next,
+                None => break,
             }
         }
         Ok(seats)
     }
 
-    async fn activity(
-        &self,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        sink: &mut (dyn FnMut(ActivityEvent) + Send),
-    ) -> Result<u64> {
+    async fn activity(&self, (since, until): Span, sink: EventSink<'_>) -> Result<u64> {
         let mut windows = vec![(since, until)];
         let mut events = 0u64;
         while let Some((from, to)) = windows.pop() {

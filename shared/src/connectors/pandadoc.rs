@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::http::VendorHttp;
-use super::{full_name, refused, ActivityEvent, Connector, SeatRecord, Verified};
+use super::{refused, ActivityEvent, Connector, EventSink, SeatRecord, Span, Verified};
 use crate::domain::catalog::Provider;
 use crate::error::{Error, Result};
 
@@ -42,12 +42,8 @@ struct UsersPage {
 #[derive(Deserialize)]
 struct User {
     user_id: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    first_name: Option<String>,
-    #[serde(default)]
-    last_name: Option<String>,
+    #[serde(flatten)]
+    person: super::Person,
     #[serde(default)]
     license: Option<String>,
     #[serde(default)]
@@ -232,9 +228,9 @@ impl Connector for PandaDocApi {
                                 "Member".into()
                             }
                         }),
-                    name: full_name(u.first_name, u.last_name),
+                    name: u.person.name(),
                     id: u.user_id,
-                    email: u.email,
+                    email: u.person.email,
                     license: u.license,
                     invited: false,
                 }
@@ -246,12 +242,7 @@ impl Connector for PandaDocApi {
         Ok(seats)
     }
 
-    async fn activity(
-        &self,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        sink: &mut (dyn FnMut(ActivityEvent) + Send),
-    ) -> Result<u64> {
+    async fn activity(&self, (since, until): Span, sink: EventSink<'_>) -> Result<u64> {
         let in_window = |t: OffsetDateTime| t >= since && t < until;
         let mut events = 0u64;
         let mut emit = |seat: &str, at: OffsetDateTime, feature: &'static str| {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use time::{Date, Duration, OffsetDateTime};
 
 use super::http::VendorHttp;
-use super::{full_name, refused, AccountDay, Connector, SeatRecord, Verified};
+use super::{refused, AccountDay, Connector, SeatRecord, Verified};
 use crate::domain::catalog::Provider;
 use crate::domain::plan::PlanUsage;
 use crate::error::{Error, Result};
@@ -48,12 +48,8 @@ struct Teammates {
 #[derive(Deserialize)]
 struct Teammate {
     username: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    first_name: Option<String>,
-    #[serde(default)]
-    last_name: Option<String>,
+    #[serde(flatten)]
+    person: super::Person,
     #[serde(default)]
     user_type: Option<String>,
 }
@@ -208,8 +204,8 @@ impl Connector for SendGridApi {
             let n = page.result.len() as u32;
             seats.extend(page.result.into_iter().map(|t| SeatRecord {
                 id: t.username,
-                email: t.email,
-                name: full_name(t.first_name, t.last_name),
+                name: t.person.name(),
+                email: t.person.email,
                 role: t.user_type.unwrap_or_else(|| "teammate".into()),
                 license: None,
                 invited: false,

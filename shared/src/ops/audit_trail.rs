@@ -205,19 +205,24 @@ fn require_admin(caller: &Caller) -> Result<()> {
     }
 }
 
+/// Up to `limit` of the caller's org's entries that `query` selects, older than `before`.
+async fn entries(
+    deps: &Deps,
+    caller: &Caller,
+    query: &AuditQuery,
+    before: Option<&Position>,
+    limit: usize,
+) -> Result<crate::store::AuditPage> {
+    let (app, action) = (query.provider.as_deref(), query.action);
+    deps.store
+        .audit_entries(&caller.org, app, action, before, limit)
+        .await
+}
+
 /// `GET /api/audit`: one page of the caller's org's entries, newest first.
 pub async fn list(deps: &Deps, caller: &Caller, query: &AuditQuery) -> Result<AuditList> {
     require_admin(caller)?;
-    let page = deps
-        .store
-        .audit_entries(
-            &caller.org,
-            query.provider.as_deref(),
-            query.action,
-            query.before.as_ref(),
-            query.limit,
-        )
-        .await?;
+    let page = entries(deps, caller, query, query.before.as_ref(), query.limit).await?;
     Ok(AuditList {
         entries: page.entries.into_iter().map(AuditView::from).collect(),
         next_cursor: page.next.as_ref().map(Position::cursor),
@@ -235,16 +240,8 @@ pub async fn export(
     let mut out = Vec::new();
     let mut before = None;
     loop {
-        let page = deps
-            .store
-            .audit_entries(
-                &caller.org,
-                query.provider.as_deref(),
-                query.action,
-                before.as_ref(),
-                1000.min(MAX_EXPORT + 1 - out.len()),
-            )
-            .await?;
+        let limit = 1000.min(MAX_EXPORT + 1 - out.len());
+        let page = entries(deps, caller, query, before.as_ref(), limit).await?;
         out.extend(page.entries.into_iter().map(AuditView::from));
         if out.len() > MAX_EXPORT {
             out.truncate(MAX_EXPORT);

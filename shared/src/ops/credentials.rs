@@ -10,6 +10,7 @@ use crate::domain::connection::Connection;
 use crate::domain::run::new_run_id;
 use crate::error::{Error, Result};
 use crate::oauth_client;
+use crate::store::ConnectionLock;
 use crate::vault::Credentials;
 
 /// Refresh an OAuth token this long before it expires.
@@ -60,7 +61,13 @@ pub async fn usable_credentials(
         let now = deps.config.clock.now();
         if deps
             .store
-            .acquire_refresh_lock(org, provider_id, &owner, now, REFRESH_LOCK_TTL)
+            .take_lock(
+                ConnectionLock::Refresh,
+                (org, provider_id),
+                &owner,
+                now,
+                REFRESH_LOCK_TTL,
+            )
             .await?
         {
             let refreshed = async {

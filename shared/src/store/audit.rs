@@ -225,11 +225,8 @@ impl DynamoDbStore {
         });
         loop {
             let mut q = self
-                .client
-                .get()
+                .query_builder()
                 .await
-                .query()
-                .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(false)

@@ -146,7 +146,7 @@ impl DynamoDbStore {
     }
 
     /// Marks the connection disconnected and takes it out of the schedule:
-    /// `due_shard` goes (out of the DueIndex, and `acquire_lease` requires it) and
+    /// `due_shard` goes (out of the DueIndex, and the lease requires it) and
     /// so does the lease, so a run in flight fails `finish_run`'s owner check.
     /// Synced data stays. None if there is no connection.
     pub async fn mark_disconnected(
@@ -185,11 +185,8 @@ impl DynamoDbStore {
         let mut start = None;
         loop {
             let page = self
-                .client
-                .get()
+                .query_builder()
                 .await
-                .query()
-                .table_name(&self.table)
                 .key_condition_expression("#pk = :pk")
                 .projection_expression("#pk, #sk")
                 .expression_attribute_names("#pk", "pk")

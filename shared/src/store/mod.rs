@@ -36,7 +36,7 @@ pub mod keys;
 mod oauth_state;
 // The tick's claims, leases, checkpoints, refresh locks and paused runs.
 mod scheduling;
-pub use scheduling::{Checkpoint, SyncOutcome};
+pub use scheduling::{Checkpoint, ConnectionLock, SyncOutcome};
 
 /// DynamoDB's BatchWriteItem limit.
 const BATCH_SIZE: usize = 25;
@@ -383,6 +383,13 @@ impl DynamoDbStore {
         .await
     }
 
+    /// A Query on the table, to be given its key condition.
+    async fn query_builder(
+        &self,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client.get().await.query().table_name(&self.table)
+    }
+
     /// A Query of partition `pk`: every page, or the first `limit` items.
     async fn query<T: DeserializeOwned>(
         &self,
@@ -396,11 +403,8 @@ impl DynamoDbStore {
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let mut q = self
-                .client
-                .get()
+                .query_builder()
                 .await
-                .query()
-                .table_name(&self.table)
                 .key_condition_expression(format!("pk = :pk AND {sk_condition}"))
                 .expression_attribute_values(":pk", s(pk))
                 .scan_index_forward(forward)

@@ -13,6 +13,15 @@ use crate::domain::org::OrgId;
 use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
 
+/// The connection's two locks: a run's lease (only while the connection is scheduled)
+/// and the OAuth token set's refresh lock (one refresher at a time, independent of the
+/// lease).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionLock {
+    Lease,
+    Refresh,
+}
+
 /// What a run has durably written so far (saved after each written batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checkpoint {
@@ -127,11 +136,8 @@ impl DynamoDbStore {
             let mut start = None;
             loop {
                 let page = self
-                    .client
-                    .get()
+                    .query_builder()
                     .await
-                    .query()
-                    .table_name(&self.table)
                     .index_name("DueIndex")
                     .key_condition_expression("due_shard = :s AND next_sync_at <= :now")
                     .expression_attribute_values(":s", s(keys::due_shard_name(shard)))
@@ -158,56 +164,45 @@ impl DynamoDbStore {
         Ok(interleave_shards(due))
     }
 
-    /// Takes the connection's lease if it is free or expired. False if another run
-    /// holds it (or the connection is gone / not scheduled).
-    pub async fn acquire_lease(
+    /// Takes one of the connection's locks for `owner` until `now + ttl`, if it is free
+    /// or expired. False if someone else holds it, or (the lease) if the connection is
+    /// gone or not scheduled.
+    pub async fn take_lock(
         &self,
-        org: &OrgId,
-        provider: &str,
+        lock: ConnectionLock,
+        (org, provider): (&OrgId, &str),
         owner: &str,
         now: OffsetDateTime,
         ttl: time::Duration,
     ) -> Result<bool> {
+        let (owner_attr, until_attr, requires, op) = match lock {
+            ConnectionLock::Lease => (
+                "lease_owner",
+                "lease_expires_at",
+                "due_shard",
+                "UpdateItem(lease)",
+            ),
+            ConnectionLock::Refresh => (
+                "refresh_lock_owner",
+                "refresh_lock_until",
+                "pk",
+                "UpdateItem(refresh lock)",
+            ),
+        };
         let result = self
             .update_connection(org, provider)
             .await
-            .update_expression("SET lease_owner = :me, lease_expires_at = :exp")
-            .condition_expression(
-                "attribute_exists(due_shard) AND \
-                 (attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)",
-            )
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":exp", n((now + ttl).unix_timestamp()))
-            .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .send()
-            .await;
-        Ok(unless_condition_failed(result, "UpdateItem(lease)")?.is_some())
-    }
-
-    /// Takes the connection's refresh lock if it is free or expired (one refresher
-    /// at a time, independent of the run lease).
-    pub async fn acquire_refresh_lock(
-        &self,
-        org: &OrgId,
-        provider: &str,
-        owner: &str,
-        now: OffsetDateTime,
-        ttl: time::Duration,
-    ) -> Result<bool> {
-        let result = self
-            .update_connection(org, provider)
-            .await
-            .update_expression("SET refresh_lock_owner = :me, refresh_lock_until = :until")
-            .condition_expression(
-                "attribute_exists(pk) AND \
-                 (attribute_not_exists(refresh_lock_until) OR refresh_lock_until < :now)",
-            )
+            .update_expression(format!("SET {owner_attr} = :me, {until_attr} = :until"))
+            .condition_expression(format!(
+                "attribute_exists({requires}) AND \
+                 (attribute_not_exists({until_attr}) OR {until_attr} < :now)"
+            ))
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":until", n((now + ttl).unix_timestamp()))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        Ok(unless_condition_failed(result, "UpdateItem(refresh lock)")?.is_some())
+        Ok(unless_condition_failed(result, op)?.is_some())
     }
 
     /// Releases the refresh lock if `owner` still holds it.

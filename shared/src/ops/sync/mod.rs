@@ -66,6 +66,19 @@ impl TickReport {
         }
     }
 
+    /// One log line with every count.
+    pub fn log(&self, what: &str) {
+        tracing::info!(
+            due = self.due,
+            enqueued = self.enqueued,
+            synced = self.synced,
+            skipped = self.skipped,
+            failed = self.failed,
+            continued = self.continued,
+            "{what}"
+        );
+    }
+
     pub fn add(&mut self, other: &TickReport) {
         self.due += other.due;
         self.enqueued += other.enqueued;

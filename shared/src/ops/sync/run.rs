@@ -12,7 +12,7 @@ use crate::domain::org::OrgId;
 use crate::domain::run::{new_run_id, RequestCounts, RunSoFar, RunStatus, SyncRun};
 use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
-use crate::store::SyncOutcome;
+use crate::store::{ConnectionLock, SyncOutcome};
 
 /// Sync runs are kept as a short history.
 const RUN_HISTORY: Duration = Duration::days(90);
@@ -122,7 +122,7 @@ pub(super) async fn run_part(
     let ttl = lease_ttl(deps);
     if !deps
         .store
-        .acquire_lease(org, provider_id, &owner, now, ttl)
+        .take_lock(ConnectionLock::Lease, (org, provider_id), &owner, now, ttl)
         .await?
     {
         tracing::info!(

@@ -99,17 +99,13 @@ pub(super) async fn sync_streams(
         days_written: 0,
     };
     let credentials = usable_credentials(deps, provider, connection, None).await?;
-    match pull(
+    let part = Part {
         deps,
         provider,
         connection,
-        &credentials,
         run,
-        &mut progress,
-        requests,
-    )
-    .await
-    {
+    };
+    match pull(&part, &credentials, &mut progress, requests).await {
         Err(Error::VendorAuth {
             provider: p,
             message,
@@ -120,23 +116,15 @@ pub(super) async fn sync_streams(
                 let rejected = t.access_token.clone();
                 let credentials =
                     usable_credentials(deps, provider, connection, Some(&rejected)).await?;
-                pull(
-                    deps,
-                    provider,
-                    connection,
-                    &credentials,
-                    run,
-                    &mut progress,
-                    requests,
-                )
-                .await
-                .map_err(|e| match e {
-                    Error::VendorAuth { provider, message } => Error::NeedsReconnect {
-                        provider,
-                        reason: message,
-                    },
-                    other => other,
-                })
+                pull(&part, &credentials, &mut progress, requests)
+                    .await
+                    .map_err(|e| match e {
+                        Error::VendorAuth { provider, message } => Error::NeedsReconnect {
+                            provider,
+                            reason: message,
+                        },
+                        other => other,
+                    })
             }
             _ => Err(Error::NeedsReconnect {
                 provider: p,
@@ -228,7 +216,7 @@ async fn fetch_window(
             .entry(event.feature.to_string())
             .or_default() += 1;
     };
-    let fetch = connector.activity(from, to, &mut count);
+    let fetch = connector.activity((from, to), &mut count);
     let events = match stop_at {
         None => fetch.await?,
         Some(stop) => {
@@ -273,15 +261,26 @@ async fn save_checkpoint(
     }
 }
 
+/// What one pass of a run works on.
+struct Part<'a> {
+    deps: &'a Deps,
+    provider: &'a Provider,
+    connection: &'a Connection,
+    run: &'a Run,
+}
+
 async fn pull(
-    deps: &Deps,
-    provider: &Provider,
-    connection: &Connection,
+    part: &Part<'_>,
     credentials: &Credentials,
-    run: &Run,
     progress: &mut Progress,
     requests: &mut RequestCounts,
 ) -> Result<Pulled> {
+    let Part {
+        deps,
+        provider,
+        connection,
+        run,
+    } = *part;
     let connector = connectors::for_provider(provider, deps.http()?, credentials)?;
     let pulled = Box::pin(pull_with(
         deps,
