@@ -219,18 +219,34 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
                 "admin_values": deps.config.roles.admin_values,
             }),
         )),
-        "GET /api/overview" => Ok(http::json(200, &queries::overview(deps, &caller).await?)),
+        "GET /api/overview" => Ok(http::json(
+            200,
+            &queries::overview(&deps.store, &deps.config, &caller).await?,
+        )),
         "GET /api/apps/{provider}" => {
-            let detail =
-                queries::app_detail(deps, &caller, &provider(req)?, range(deps, req)?).await?;
+            let detail = queries::app_detail(
+                &deps.store,
+                &deps.config,
+                &caller,
+                &provider(req)?,
+                range(deps, req)?,
+            )
+            .await?;
             Ok(http::json(200, &detail))
         }
         "GET /api/apps/{provider}/seats" => {
             let inactive_days =
                 queries::parse_inactive_days(http::query_param(req, "inactive_days").as_deref())?;
             let filter = SeatFilter::parse(http::query_param(req, "only").as_deref())?;
-            let seats =
-                queries::seats(deps, &caller, &provider(req)?, inactive_days, filter).await?;
+            let seats = queries::seats(
+                &deps.store,
+                &deps.config,
+                &caller,
+                &provider(req)?,
+                inactive_days,
+                filter,
+            )
+            .await?;
             Ok(http::json(200, &seats))
         }
         "GET /api/apps/{provider}/export/{file}" => {
@@ -247,11 +263,15 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
                     } else {
                         SeatFilter::Inactive
                     };
-                    let list = queries::seats(deps, &caller, provider, None, filter).await?;
+                    let list =
+                        queries::seats(&deps.store, &deps.config, &caller, provider, None, filter)
+                            .await?;
                     export::seats_csv(&list.seats)?
                 }
                 "trends.csv" => {
-                    let trends = queries::trends(deps, &caller, provider, range).await?;
+                    let trends =
+                        queries::trends(&deps.store, &deps.config, &caller, provider, range)
+                            .await?;
                     export::trends_csv(&trends.days, &trends.daily)?
                 }
                 other => {
@@ -270,7 +290,7 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
             let provider = deps.config.catalog.get(&provider(req)?)?;
             Ok(http::json(
                 200,
-                &settings::settings(deps, &caller.org, &provider.id).await?,
+                &settings::settings(&deps.store, &caller.org, &provider.id).await?,
             ))
         }
         "PUT /api/apps/{provider}/settings" => {
@@ -282,7 +302,7 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
                     req,
                     r#"{"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": null}"#,
                 )?;
-                settings::save_settings(deps, &admin, provider, settings).await
+                settings::save_settings(&deps.store, &deps.config, &admin, provider, settings).await
             })
             .await?;
             Ok(http::json(200, &saved))
@@ -324,16 +344,17 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
                 http::query_param(req, "cursor").as_deref(),
                 http::query_param(req, "limit").as_deref(),
             )?;
-            let runs = history::runs(deps, &caller, &provider(req)?, &query).await?;
+            let runs =
+                history::runs(&deps.store, &deps.config, &caller, &provider(req)?, &query).await?;
             Ok(http::json(200, &runs))
         }
         "GET /api/audit" => {
-            let list = audit_trail::list(deps, &caller, &audit_query(deps, req)?).await?;
+            let list = audit_trail::list(&deps.store, &caller, &audit_query(deps, req)?).await?;
             Ok(http::json(200, &list))
         }
         "GET /api/audit/export.csv" => {
             let (entries, truncated) =
-                audit_trail::export(deps, &caller, &audit_query(deps, req)?).await?;
+                audit_trail::export(&deps.store, &caller, &audit_query(deps, req)?).await?;
             let mut response = http::attachment(
                 "audit.csv",
                 "text/csv; charset=utf-8",

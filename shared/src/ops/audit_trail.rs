@@ -17,6 +17,7 @@ use crate::domain::caller::{Caller, Role};
 use crate::domain::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::store::cursor::Position;
+use crate::store::DynamoDbStore;
 use crate::Deps;
 
 /// Runs the change `op` as `caller`'s attempt at `action` on `provider`: the role
@@ -207,22 +208,22 @@ fn require_admin(caller: &Caller) -> Result<()> {
 
 /// Up to `limit` of the caller's org's entries that `query` selects, older than `before`.
 async fn entries(
-    deps: &Deps,
+    store: &DynamoDbStore,
     caller: &Caller,
     query: &AuditQuery,
     before: Option<&Position>,
     limit: usize,
 ) -> Result<crate::store::AuditPage> {
     let (app, action) = (query.provider.as_deref(), query.action);
-    deps.store
+    store
         .audit_entries(&caller.org, app, action, before, limit)
         .await
 }
 
 /// `GET /api/audit`: one page of the caller's org's entries, newest first.
-pub async fn list(deps: &Deps, caller: &Caller, query: &AuditQuery) -> Result<AuditList> {
+pub async fn list(store: &DynamoDbStore, caller: &Caller, query: &AuditQuery) -> Result<AuditList> {
     require_admin(caller)?;
-    let page = entries(deps, caller, query, query.before.as_ref(), query.limit).await?;
+    let page = entries(store, caller, query, query.before.as_ref(), query.limit).await?;
     Ok(AuditList {
         entries: page.entries.into_iter().map(AuditView::from).collect(),
         next_cursor: page.next.as_ref().map(Position::cursor),
@@ -232,7 +233,7 @@ pub async fn list(deps: &Deps, caller: &Caller, query: &AuditQuery) -> Result<Au
 /// `GET /api/audit/export.csv`: the entries the filters select (the cursor and limit
 /// ignored), newest first, up to [`MAX_EXPORT`]; whether more were left out.
 pub async fn export(
-    deps: &Deps,
+    store: &DynamoDbStore,
     caller: &Caller,
     query: &AuditQuery,
 ) -> Result<(Vec<AuditView>, bool)> {
@@ -241,7 +242,7 @@ pub async fn export(
     let mut before = None;
     loop {
         let limit = 1000.min(MAX_EXPORT + 1 - out.len());
-        let page = entries(deps, caller, query, before.as_ref(), limit).await?;
+        let page = entries(store, caller, query, before.as_ref(), limit).await?;
         out.extend(page.entries.into_iter().map(AuditView::from));
         if out.len() > MAX_EXPORT {
             out.truncate(MAX_EXPORT);

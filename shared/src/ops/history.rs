@@ -6,11 +6,12 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::deps::Deps;
+use crate::config::Config;
 use crate::domain::caller::Caller;
 use crate::domain::run::{RunStatus, SyncRun};
 use crate::error::{Error, Result};
 use crate::store::cursor::Position;
+use crate::store::DynamoDbStore;
 
 pub const DEFAULT_RUNS: usize = 20;
 pub const MAX_RUNS: usize = 100;
@@ -100,14 +101,14 @@ pub struct RunList {
 
 /// `GET /api/connections/{provider}/runs`: the caller's org's runs of the app.
 pub async fn runs(
-    deps: &Deps,
+    store: &DynamoDbStore,
+    config: &Config,
     caller: &Caller,
     provider_id: &str,
     query: &RunsQuery,
 ) -> Result<RunList> {
-    let provider = deps.config.catalog.get(provider_id)?;
-    let page = deps
-        .store
+    let provider = config.catalog.get(provider_id)?;
+    let page = store
         .app_data(&caller.org, &provider.id)
         .runs(query.before.as_ref(), query.limit)
         .await?;

@@ -2,13 +2,13 @@
 
 use time::OffsetDateTime;
 
-use crate::deps::Deps;
 use crate::domain::catalog::Provider;
 use crate::domain::org::OrgId;
 use crate::domain::rules::{headline_rollup, summarize};
 use crate::domain::seat::Seat;
 use crate::domain::summary::Summary;
 use crate::error::Result;
+use crate::store::DynamoDbStore;
 
 /// Rollups read for the headline: a sync rewrites every day from its checkpoint's
 /// day on, so only the latest one or two can be partial; a few more cost nothing.
@@ -18,13 +18,13 @@ const HEADLINE_LOOKBACK: i32 = 4;
 /// `seats`: the app's seats where the caller holds them already (a sync that just
 /// wrote them); None reads them.
 pub async fn refresh_summary(
-    deps: &Deps,
+    store: &DynamoDbStore,
     org: &OrgId,
     provider: &Provider,
     seats: Option<&[Seat]>,
     now: OffsetDateTime,
 ) -> Result<Summary> {
-    let data = deps.store.app_data(org, &provider.id);
+    let data = store.app_data(org, &provider.id);
     let read_seats = async {
         match seats {
             Some(_) => Ok(Vec::new()),

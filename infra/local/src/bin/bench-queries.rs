@@ -167,9 +167,9 @@ async fn seed(app: &Deps, o: &Options) -> anyhow::Result<()> {
             };
             let admin = seatscope_core::domain::Caller::member(&org, "bench")
                 .admin_for(seatscope_core::domain::audit::Action::Settings)?;
-            settings::save_settings(app, &admin, provider, settings).await?;
+            settings::save_settings(&app.store, &app.config, &admin, provider, settings).await?;
         } else {
-            summary::refresh_summary(app, &org, provider, Some(&seats), now).await?;
+            summary::refresh_summary(&app.store, &org, provider, Some(&seats), now).await?;
         }
         eprintln!(
             "  seeded {}/{} apps ({} seats, {} days each) in {:.0} s",

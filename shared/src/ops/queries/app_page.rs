@@ -8,7 +8,7 @@ use time::Date;
 
 use super::overview::{ConnectionView, PlanView};
 use super::{activity_note, auth_modes, definitions, rollup_query_bounds, sources, Range};
-use crate::deps::Deps;
+use crate::config::Config;
 use crate::domain::caller::Caller;
 use crate::domain::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::rollup::DailyRollup;
@@ -18,6 +18,7 @@ use crate::domain::summary::Summary;
 use crate::domain::time::day;
 use crate::error::Result;
 use crate::store::AppData;
+use crate::store::DynamoDbStore;
 
 /// One synced day. Days without synced data have no point (never a 0).
 #[derive(Debug, Serialize)]
@@ -116,15 +117,16 @@ pub fn range_days(range: Range, today: Date) -> Vec<Date> {
 
 /// The daily points of `range` alone (the trends export).
 pub async fn trends(
-    deps: &Deps,
+    store: &DynamoDbStore,
+    config: &Config,
     caller: &Caller,
     provider_id: &str,
     range: Range,
 ) -> Result<Trends> {
-    let provider = deps.config.catalog.get(provider_id)?;
-    let rollups = rollups_between(&deps.store.app_data(&caller.org, &provider.id), range).await?;
+    let provider = config.catalog.get(provider_id)?;
+    let rollups = rollups_between(&store.app_data(&caller.org, &provider.id), range).await?;
     Ok(Trends {
-        days: range_days(range, deps.config.clock.now().date()),
+        days: range_days(range, config.clock.now().date()),
         daily: daily_points(provider, rollups),
     })
 }
@@ -132,16 +134,17 @@ pub async fn trends(
 /// The app page: summary, settings, plan, the daily points and feature totals of
 /// `range`, the tier hint. Seats come from `seats` (they can be many).
 pub async fn app_detail(
-    deps: &Deps,
+    store: &DynamoDbStore,
+    config: &Config,
     caller: &Caller,
     provider_id: &str,
     range: Range,
 ) -> Result<AppDetail> {
-    let now = deps.config.clock.now();
-    let provider = deps.config.catalog.get(provider_id)?;
-    let data = deps.store.app_data(&caller.org, &provider.id);
+    let now = config.clock.now();
+    let provider = config.catalog.get(provider_id)?;
+    let data = store.app_data(&caller.org, &provider.id);
     let (connection, rollups, settings, plan, summary) = tokio::try_join!(
-        deps.store.connection(&caller.org, &provider.id),
+        store.connection(&caller.org, &provider.id),
         rollups_between(&data, range),
         data.settings(),
         data.plan(),
@@ -168,7 +171,7 @@ pub async fn app_detail(
     Ok(AppDetail {
         provider: provider.id.clone(),
         name: provider.name.clone(),
-        auth_modes: auth_modes(deps, provider),
+        auth_modes: auth_modes(config, provider),
         pricing: provider.pricing,
         connection: ConnectionView::of(connection.as_ref(), now),
         from,

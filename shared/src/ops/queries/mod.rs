@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use time::{Date, Duration};
 
-use crate::deps::Deps;
+use crate::config::Config;
 use crate::domain::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::time::parse_day;
 use crate::error::{Error, Result};
@@ -35,12 +35,12 @@ pub fn activity_note(provider: &Provider) -> Option<String> {
 }
 
 /// What Connect can offer for an app now: OAuth only where a client is configured.
-pub(crate) fn auth_modes(deps: &Deps, provider: &Provider) -> Vec<AuthMode> {
+pub(crate) fn auth_modes(config: &Config, provider: &Provider) -> Vec<AuthMode> {
     provider
         .auth_modes
         .iter()
         .copied()
-        .filter(|m| *m != AuthMode::Oauth2 || deps.config.oauth_clients.contains_key(&provider.id))
+        .filter(|m| *m != AuthMode::Oauth2 || config.oauth_clients.contains_key(&provider.id))
         .collect()
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{activity_note, auth_modes, definitions, sources, DEFAULT_INACTIVE_DAYS};
-use crate::deps::Deps;
+use crate::config::Config;
 use crate::domain::caller::Caller;
 use crate::domain::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::connection::{Connection, SyncSummary};
@@ -15,6 +15,7 @@ use crate::domain::org::OrgId;
 use crate::domain::plan::PlanItem;
 use crate::domain::summary::Summary;
 use crate::error::Result;
+use crate::store::DynamoDbStore;
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionView {
@@ -146,24 +147,22 @@ pub const CURRENCY: &str = "USD";
 
 /// One Query for the org's connections and two BatchGetItems (summaries, plans)
 /// whatever the number of apps.
-pub async fn overview(deps: &Deps, caller: &Caller) -> Result<Overview> {
-    let now = deps.config.clock.now();
-    let connections = deps.store.connections(&caller.org).await?;
-    let connected: Vec<&Provider> = deps
-        .config
+pub async fn overview(store: &DynamoDbStore, config: &Config, caller: &Caller) -> Result<Overview> {
+    let now = config.clock.now();
+    let connections = store.connections(&caller.org).await?;
+    let connected: Vec<&Provider> = config
         .catalog
         .providers()
         .iter()
         .filter(|p| connections.iter().any(|c| c.provider == p.id))
         .collect();
     let connected_ids: Vec<&str> = connected.iter().map(|p| p.id.as_str()).collect();
-    let (mut summaries, mut plans) = deps
-        .store
+    let (mut summaries, mut plans) = store
         .summaries_and_plans(&caller.org, &connected_ids)
         .await?;
     let mut totals = Totals::default();
     let mut apps = Vec::new();
-    for provider in deps.config.catalog.providers() {
+    for provider in config.catalog.providers() {
         let connection = connections.iter().find(|c| c.provider == provider.id);
         let summary = summaries.remove(&provider.id).unwrap_or_else(|| Summary {
             inactive_days: DEFAULT_INACTIVE_DAYS,
@@ -179,7 +178,7 @@ pub async fn overview(deps: &Deps, caller: &Caller) -> Result<Overview> {
         apps.push(AppSummary {
             provider: provider.id.clone(),
             name: provider.name.clone(),
-            auth_modes: auth_modes(deps, provider),
+            auth_modes: auth_modes(config, provider),
             pricing: provider.pricing,
             connection: ConnectionView::of(connection, now),
             summary,

@@ -3,12 +3,13 @@
 use serde::Serialize;
 use time::Date;
 
-use crate::deps::Deps;
+use crate::config::Config;
 use crate::domain::caller::Caller;
 use crate::domain::rules::seat_flags;
 use crate::domain::seat::{Seat, SeatStatus};
 use crate::domain::settings::AppSettings;
 use crate::error::{Error, Result};
+use crate::store::DynamoDbStore;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SeatView {
@@ -120,15 +121,16 @@ impl SeatFilter {
 /// The app's current seats under its settings (`inactive_days` overrides the
 /// stored threshold for this answer only).
 pub async fn seats(
-    deps: &Deps,
+    store: &DynamoDbStore,
+    config: &Config,
     caller: &Caller,
     provider_id: &str,
     inactive_days: Option<u32>,
     filter: SeatFilter,
 ) -> Result<SeatsList> {
-    let now = deps.config.clock.now();
-    let provider = deps.config.catalog.get(provider_id)?;
-    let data = deps.store.app_data(&caller.org, &provider.id);
+    let now = config.clock.now();
+    let provider = config.catalog.get(provider_id)?;
+    let data = store.app_data(&caller.org, &provider.id);
     let (settings, summary) = tokio::try_join!(data.settings(), data.summary())?;
     let mut settings = settings.unwrap_or_default();
     let stored = data.current_seats(summary.as_ref()).await?;

@@ -436,8 +436,14 @@ async fn pull_with(
         .await?;
     }
     // The seats this sync wrote (last activity and active days moved in memory too).
-    crate::ops::summary::refresh_summary(deps, org, provider, progress.seats.as_deref(), now)
-        .await?;
+    crate::ops::summary::refresh_summary(
+        &deps.store,
+        org,
+        provider,
+        progress.seats.as_deref(),
+        now,
+    )
+    .await?;
     Ok(Pulled::Done(progress.summary()))
 }
 
