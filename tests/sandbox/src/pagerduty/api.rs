@@ -1,5 +1,5 @@
-//! The REST API: `GET /users`, `GET /users/me`, `GET /log_entries`, `GET /oncalls`, plus sandbox-only
-//! endpoints.
+//! The REST API: `GET /users`, `GET /users/me`, `GET /log_entries`, `GET /oncalls`,
+//! `GET /licenses`, `GET /license_allocations`, plus sandbox-only endpoints.
 //!
 //! Every REST request goes through [`begin`]: count it, authenticate it, apply the rate
 //! limit, check the `Accept` header. Choices where PagerDuty's documentation is silent:
@@ -39,6 +39,15 @@
 //!   escalation policy, level and user. `include[]` is validated and does not expand
 //!   references; `time_zone` as for `/log_entries`. Sorted by escalation policy, level,
 //!   start, user.
+//! - `/licenses`: every license of the account with its counts (`current_value`,
+//!   `allocations_available`, `null` for no limit); no parameters, no paging (the spec
+//!   declares none). `/license_allocations`: one per user, in `/users` order, paged like
+//!   the rest (`limit`, `offset`, `more`, `total`). The license objects carry `self` and
+//!   `html_url` as `null`, as PagerDuty's own examples do (the schema says string). With
+//!   [`PagerDutyConfig::licenses_readable`](super::PagerDutyConfig) false both answer 403
+//!   `{"error":{"message":"Access Denied","code":2010}}` after authentication and the rate
+//!   limit (the spec's "Scoped OAuth requires: `licenses.read`"; a Classic OAuth token's
+//!   `read` covers them, as it covers the other endpoints).
 //! - `/users/me` with the account API key → 400 (PagerDuty: "This will not work if the
 //!   request is made with an account-level access token").
 
@@ -56,7 +65,9 @@ use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
-use super::data::{Agent, Channel, EntryKind, LogEntry, NotificationKind, OnCallEntry, User};
+use super::data::{
+    Agent, Channel, EntryKind, License, LogEntry, NotificationKind, OnCallEntry, User,
+};
 use super::state::App;
 use crate::faults::{FaultSwitch, FaultTarget};
 use crate::rate::{ceil_secs, Window, RATE_WINDOW};
@@ -109,6 +120,15 @@ fn invalid_input(detail: impl Into<String>) -> ApiError {
         message: "Invalid Input Provided",
         code: 2001,
         errors: vec![detail.into()],
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError {
+        status: StatusCode::FORBIDDEN,
+        message: "Access Denied",
+        code: 2010,
+        errors: Vec::new(),
     }
 }
 
@@ -338,13 +358,7 @@ fn begin(app: &App, headers: &HeaderMap) -> Result<(Caller, RateInfo), Rejection
             }
             let scopes: Vec<&str> = grant.scope.split_whitespace().collect();
             if !scopes.iter().any(|s| *s == "read" || *s == "write") {
-                return Err(ApiError {
-                    status: StatusCode::FORBIDDEN,
-                    message: "Access Denied",
-                    code: 2010,
-                    errors: Vec::new(),
-                }
-                .into());
+                return Err(forbidden().into());
             }
             (
                 Caller::OAuth { user: grant.user },
@@ -476,6 +490,21 @@ impl App {
     fn schedule_ref(&self, schedule: usize) -> Value {
         let s = &self.data.schedules[schedule];
         self.reference("schedule", (&s.id, s.name), "schedules", "schedules")
+    }
+
+    /// A license as `/license_allocations` embeds it (`LicenseWithCounts/allOf/0`).
+    fn license_json(&self, l: &License) -> Value {
+        json!({
+            "id": l.id,
+            "type": "license",
+            "summary": l.name,
+            "name": l.name,
+            "description": l.description,
+            "role_group": l.role_group,
+            "valid_roles": l.valid_roles,
+            "self": null,
+            "html_url": null,
+        })
     }
 
     fn on_call_json(&self, e: &OnCallEntry) -> Value {
@@ -912,6 +941,76 @@ pub(crate) async fn list_on_calls(
             "total": if page.total { json!(matching.len()) } else { Value::Null },
         }))
     })();
+    rate.apply(match result {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(error) => error.into_response(),
+    })
+}
+
+pub(crate) async fn list_licenses(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let (_, rate) = match begin(&app, &headers) {
+        Ok(ok) => ok,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if !app.config.licenses_readable {
+        return rate.apply(forbidden().into_response());
+    }
+    let data = &app.data;
+    let licenses: Vec<Value> = data
+        .licenses
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut license = app.license_json(l);
+            license["current_value"] = json!(data.allocated(i));
+            license["allocations_available"] = json!(l.allocations_available);
+            license
+        })
+        .collect();
+    rate.apply(json_response(
+        StatusCode::OK,
+        &json!({ "licenses": licenses }),
+    ))
+}
+
+pub(crate) async fn list_license_allocations(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (_, rate) = match begin(&app, &headers) {
+        Ok(ok) => ok,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if !app.config.licenses_readable {
+        return rate.apply(forbidden().into_response());
+    }
+    let params = Params::parse(query);
+    let result = pagination(&params).map(|page| {
+        let data = &app.data;
+        let order = data.users_in_list_order();
+        let allocations: Vec<Value> = order
+            .iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .map(|&i| {
+                let a = &data.allocations[i];
+                json!({
+                    "user": app.user_ref(i),
+                    "license": app.license_json(&data.licenses[a.license]),
+                    "allocated_at": timestamp(a.at),
+                })
+            })
+            .collect();
+        let more = page.offset + (allocations.len() as u64) < order.len() as u64;
+        json!({
+            "license_allocations": allocations,
+            "limit": page.limit,
+            "offset": page.offset,
+            "more": more,
+            "total": if page.total { json!(order.len()) } else { Value::Null },
+        })
+    });
     rate.apply(match result {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(error) => error.into_response(),

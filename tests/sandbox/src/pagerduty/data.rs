@@ -53,6 +53,38 @@ pub(crate) struct Dataset {
     pub schedules: Vec<Schedule>,
     /// Users an escalation rule targets directly: permanently on call.
     pub direct: Vec<DirectTarget>,
+    /// The account's licenses (`/licenses`): [`FULL_USER`], then [`STAKEHOLDER`].
+    pub licenses: Vec<License>,
+    /// Each user's license (`/license_allocations`), by user index.
+    pub allocations: Vec<Allocation>,
+}
+
+/// A license of the account, in PagerDuty's shape (`LicenseWithCounts`).
+pub(crate) struct License {
+    pub id: String,
+    pub name: &'static str,
+    pub description: &'static str,
+    /// `FullUser` or `Stakeholder`.
+    pub role_group: &'static str,
+    /// The roles a user with this license can have.
+    pub valid_roles: &'static [&'static str],
+    /// How many more may be allocated; None for no limit.
+    pub allocations_available: Option<u64>,
+}
+
+/// Index of the full-user license in [`Dataset::licenses`].
+pub(crate) const FULL_USER: usize = 0;
+/// Index of the stakeholder license in [`Dataset::licenses`].
+pub(crate) const STAKEHOLDER: usize = 1;
+
+/// Roles a stakeholder license allows (the spec's `valid_roles`); every other role
+/// takes a full-user license.
+const STAKEHOLDER_ROLES: [&str; 2] = ["read_only_user", "read_only_limited_user"];
+
+/// A user's license and when it was allocated.
+pub(crate) struct Allocation {
+    pub license: usize,
+    pub at: OffsetDateTime,
 }
 
 pub(crate) struct EscalationPolicy {
@@ -398,7 +430,7 @@ impl Dataset {
                 ack_timeout: *ack_timeout,
             })
             .collect();
-        let users = generate_users(config, &mut rng, &mut ids);
+        let mut users = generate_users(config, &mut rng, &mut ids);
 
         let mut incidents = Vec::new();
         let mut entries = Vec::new();
@@ -417,6 +449,17 @@ impl Dataset {
         let mut on_call_rng = stream(seed, 0x0C_A11, 0);
         let (policies, schedules, direct) = generate_on_call(&users, &mut on_call_rng, &mut ids);
 
+        // Licenses after that, from their own stream: everything above is unchanged by
+        // them, except one role where an account of 5 or more has no stakeholder.
+        let on_call: HashSet<usize> = schedules
+            .iter()
+            .flat_map(|s| s.members.iter().copied())
+            .chain(direct.iter().map(|d| d.user))
+            .collect();
+        let mut license_rng = stream(seed, 0x11CE_45E5, 0);
+        let (licenses, allocations) =
+            generate_licenses(config, &mut users, &on_call, &mut license_rng, &mut ids);
+
         Dataset {
             account_id,
             subdomain,
@@ -428,7 +471,17 @@ impl Dataset {
             policies,
             schedules,
             direct,
+            licenses,
+            allocations,
         }
+    }
+
+    /// How many users hold license `license`.
+    pub fn allocated(&self, license: usize) -> usize {
+        self.allocations
+            .iter()
+            .filter(|a| a.license == license)
+            .count()
     }
 
     /// The on-call entries overlapping `[since, until)` (the instant `since` when they
@@ -499,6 +552,7 @@ impl Dataset {
                     email: u.email.clone(),
                     name: u.name.clone(),
                     role: u.role.to_string(),
+                    license: Some(self.licenses[self.allocations[i].license].name.to_string()),
                 }
             })
             .collect();
@@ -542,6 +596,83 @@ impl Dataset {
             on_call,
         }
     }
+}
+
+/// The account's two licenses and every user's allocation: a stakeholder license for
+/// the read-only roles, a full-user one for every other role, as the licenses'
+/// `valid_roles` say. An account of 5 users or more has a stakeholder: where none has a
+/// read-only role, a user who never acts and is not on call (never the owner) becomes a
+/// `read_only_user` (who never acts anyway): the last plain or limited user if there is
+/// one, else preferably one whose role another user also has. Allocation times are
+/// within two years before `end_date`.
+fn generate_licenses(
+    config: &PagerDutyConfig,
+    users: &mut [User],
+    on_call: &HashSet<usize>,
+    rng: &mut Prng,
+    ids: &mut Ids,
+) -> (Vec<License>, Vec<Allocation>) {
+    let stakeholder = |u: &User| STAKEHOLDER_ROLES.contains(&u.role);
+    if users.len() >= 5 && !users.iter().any(stakeholder) {
+        // A plain or limited user first, else one whose role another user also holds
+        // (no role disappears); the last such user.
+        let shared = |role: &str| users.iter().filter(|u| u.role == role).count() > 1;
+        let candidate = (1..users.len())
+            .filter(|&i| !users[i].active && !on_call.contains(&i))
+            .max_by_key(|&i| {
+                let u = &users[i];
+                (matches!(u.role, "user" | "limited_user"), shared(u.role), i)
+            });
+        if let Some(i) = candidate {
+            users[i].role = "read_only_user";
+        }
+    }
+    let end = config.end_date.with_time(Time::MIDNIGHT).assume_utc();
+    let allocations: Vec<Allocation> = users
+        .iter()
+        .map(|u| Allocation {
+            license: if stakeholder(u) {
+                STAKEHOLDER
+            } else {
+                FULL_USER
+            },
+            at: end
+                - time::Duration::days(rng.between(1, 730) as i64)
+                - time::Duration::seconds(rng.below(86_400) as i64),
+        })
+        .collect();
+    let full = allocations
+        .iter()
+        .filter(|a| a.license == FULL_USER)
+        .count() as u64;
+    let licenses = vec![
+        License {
+            id: ids.resource(rng),
+            name: "Business (Full User)",
+            description: "",
+            role_group: "FullUser",
+            valid_roles: &[
+                "owner",
+                "admin",
+                "user",
+                "limited_user",
+                "observer",
+                "restricted_access",
+            ],
+            // Bought in tens: what is left of the next ten up.
+            allocations_available: Some(10 - full % 10),
+        },
+        License {
+            id: ids.resource(rng),
+            name: "Business (Stakeholder)",
+            description: "",
+            role_group: "Stakeholder",
+            valid_roles: &STAKEHOLDER_ROLES,
+            // Stakeholder licenses without a limit.
+            allocations_available: None,
+        },
+    ];
+    (licenses, allocations)
 }
 
 /// Whether a role can take part in incident response (be on call, act on incidents).
@@ -1309,5 +1440,54 @@ mod tests {
                     .all(|e| e.start.is_none_or(|s| s <= t) && e.end.is_none_or(|e| e > t)));
             }
         }
+    }
+
+    #[test]
+    fn every_user_holds_the_license_its_role_allows_and_both_kinds_are_held() {
+        let sizes = (5..=40)
+            .map(|n| (42, n))
+            .chain((0..40).map(|seed| (seed, 25)));
+        for (seed, users) in sizes.chain([(42, 130), (42, 1000)]) {
+            let cfg = PagerDutyConfig {
+                users,
+                ..config(seed)
+            };
+            let data = Dataset::generate(&cfg);
+            let truth = data.ground_truth();
+            assert_eq!(data.allocations.len(), data.users.len());
+            for seat in &truth.seats {
+                let license = data
+                    .licenses
+                    .iter()
+                    .find(|l| Some(l.name) == seat.license.as_deref())
+                    .unwrap_or_else(|| panic!("{seed}/{users}: {} has a license", seat.id));
+                assert!(
+                    license.valid_roles.contains(&seat.role.as_str()),
+                    "{seed}/{users}: {} is a {} on {}",
+                    seat.id,
+                    seat.role,
+                    license.name
+                );
+            }
+            assert!(data.allocated(FULL_USER) > data.allocated(STAKEHOLDER));
+            assert!(
+                data.allocated(STAKEHOLDER) > 0,
+                "{seed}/{users}: a stakeholder"
+            );
+            // Stakeholders never act and are never on call.
+            let acting: HashSet<&str> = truth.daily.iter().map(|d| d.user_id.as_str()).collect();
+            let on_call: HashSet<&str> = truth.on_call.iter().map(|o| o.user_id.as_str()).collect();
+            for seat in truth
+                .seats
+                .iter()
+                .filter(|s| s.license.as_deref() == Some(data.licenses[STAKEHOLDER].name))
+            {
+                assert!(!acting.contains(seat.id.as_str()) && !on_call.contains(seat.id.as_str()));
+            }
+        }
+        let a = Dataset::generate(&config(42));
+        let b = Dataset::generate(&config(42));
+        let at = |d: &Dataset| d.allocations.iter().map(|a| a.at).collect::<Vec<_>>();
+        assert_eq!(at(&a), at(&b));
     }
 }

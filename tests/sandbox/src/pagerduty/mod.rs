@@ -7,13 +7,13 @@
 //! | `GET /oauth/authorize` | consent page (an HTML form, documented in the `oauth` module) |
 //! | `POST /oauth/authorize/decision` | Approve / Deny → 302 to the `redirect_uri` |
 //! | `POST /oauth/token` | `authorization_code` (with PKCE S256) and `refresh_token` (rotating) |
-//! | `GET /users`, `GET /users/me`, `GET /log_entries`, `GET /oncalls` | the REST API, PagerDuty's shapes |
+//! | `GET /users`, `GET /users/me`, `GET /log_entries`, `GET /oncalls`, `GET /licenses`, `GET /license_allocations` | the REST API, PagerDuty's shapes |
 //! | `GET /_sandbox/ground-truth`, `GET /_sandbox/stats` | sandbox-only introspection |
 //! | `POST /_sandbox/revoke-refresh-tokens`, `POST /_sandbox/expire-access-tokens` | sandbox-only controls |
 //! | `POST`/`DELETE`/`GET /_sandbox/faults` | fault switches on the REST API ([`crate::faults`]) |
 //! | `POST`/`DELETE /_sandbox/token-response` | code exchanges answer another `scope` / `token_type` ([`TokenOverride`]) |
 //!
-//! The data (users, incidents, log entries, on-call schedules) is a pure function of
+//! The data (users, incidents, log entries, on-call schedules, licenses) is a pure function of
 //! `(seed, users, days, events_per_day, end_date)`, so a test can assert exact equality
 //! between what a client computed and [`GroundTruth`].
 
@@ -68,6 +68,11 @@ pub struct PagerDutyConfig {
     pub rate_limit_per_minute: u32,
     /// Lifetime of issued access tokens (PagerDuty Classic User OAuth: 30 days).
     pub access_token_ttl_secs: u64,
+    /// Whether callers may read `/licenses` and `/license_allocations`. False answers
+    /// both 403 (`Access Denied`, code 2010), as PagerDuty does for a token without the
+    /// permission (a Scoped OAuth token without `licenses.read`, or a user who may not
+    /// see the account's licenses); the other endpoints work. True by default.
+    pub licenses_readable: bool,
 }
 
 impl Default for PagerDutyConfig {
@@ -85,6 +90,7 @@ impl Default for PagerDutyConfig {
             api_token: None,
             rate_limit_per_minute: 960,
             access_token_ttl_secs: 2_592_000,
+            licenses_readable: true,
         }
     }
 }
@@ -119,6 +125,10 @@ pub struct SeatTruth {
     pub email: String,
     pub name: String,
     pub role: String,
+    /// The user's license name (`/license_allocations`), e.g. `Business (Full User)` or
+    /// `Business (Stakeholder)`; every seeded user has one.
+    #[serde(default)]
+    pub license: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -134,7 +144,8 @@ pub struct DayCount {
 /// A running PagerDuty sandbox ([`SandboxHandle`]): its `base_url()` is the API base, e.g.
 /// `http://127.0.0.1:4321`; OAuth is at `{base}/oauth/authorize` and `{base}/oauth/token`
 /// (PagerDuty serves those from identity.pagerduty.com). Its `api_requests()` counts the
-/// REST API requests (`/users`, `/users/me`, `/log_entries`, `/oncalls`). Dropping it
+/// REST API requests (`/users`, `/users/me`, `/log_entries`, `/oncalls`, `/licenses`,
+/// `/license_allocations`). Dropping it
 /// stops the server.
 pub type PagerDutySandbox = SandboxHandle<App>;
 
@@ -245,6 +256,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/users/me", get(api::current_user))
         .route("/log_entries", get(api::list_log_entries))
         .route("/oncalls", get(api::list_on_calls))
+        .route("/licenses", get(api::list_licenses))
+        .route("/license_allocations", get(api::list_license_allocations))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             faults::inject::<App>,
