@@ -1,6 +1,8 @@
-//! PagerDuty: seats from `/users`, activity from `/log_entries` (who acknowledged,
-//! resolved, annotated, reassigned or escalated incidents, and when), and who is on
-//! call from `/oncalls` (a schedule's shifts, or an escalation rule's direct target).
+//! PagerDuty: seats from `/users` with each user's license from `/license_allocations`
+//! (e.g. "Business (Full User)" or "Business (Stakeholder)"), activity from
+//! `/log_entries` (who acknowledged, resolved, annotated, reassigned or escalated
+//! incidents, and when), and who is on call from `/oncalls` (a schedule's shifts, or an
+//! escalation rule's direct target).
 //!
 //! Paging is classic `limit`/`offset`/`more`, and the API refuses offset + limit
 //! beyond 10 000, so a time window whose `total` exceeds that is split in halves
@@ -44,6 +46,24 @@ struct User {
     role: String,
     #[serde(default)]
     invitation_sent: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct AllocationsPage {
+    license_allocations: Vec<Allocation>,
+    #[serde(default)]
+    more: bool,
+}
+
+#[derive(Deserialize)]
+struct Allocation {
+    user: Named,
+    license: LicenseName,
+}
+
+#[derive(Deserialize)]
+struct LicenseName {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +244,52 @@ impl PagerDutyApi {
         }
     }
 
+    /// Each user's license name, by user id, from `/license_allocations` (classic
+    /// paging). None where the token may not read licenses (403: a grant without the
+    /// permission, e.g. a Scoped OAuth token without `licenses.read` or a consenting user
+    /// who may not see the account's licenses): the seats are still worth syncing, so
+    /// they go without licenses and a warning says why. Other failures fail the sync.
+    pub async fn licenses(&self) -> Result<Option<HashMap<String, String>>> {
+        let mut licenses = HashMap::new();
+        let mut offset = 0u32;
+        loop {
+            let page: AllocationsPage = match self
+                .http
+                .get_json(
+                    "/license_allocations",
+                    &[
+                        ("limit", self.page_size.to_string()),
+                        ("offset", offset.to_string()),
+                    ],
+                )
+                .await
+            {
+                Ok(page) => page,
+                Err(Error::Vendor { message, .. }) if message.contains(" answered 403") => {
+                    tracing::warn!(
+                        provider = self.provider(),
+                        reason = %message,
+                        "licenses cannot be read (403): seats are synced without them; \
+                         reconnect with a user who may read the account's licenses"
+                    );
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let n = page.license_allocations.len() as u32;
+            licenses.extend(
+                page.license_allocations
+                    .into_iter()
+                    .map(|a| (a.user.id, a.license.name)),
+            );
+            match self.next_offset(page.more, offset, n, "license allocations")? {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+        Ok(Some(licenses))
+    }
+
     /// Who is on call at some time in `[since, until]`, per user id: on call at `now`,
     /// and where (the schedule's and escalation policy's names). A user on several is
     /// shown where they are on call now first, then at the lowest escalation level.
@@ -396,6 +462,11 @@ impl Connector for PagerDutyApi {
             match self.next_offset(page.more, offset, n, "users")? {
                 Some(next) => offset = next,
                 None => break,
+            }
+        }
+        if let Some(mut licenses) = self.licenses().await? {
+            for seat in &mut seats {
+                seat.license = licenses.remove(&seat.id);
             }
         }
         Ok(seats)
