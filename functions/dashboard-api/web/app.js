@@ -1407,11 +1407,22 @@
     const thresholdDays = seatsResp.inactive_days ?? ctx.settings.inactive_days;
     const seatsAsOf = seatsResp.as_of_date || ctx.asOf;
     const activeSince = seatsAsOf ? minusDays(seatsAsOf, thresholdDays - 1) : null;
-    const st = { sort: 'email', dir: 'asc', filter: 'all', q: '', rows: all };
+    const st = { sort: 'email', dir: 'asc', filter: 'all', license: '', q: '', rows: all };
     const headId = uid('seats-h');
     const filterId = uid('seat-filter');
+    const licenseId = uid('seat-license');
     const searchId = uid('seat-search');
     const filterSel = h('select', { id: filterId, name: 'filter' }, FILTERS.map(([v, t]) => h('option', { value: v, text: v === 'active' ? `Active (activity in the last ${thresholdDays} days)` : t })));
+    // The licenses the seats hold (e.g. PagerDuty's Full User / Stakeholder); offered only
+    // where the vendor reports any, with "No license" where some seats have none.
+    const licenses = [...new Set(all.map((s) => s.license).filter((l) => l))].sort((a, b) => a.localeCompare(b));
+    const unlicensed = all.some((s) => !s.license);
+    // Option values are indexes into `licenses` ('' all, 'none' no license): a vendor's
+    // license name is shown, never used as a value.
+    const licenseSel = licenses.length
+      ? h('select', { id: licenseId, name: 'license' }, h('option', { value: '', text: 'All licenses' }), licenses.map((l, i) => h('option', { value: String(i), text: l })), unlicensed ? h('option', { value: 'none', text: 'No license' }) : null)
+      : null;
+    const licenseMatches = (s) => st.license === '' || (st.license === 'none' ? !s.license : s.license === licenses[Number(st.license)]);
     const search = h('input', { id: searchId, type: 'search', name: 'q', placeholder: 'email or name', autocomplete: 'off' });
     const tbody = h('tbody');
     const headCells = SEAT_COLS.map((c) => {
@@ -1467,6 +1478,7 @@
       const col = SEAT_COLS.find((c) => c.key === st.sort);
       st.rows = all
         .filter((s) => seatMatches(s, st.filter, activeSince))
+        .filter(licenseMatches)
         .filter((s) => !q || (s.email || '').toLowerCase().includes(q) || (s.name || '').toLowerCase().includes(q))
         .sort(compareSeats(col.key, col.type, st.dir));
       for (const th of headCells) {
@@ -1480,6 +1492,7 @@
     }
 
     filterSel.addEventListener('change', () => { st.filter = filterSel.value; apply(0); });
+    licenseSel?.addEventListener('change', () => { st.license = licenseSel.value; apply(0); });
     let t;
     search.addEventListener('input', () => {
       clearTimeout(t);
@@ -1492,7 +1505,7 @@
       { class: 'seats', 'aria-labelledby': headId },
       h('h2', { id: headId, text: `Seats (${nfInt.format(all.length)})` }),
       h('p', { class: 'hint' }, 'As of ', seatsResp.as_of_date || '—', '. Inactive: ', `no activity in ${seatsResp.inactive_days ?? ctx.settings.inactive_days} days, not exempt, past the ${seatsResp.grace_days ?? ctx.settings.grace_days}-day grace period and not on call (a seat on call is never reclaimable; “on call, quiet” when it had no activity). Sort with the column buttons.`),
-      h('div', { class: 'controls' }, h('label', { for: filterId, text: 'Show' }), filterSel, h('label', { for: searchId, text: 'Search' }), search, count),
+      h('div', { class: 'controls' }, h('label', { for: filterId, text: 'Show' }), filterSel, licenseSel ? h('label', { for: licenseId, text: 'License' }) : null, licenseSel, h('label', { for: searchId, text: 'Search' }), search, count),
       h('div', { class: 'table-wrap' }, table),
       pg.el,
     );
