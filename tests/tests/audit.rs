@@ -173,8 +173,11 @@ async fn every_change_attempt_writes_exactly_one_entry_and_admins_page_filter_an
     );
 
     // Settings: the old and the new values; an invalid value is refused.
-    let settings =
-        json!({"inactive_days": 45, "grace_days": 7, "exempt_seats": [], "seat_price": 12.5});
+    let settings = json!({
+        "inactive_days": 45, "grace_days": 7, "exempt_seats": [], "seat_price": 12.5,
+        "license_prices": {"Full User": 21.5}, "billing_period": "annual",
+        "renewal_date": "2027-03-31", "currency": "EUR"
+    });
     let e = attempt(
         &stack,
         &mut seen,

@@ -452,9 +452,20 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     .await;
     assert_eq!(status, 200, "{saved}");
     assert_valid(&doc, "Settings", &saved);
-    assert_eq!(saved, settings);
+    // What was sent, and the defaults of what was not (no license prices, monthly, no
+    // renewal date, USD).
+    let mut stored = settings.clone();
+    for (field, default) in [
+        ("license_prices", json!({})),
+        ("billing_period", json!("monthly")),
+        ("renewal_date", Value::Null),
+        ("currency", json!("USD")),
+    ] {
+        stored[field] = default;
+    }
+    assert_eq!(saved, stored);
     let (_, got) = get(&stack, org, "/api/apps/pagerduty/settings").await;
-    assert_eq!(got, settings);
+    assert_eq!(got, stored);
 
     let exempt: BTreeSet<String> = [exempt_id.clone()].into();
     let inactive = inactive_under(60, &exempt).len() as u64;
@@ -488,7 +499,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
     let (status, detail) = get(&stack, org, &path).await;
     assert_eq!(status, 200, "{detail}");
     assert_valid(&doc, "AppDetail", &detail);
-    assert_eq!(detail["settings"], settings);
+    assert_eq!(detail["settings"], stored);
     for k in [
         "headline_day",
         "as_of_date",
@@ -660,7 +671,7 @@ async fn numbers_equal_the_ground_truth_under_the_apps_settings_and_exports_equa
         assert_eq!(err["error"]["code"], code, "{err}");
     }
     let (_, got) = get(&stack, org, "/api/apps/pagerduty/settings").await;
-    assert_eq!(got, settings);
+    assert_eq!(got, stored);
     let (status, _) = get(&stack, org, "/api/apps/nope/settings").await;
     assert_eq!(status, 404);
     let (status, _, _) = text(&stack, Some(org), "/api/apps/pagerduty/export/all.xlsx").await;

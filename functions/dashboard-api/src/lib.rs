@@ -352,6 +352,14 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
             let list = audit_trail::list(&deps.store, &caller, &audit_query(deps, req)?).await?;
             Ok(http::json(200, &list))
         }
+        "GET /api/renewals/export.csv" => {
+            let overview = queries::overview(&deps.store, &deps.config, &caller).await?;
+            Ok(http::attachment(
+                "renewals.csv",
+                "text/csv; charset=utf-8",
+                export::renewals_csv(&overview.renewals)?,
+            ))
+        }
         "GET /api/audit/export.csv" => {
             let (entries, truncated) =
                 audit_trail::export(&deps.store, &caller, &audit_query(deps, req)?).await?;

@@ -1594,7 +1594,10 @@
       err.textContent = '';
       status.textContent = '';
       const priceText = price.value.trim();
+      // The fields this form does not show (license prices, billing, renewal, currency)
+      // are sent back as they are, so saving the form never resets them.
       const body = {
+        ...settings,
         inactive_days: Number(thr.value) || settings.inactive_days,
         grace_days: grace.value.trim() === '' ? 0 : Number(grace.value),
         exempt_seats: [...exempt],

@@ -12,8 +12,8 @@ use crate::domain::metrics;
 use crate::domain::rollup::DailyRollup;
 use crate::domain::seat::{Seat, SeatStatus};
 use crate::domain::settings::AppSettings;
-use crate::domain::summary::Summary;
-use crate::domain::time::{parse_day, rfc3339};
+use crate::domain::summary::{LicenseCost, Renewal, Summary};
+use crate::domain::time::{day, parse_day, rfc3339};
 
 /// How one seat counts under the settings on `today`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,44 @@ pub fn summarize(
     });
     let per_seat = provider.pricing == Pricing::PerSeat;
     let price = settings.seat_price.filter(|_| per_seat);
+    let today = now.date();
+    let by_license = if per_seat && provider.per_seat_activity {
+        license_costs(&current, settings, today)
+    } else {
+        Vec::new()
+    };
+    // One price for every seat, or a price per license type: summed over the seats
+    // (unknown as soon as one seat has no price).
+    let (monthly_cost, potential_savings, cost_per_active_user) =
+        if per_seat && !settings.license_prices.is_empty() {
+            let sum = |f: fn(&LicenseCost) -> Option<f64>| {
+                by_license.iter().map(f).sum::<Option<f64>>().map(cents)
+            };
+            let cost = sum(|l| l.monthly_cost);
+            let per_active = cost
+                .zip(active)
+                .and_then(|(c, a)| (a > 0).then(|| cents(c / f64::from(a))));
+            (cost, sum(|l| l.potential_savings), per_active)
+        } else {
+            (
+                price.zip(seat_count).map(|(p, s)| cents(p * f64::from(s))),
+                price.zip(inactive).map(|(p, i)| cents(p * f64::from(i))),
+                price
+                    .zip(seat_count)
+                    .zip(active)
+                    .and_then(|((p, s), a)| metrics::cost_per_active_user(p, s, a))
+                    .map(cents),
+            )
+        };
+    let renewal = settings.next_renewal(today).map(|date| Renewal {
+        date: day(date),
+        billing_period: settings.billing_period,
+        seats: seat_count,
+        inactive_seats: inactive,
+        monthly_cost,
+        saving_if_reclaimed: potential_savings
+            .map(|s| cents(s * f64::from(settings.billing_period.months()))),
+    });
     Summary {
         as_of_date: latest.map(|r| r.date.clone()),
         headline_day: headline.map(|r| r.date.clone()),
@@ -107,15 +145,50 @@ pub fn summarize(
         inactive_days: settings.inactive_days,
         inactive_seats: inactive,
         seat_price: price,
-        monthly_cost: price.zip(seat_count).map(|(p, s)| cents(p * f64::from(s))),
-        cost_per_active_user: price
-            .zip(seat_count)
-            .zip(active)
-            .and_then(|((p, s), a)| metrics::cost_per_active_user(p, s, a))
-            .map(cents),
-        potential_savings: price.zip(inactive).map(|(p, i)| cents(p * f64::from(i))),
+        monthly_cost,
+        cost_per_active_user,
+        potential_savings,
         computed_at: Some(rfc3339(now)),
+        currency: Some(settings.currency.clone()),
+        by_license,
+        renewal,
     }
+}
+
+/// The current seats by license type, with what each type costs (license order;
+/// seats without a license last).
+fn license_costs(current: &[&Seat], settings: &AppSettings, today: Date) -> Vec<LicenseCost> {
+    let mut by: BTreeMap<Option<&str>, LicenseCost> = BTreeMap::new();
+    for seat in current {
+        let license = seat.license.as_deref();
+        let entry = by.entry(license).or_insert_with(|| LicenseCost {
+            license: license.map(str::to_string),
+            price: settings.price_of(license),
+            ..LicenseCost::default()
+        });
+        entry.seats += 1;
+        let last = seat.last_activity_on.as_deref().and_then(parse_day);
+        if !metrics::is_inactive(last, today, metrics::MAU_DAYS as u32) {
+            entry.active_30d += 1;
+        }
+        if seat_flags(seat, settings, today, true).inactive == Some(true) {
+            entry.inactive_seats += 1;
+        }
+    }
+    let mut out: Vec<LicenseCost> = by
+        .into_values()
+        .map(|mut l| {
+            l.monthly_cost = l.price.map(|p| cents(p * f64::from(l.seats)));
+            l.potential_savings = l.price.map(|p| cents(p * f64::from(l.inactive_seats)));
+            l.cost_per_active_user = l
+                .monthly_cost
+                .and_then(|c| (l.active_30d > 0).then(|| cents(c / f64::from(l.active_30d))));
+            l
+        })
+        .collect();
+    // Seats without a license after the named ones.
+    out.sort_by_key(|l| (l.license.is_none(), l.license.clone()));
+    out
 }
 
 /// A cheaper plan that covers every feature used, and the user count.
@@ -264,6 +337,69 @@ mod tests {
     }
 
     #[test]
+    fn license_prices_cost_each_seat_and_a_renewal_saves_a_period_of_inactive_seats() {
+        let c = Catalog::load(|_| None).unwrap();
+        let pandadoc = c.get("pandadoc").unwrap();
+        let now = datetime!(2026-11-23 12:00 UTC);
+        let old = "2026-01-01T00:00:00Z";
+        let licensed = |id: &str, last: Option<&str>, license: Option<&str>| Seat {
+            license: license.map(str::to_string),
+            ..seat(id, last, old, false)
+        };
+        let seats = vec![
+            licensed("a", Some("2026-11-22"), Some("Creator")),
+            licensed("b", None, Some("Creator")),
+            licensed("c", Some("2026-11-20"), Some("Read-only")),
+            licensed("d", Some("2026-08-01"), None),
+        ];
+        let settings = AppSettings {
+            seat_price: Some(10.0),
+            license_prices: [
+                ("Creator".to_string(), 35.0),
+                ("Read-only".to_string(), 0.0),
+            ]
+            .into(),
+            billing_period: crate::domain::settings::BillingPeriod::Annual,
+            renewal_date: Some("2025-12-31".into()),
+            currency: "EUR".into(),
+            ..AppSettings::default()
+        };
+        let s = summarize(pandadoc, None, None, &seats, &settings, now);
+        // Creator 2 × 35 + Read-only 1 × 0 + no license 1 × the seat price 10.
+        assert_eq!(s.monthly_cost, Some(80.0));
+        // Inactive: b (Creator, never active) and d (no license, idle since August).
+        assert_eq!(s.inactive_seats, Some(2));
+        assert_eq!(s.potential_savings, Some(45.0));
+        assert_eq!(s.currency.as_deref(), Some("EUR"));
+        let names: Vec<Option<&str>> = s.by_license.iter().map(|l| l.license.as_deref()).collect();
+        assert_eq!(names, [Some("Creator"), Some("Read-only"), None]);
+        let creator = &s.by_license[0];
+        assert_eq!(
+            (creator.seats, creator.active_30d, creator.inactive_seats),
+            (2, 1, 1)
+        );
+        assert_eq!(
+            (
+                creator.monthly_cost,
+                creator.cost_per_active_user,
+                creator.potential_savings
+            ),
+            (Some(70.0), Some(70.0), Some(35.0))
+        );
+        let renewal = s.renewal.unwrap();
+        // 2025-12-31 moved forward by a year; a year of the inactive seats.
+        assert_eq!(renewal.date, "2026-12-31");
+        assert_eq!(renewal.saving_if_reclaimed, Some(45.0 * 12.0));
+        // A license without a price and no seat price: the cost is unknown, not 0.
+        let partial = AppSettings {
+            seat_price: None,
+            ..settings
+        };
+        let s = summarize(pandadoc, None, None, &seats, &partial, now);
+        assert_eq!((s.monthly_cost, s.potential_savings), (None, None));
+    }
+
+    #[test]
     fn summary_costs_follow_the_definitions() {
         let c = Catalog::load(|_| None).unwrap();
         let pd = c.get("pagerduty").unwrap();
@@ -386,6 +522,7 @@ mod tests {
                 grace_days,
                 exempt_seats: exempt,
                 seat_price,
+                ..AppSettings::default()
             };
             match settings.validate() {
                 Ok(()) => {

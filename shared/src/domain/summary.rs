@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::settings::BillingPeriod;
+
 /// The headline numbers of one app, as stored (SUMMARY item) and served.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -31,4 +33,48 @@ pub struct Summary {
     pub potential_savings: Option<f64>,
     /// When these were computed.
     pub computed_at: Option<String>,
+    /// The prices' currency (the app's settings).
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// The costs per license type, where the app is priced per seat and reports
+    /// per-seat activity.
+    #[serde(default)]
+    pub by_license: Vec<LicenseCost>,
+    /// The next renewal, where the app's settings have a renewal date.
+    #[serde(default)]
+    pub renewal: Option<Renewal>,
+}
+
+/// The seats of one license type and what they cost per month.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LicenseCost {
+    /// The vendor's name of the license; None for seats it reports none for.
+    pub license: Option<String>,
+    pub seats: u32,
+    /// Seats with activity in the 30 days ending the summary's day.
+    pub active_30d: u32,
+    /// Inactive under the settings (as `inactive_seats`).
+    pub inactive_seats: u32,
+    /// The license's price per seat per month (or the seat price).
+    pub price: Option<f64>,
+    /// price × seats.
+    pub monthly_cost: Option<f64>,
+    /// monthly_cost ÷ active_30d.
+    pub cost_per_active_user: Option<f64>,
+    /// price × inactive_seats.
+    pub potential_savings: Option<f64>,
+}
+
+/// The app's next renewal and what reclaiming the inactive seats before it saves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Renewal {
+    /// YYYY-MM-DD: the renewal date moved forward by whole billing periods.
+    pub date: String,
+    pub billing_period: BillingPeriod,
+    pub seats: Option<u32>,
+    pub inactive_seats: Option<u32>,
+    pub monthly_cost: Option<f64>,
+    /// potential_savings × the months one billing period pays for (1 or 12): what the
+    /// inactive seats would cost in the period the renewal starts.
+    pub saving_if_reclaimed: Option<f64>,
 }

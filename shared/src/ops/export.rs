@@ -9,10 +9,11 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::domain::audit::ActorKind;
+use crate::domain::settings::BillingPeriod;
 use crate::domain::Role;
 use crate::error::{Error, Result};
 use crate::ops::audit_trail::AuditView;
-use crate::ops::queries::{DailyPoint, SeatView};
+use crate::ops::queries::{DailyPoint, RenewalView, SeatView};
 
 pub const SEAT_COLUMNS: [&str; 12] = [
     "email",
@@ -144,6 +145,47 @@ pub fn audit_csv(entries: &[AuditView]) -> Result<String> {
             text_cell(&details).into_owned(),
         ])
         .map_err(err)?;
+    }
+    finish(w)
+}
+
+/// The renewals CSV's columns.
+pub const RENEWAL_COLUMNS: [&str; 10] = [
+    "app",
+    "renewal_date",
+    "days_until",
+    "billing_period",
+    "seats",
+    "inactive_seats",
+    "monthly_cost",
+    "saving_if_reclaimed",
+    "currency",
+    "provider",
+];
+
+/// The overview's renewals (the next 90 days), soonest first.
+pub fn renewals_csv(renewals: &[RenewalView]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let failed = |e| Error::internal("writing CSV", e);
+    w.write_record(RENEWAL_COLUMNS).map_err(failed)?;
+    for r in renewals {
+        let period = match r.renewal.billing_period {
+            BillingPeriod::Monthly => "monthly",
+            BillingPeriod::Annual => "annual",
+        };
+        w.write_record([
+            text_cell(&r.name).into_owned(),
+            r.renewal.date.clone(),
+            r.days_until.to_string(),
+            period.to_string(),
+            opt(&r.renewal.seats),
+            opt(&r.renewal.inactive_seats),
+            opt(&r.renewal.monthly_cost),
+            opt(&r.renewal.saving_if_reclaimed),
+            opt(&r.currency),
+            r.provider.clone(),
+        ])
+        .map_err(failed)?;
     }
     finish(w)
 }

@@ -7,7 +7,7 @@ mod overview;
 mod seats;
 
 pub use app_page::{app_detail, range_days, trends, AppDetail, DailyPoint, FeatureTotal, Trends};
-pub use overview::{overview, AppSummary, ConnectionView, Overview, PlanView, Totals};
+pub use overview::{overview, AppSummary, ConnectionView, Overview, PlanView, RenewalView, Totals};
 pub use seats::{seats, OnCallView, SeatFilter, SeatView, SeatsList};
 
 use std::collections::BTreeMap;
@@ -214,14 +214,34 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
             "seat_price",
             "what the org pays per seat per month, entered on the app page (never guessed)",
         ),
-        ("monthly_cost", "seat price × seats"),
+        (
+            "license_price",
+            "what the org pays per seat per month for a license type, entered on the app page; a \
+             license without one costs the seat price",
+        ),
+        (
+            "monthly_cost",
+            "seat price × seats; with license prices, the sum of each seat's license price (unknown \
+             while a seat has no price)",
+        ),
         (
             "cost_per_active_user",
-            "seat price × seats ÷ active (30 d)",
+            "monthly cost ÷ active (30 d); per license type, its monthly cost ÷ its seats active in \
+             the 30 days ending today",
         ),
         (
             "potential_savings",
-            "inactive seats × seat price, per month",
+            "inactive seats × their price, per month",
+        ),
+        (
+            "renewal",
+            "the app's renewal date moved forward by whole billing periods to the first one on or \
+             after today; listed when it is at most 90 days away",
+        ),
+        (
+            "saving_if_reclaimed",
+            "potential savings × the months one billing period pays for (1 monthly, 12 annual): what \
+             the inactive seats cost in the period the renewal starts",
         ),
         (
             "feature_total",

@@ -13,7 +13,9 @@ use crate::domain::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::connection::{Connection, SyncSummary};
 use crate::domain::org::OrgId;
 use crate::domain::plan::PlanItem;
-use crate::domain::summary::Summary;
+use crate::domain::settings::DEFAULT_CURRENCY;
+use crate::domain::summary::{Renewal, Summary};
+use crate::domain::time::parse_day;
 use crate::error::Result;
 use crate::store::DynamoDbStore;
 
@@ -122,7 +124,8 @@ pub struct AppSummary {
     pub sources: BTreeMap<&'static str, String>,
 }
 
-/// Sums over the connected apps; an unknown number is left out of its sum.
+/// Sums over the connected apps; an unknown number is left out of its sum, and so
+/// are the costs of apps priced in another currency than the overview's.
 #[derive(Debug, Default, Serialize)]
 pub struct Totals {
     pub seats: u32,
@@ -130,20 +133,37 @@ pub struct Totals {
     pub inactive_seats: u32,
     pub monthly_cost: f64,
     pub potential_savings: f64,
+    /// Connected apps whose costs are in another currency (left out of the sums).
+    pub apps_in_other_currencies: Vec<String>,
+}
+
+/// An app renewing in the next [`RENEWAL_HORIZON_DAYS`] days.
+#[derive(Debug, Serialize)]
+pub struct RenewalView {
+    pub provider: String,
+    pub name: String,
+    /// Days from today (UTC) to the renewal.
+    pub days_until: i64,
+    pub currency: Option<String>,
+    #[serde(flatten)]
+    pub renewal: Renewal,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Overview {
     pub org: OrgId,
     pub generated_at: String,
-    /// Seat prices are entered by the org in this currency.
-    pub currency: &'static str,
+    /// The currency of the totals: the one most connected apps' prices are in.
+    pub currency: String,
     pub apps: Vec<AppSummary>,
     pub totals: Totals,
+    /// Renewals in the next 90 days, soonest first.
+    pub renewals: Vec<RenewalView>,
     pub definitions: BTreeMap<&'static str, &'static str>,
 }
 
-pub const CURRENCY: &str = "USD";
+/// How far ahead the overview lists renewals.
+pub const RENEWAL_HORIZON_DAYS: i64 = 90;
 
 /// One Query for the org's connections and two BatchGetItems (summaries, plans)
 /// whatever the number of apps.
@@ -160,7 +180,10 @@ pub async fn overview(store: &DynamoDbStore, config: &Config, caller: &Caller) -
     let (mut summaries, mut plans) = store
         .summaries_and_plans(&caller.org, &connected_ids)
         .await?;
+    let currency = totals_currency(connected_ids.iter().filter_map(|p| summaries.get(*p)));
+    let today = now.date();
     let mut totals = Totals::default();
+    let mut renewals = Vec::new();
     let mut apps = Vec::new();
     for provider in config.catalog.providers() {
         let connection = connections.iter().find(|c| c.provider == provider.id);
@@ -172,8 +195,27 @@ pub async fn overview(store: &DynamoDbStore, config: &Config, caller: &Caller) -
             totals.seats += summary.seats.unwrap_or(0);
             totals.active_30d += summary.active_30d.unwrap_or(0);
             totals.inactive_seats += summary.inactive_seats.unwrap_or(0);
-            totals.monthly_cost += summary.monthly_cost.unwrap_or(0.0);
-            totals.potential_savings += summary.potential_savings.unwrap_or(0.0);
+            let priced = summary.monthly_cost.is_some();
+            if !priced || summary.currency.as_deref().unwrap_or(DEFAULT_CURRENCY) == currency {
+                totals.monthly_cost += summary.monthly_cost.unwrap_or(0.0);
+                totals.potential_savings += summary.potential_savings.unwrap_or(0.0);
+            } else {
+                totals.apps_in_other_currencies.push(provider.id.clone());
+            }
+            if let Some(renewal) = &summary.renewal {
+                let days_until = parse_day(&renewal.date).map(|d| (d - today).whole_days());
+                if let Some(days_until) =
+                    days_until.filter(|d| (0..=RENEWAL_HORIZON_DAYS).contains(d))
+                {
+                    renewals.push(RenewalView {
+                        provider: provider.id.clone(),
+                        name: provider.name.clone(),
+                        days_until,
+                        currency: summary.currency.clone(),
+                        renewal: renewal.clone(),
+                    });
+                }
+            }
         }
         apps.push(AppSummary {
             provider: provider.id.clone(),
@@ -192,12 +234,30 @@ pub async fn overview(store: &DynamoDbStore, config: &Config, caller: &Caller) -
     }
     totals.monthly_cost = (totals.monthly_cost * 100.0).round() / 100.0;
     totals.potential_savings = (totals.potential_savings * 100.0).round() / 100.0;
+    renewals.sort_by_key(|r| (r.days_until, r.provider.clone()));
     Ok(Overview {
         org: caller.org.clone(),
         generated_at: crate::domain::rfc3339(now),
-        currency: CURRENCY,
+        currency,
         apps,
         totals,
+        renewals,
         definitions: definitions(),
     })
+}
+
+/// The currency most priced apps use (the default where none is priced; ties go to
+/// the first in alphabetical order).
+fn totals_currency<'a>(summaries: impl Iterator<Item = &'a Summary>) -> String {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in summaries.filter(|s| s.monthly_cost.is_some()) {
+        *count
+            .entry(s.currency.as_deref().unwrap_or(DEFAULT_CURRENCY))
+            .or_default() += 1;
+    }
+    count
+        .iter()
+        .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
+        .map_or(DEFAULT_CURRENCY, |(c, _)| *c)
+        .to_string()
 }
