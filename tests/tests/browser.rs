@@ -204,3 +204,47 @@ async fn a_viewer_in_chromium_sees_everything_and_no_control_that_changes_it() {
     .await;
     assert!(passed, "the viewer's browser tests failed (output above)");
 }
+
+/// Prices per license type and renewals: PandaDoc connected and synced, then
+/// `tests/browser/spend.test.mjs` prices each license on the app page, sets an annual
+/// renewal in 30 days and finds it in the overview's renewals with the saving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_in_chromium_prices_licenses_and_sees_the_renewal_in_the_overview() {
+    let root = workspace_root();
+    let dir = root.join("tests/browser");
+    let chromium = chromium();
+    npm_ci(&dir).await;
+    let stack = Stack::start(StackOptions {
+        pandadoc: seatscope_sandbox::pandadoc::PandaDocConfig {
+            users: 16,
+            days: 45,
+            events_per_day: 6,
+            ..Default::default()
+        },
+        ..StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts");
+    let org = "browser-spend";
+    common::connect_to(&stack, org, "pandadoc")
+        .await
+        .expect("the admin connects PandaDoc");
+    let report = stack.tick().await.expect("tick");
+    assert_eq!(report["synced"], 1, "{report}");
+    let screenshots = root.join("tests/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
+    let env = [
+        ("SEATSCOPE_API", stack.api_url()),
+        ("SEATSCOPE_ORG", org.to_string()),
+        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
+        ("CHROMIUM", chromium.display().to_string()),
+    ];
+    let passed = node(
+        &dir,
+        &["--test", "--test-reporter=spec", "spend.test.mjs"],
+        &env,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(passed, "the spend browser test failed (output above)");
+}

@@ -946,13 +946,173 @@
       ),
     );
     const table = h('table', { class: 'data overview-table' }, h('caption', { text: 'Seats, activity and cost per app' }), thead, tbody, tfoot);
+    const others = (t.apps_in_other_currencies || []).map(appName);
     setMain(
       h1,
       h('p', { class: 'as-of-line' }, 'Generated ', timeEl(ov.generated_at), '. Each app’s activity numbers are of its last complete UTC day (the As of column), never of today’s unfinished day. Amounts in ', cur, '.'),
+      others.length ? h('p', { class: 'note', role: 'note', dataset: { note: 'other-currencies' }, text: `The totals leave out ${others.join(', ')}: priced in another currency than ${cur}.` }) : null,
       h('div', { class: 'table-wrap' }, table),
+      renewalsSection(ov, defs),
       definitionsBlock(defs, mergedSources(ov.apps), [h('span', {}, 'Generated ', timeEl(ov.generated_at))].concat((ov.apps || []).filter((a) => a.as_of_date).map((a) => `${a.name}: headline day ${a.headline_day || '— (no complete day yet)'}, latest synced day ${a.as_of_date}`))),
     );
     markReady('overview');
+  }
+
+  /** "Renewals in the next 90 days": app, date, seats, inactive seats and what
+   *  reclaiming them before the date saves (a period of their price); CSV. */
+  function renewalsSection(ov, defs) {
+    const headId = uid('renewals-h');
+    const list = ov.renewals || [];
+    const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
+    const csv = h('button', { type: 'button', text: 'Renewals CSV', dataset: { export: 'renewals' } });
+    csv.addEventListener('click', async () => {
+      csv.disabled = true;
+      try {
+        await download('/api/renewals/export.csv', 'seatscope-renewals.csv');
+        status.textContent = 'Downloaded seatscope-renewals.csv';
+      } catch (e) {
+        status.textContent = `Could not download the renewals: ${e.message}`;
+      } finally {
+        csv.disabled = false;
+      }
+    });
+    const body = list.length
+      ? h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { class: 'data renewals-table', dataset: { table: 'renewals' } },
+          h('caption', { text: 'Renewals in the next 90 days, soonest first' }),
+          h('thead', {}, h('tr', {}, ['App', 'Renews on', 'In', 'Billing', 'Seats', 'Inactive seats', 'Saving if reclaimed before'].map((c, i) => h('th', { scope: 'col', class: i > 3 ? 'num' : undefined, text: c })))),
+          h(
+            'tbody',
+            {},
+            list.map((r) => h(
+              'tr',
+              { dataset: { provider: r.provider } },
+              h('th', { scope: 'row' }, h('a', { href: `/apps/${enc(r.provider)}`, 'data-route': true, text: r.name })),
+              h('td', { text: r.date }),
+              h('td', { text: `${nfInt.format(r.days_until)} days` }),
+              h('td', { text: r.billing_period === 'annual' ? 'Annual' : 'Monthly' }),
+              num('td', r.seats, { metric: 'seats', kind: 'int' }),
+              num('td', r.inactive_seats, { metric: 'inactive_seats', kind: 'int', why: 'the app reports no per-seat activity' }),
+              num('td', r.saving_if_reclaimed, { metric: 'saving_if_reclaimed', label: 'Saving if reclaimed before the renewal', def: defs.saving_if_reclaimed, kind: 'money', currency: r.currency, why: 'no price is set for every seat' }),
+            )),
+          ),
+        ),
+      )
+      : h('p', { class: 'empty', text: 'No renewal in the next 90 days. Set a renewal date on an app’s page.' });
+    return h(
+      'section',
+      { class: 'renewals', 'aria-labelledby': headId },
+      h('h2', { id: headId, text: 'Renewals in the next 90 days' }),
+      h('p', { class: 'hint', text: defs.renewal || '' }),
+      body,
+      list.length ? h('div', { class: 'actions' }, csv) : null,
+      status,
+    );
+  }
+
+  /** Prices per license type, billing, renewal date and currency, with the costs per
+   *  license type they give (apps priced per seat). */
+  function spendPanel(ctx) {
+    const { settings, sum, defs, provider, detail } = ctx;
+    const headId = uid('spend-h');
+    const cur = settings.currency || 'USD';
+    const licenses = [...new Set((sum.by_license || []).map((l) => l.license).filter(Boolean).concat(Object.keys(settings.license_prices || {})))].sort(collator.compare);
+    const priceInputs = licenses.map((license) => {
+      const id = uid('lp');
+      const v = settings.license_prices?.[license];
+      const input = h('input', { id, type: 'number', min: '0', step: '0.01', value: isNum(v) ? String(v) : '', placeholder: 'seat price', inputmode: 'decimal', dataset: { license } });
+      return { license, input, field: h('div', { class: 'field' }, h('label', { for: id, text: `${license} per seat per month (${cur})` }), input) };
+    });
+    const curId = uid('cur');
+    const currency = h('input', { id: curId, name: 'currency', type: 'text', value: cur, maxlength: '3', size: '4', pattern: '[A-Z]{3}', autocomplete: 'off', spellcheck: 'false' });
+    const periodId = uid('period');
+    const period = h('select', { id: periodId, name: 'billing_period' }, [['monthly', 'Monthly'], ['annual', 'Annual']].map(([v, text]) => h('option', { value: v, selected: (settings.billing_period || 'monthly') === v, text })));
+    const renewId = uid('renew');
+    const renewal = h('input', { id: renewId, name: 'renewal_date', type: 'date', value: settings.renewal_date || '' });
+    const err = h('p', { class: 'field-error', role: 'alert' });
+    const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
+    const save = h('button', { type: 'submit', class: 'primary', text: 'Save prices and renewal' });
+    const form = h(
+      'form',
+      { class: 'settings-form', novalidate: true, dataset: { form: 'spend' } },
+      h('div', { class: 'fields' }, priceInputs.map((p) => p.field)),
+      h(
+        'div',
+        { class: 'fields' },
+        h('div', { class: 'field' }, h('label', { for: curId, text: 'Currency (ISO code)' }), currency),
+        h('div', { class: 'field' }, h('label', { for: periodId, text: 'Billing period' }), period),
+        h('div', { class: 'field' }, h('label', { for: renewId, text: 'Renewal date' }), renewal),
+      ),
+    );
+    if (isViewer()) {
+      for (const el of form.querySelectorAll('input, select')) el.disabled = true;
+      form.append(viewerNote());
+    } else {
+      form.append(h('div', { class: 'actions' }, save), err, status);
+    }
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (isViewer()) return;
+      err.textContent = '';
+      const prices = {};
+      for (const p of priceInputs) {
+        const text = p.input.value.trim();
+        if (text === '') continue;
+        const v = Number(text);
+        if (!Number.isFinite(v) || v < 0) {
+          err.textContent = `The ${p.license} price is a number of at least 0 (leave it empty for the seat price).`;
+          p.input.focus();
+          return;
+        }
+        prices[p.license] = v;
+      }
+      const code = currency.value.trim().toUpperCase();
+      if (!/^[A-Z]{3}$/.test(code)) {
+        err.textContent = 'The currency is an ISO code of three letters, e.g. USD or EUR.';
+        currency.focus();
+        return;
+      }
+      const body = { ...settings, license_prices: prices, currency: code, billing_period: period.value, renewal_date: renewal.value || null };
+      save.disabled = true;
+      try {
+        await api(`/api/apps/${enc(provider)}/settings`, { method: 'PUT', body });
+        status.textContent = 'Saved';
+        banner('success', `${detail.name} prices and renewal saved.`, { id: 'settings' });
+        await route();
+      } catch (e) {
+        save.disabled = false;
+        err.textContent = e.message;
+      }
+    });
+    const rows = (sum.by_license || []).map((l) => h(
+      'tr',
+      { dataset: { license: l.license || '' } },
+      h('th', { scope: 'row', text: l.license || 'No license' }),
+      num('td', l.seats, { metric: 'seats', kind: 'int' }),
+      num('td', l.active_30d, { metric: 'active_30d', kind: 'int' }),
+      num('td', l.inactive_seats, { metric: 'inactive_seats', kind: 'int' }),
+      num('td', l.price, { metric: 'license_price', def: defs.license_price, kind: 'money', currency: cur, why: 'no price set' }),
+      num('td', l.monthly_cost, { metric: 'monthly_cost', def: defs.monthly_cost, kind: 'money', currency: cur, why: 'no price set' }),
+      num('td', l.cost_per_active_user, { metric: 'cost_per_active_user', def: defs.cost_per_active_user, kind: 'money', currency: cur, why: 'no price set, or no active seat' }),
+      num('td', l.potential_savings, { metric: 'potential_savings', def: defs.potential_savings, kind: 'money', currency: cur, why: 'no price set' }),
+    ));
+    const renewalLine = sum.renewal
+      ? h('p', { dataset: { renewal: sum.renewal.date } }, `Next renewal ${sum.renewal.date} (${sum.renewal.billing_period}). Reclaiming the inactive seats before it saves `, num('span', sum.renewal.saving_if_reclaimed, { metric: 'saving_if_reclaimed', def: defs.saving_if_reclaimed, kind: 'money', currency: cur, why: 'no price is set for every seat' }), '.')
+      : h('p', { class: 'hint', text: 'No renewal date set.' });
+    return h(
+      'section',
+      { class: 'spend', 'aria-labelledby': headId },
+      h('h2', { id: headId, text: 'Prices, costs per license type and renewal' }),
+      rows.length
+        ? h('div', { class: 'table-wrap' }, h('table', { class: 'data license-costs', dataset: { table: 'license-costs' } }, h('caption', { text: `Costs per license type per month (${cur})` }), h('thead', {}, h('tr', {}, ['License', 'Seats', 'Active (30 d)', 'Inactive', 'Price', 'Monthly cost', 'Cost per active user', 'Potential savings'].map((c, i) => h('th', { scope: 'col', class: i ? 'num' : undefined, text: c })))), h('tbody', {}, rows)))
+        : h('p', { class: 'empty', text: 'No seats synced yet.' }),
+      renewalLine,
+      form,
+    );
   }
 
   function mergedSources(apps) {
@@ -994,7 +1154,7 @@
     const sources = detail.sources || {};
     const sum = detail.summary || {};
     const settings = detail.settings || { inactive_days: sum.inactive_days || 30, grace_days: 0, exempt_seats: [], seat_price: null };
-    const cur = S.overview?.currency || 'USD';
+    const cur = settings.currency || S.overview?.currency || 'USD';
     const perSeat = detail.per_seat_activity !== false;
     // Headline numbers are of the last complete UTC day; today's, if synced, is partial.
     const asOf = sum.headline_day || null;
@@ -1031,7 +1191,9 @@
     const pending = (cls, title) => h('section', { class: cls, 'aria-busy': 'true' }, h('h2', { text: title }), loading('the seats'));
     const seatsHolder = pending('seats', 'Seats');
     const inactiveHolder = pending('inactive-panel', 'Inactive seats');
-    sections.push(seatsHolder, inactiveHolder, exportsSection(ctx));
+    sections.push(seatsHolder, inactiveHolder);
+    if (detail.pricing === 'per_seat') sections.push(spendPanel(ctx));
+    sections.push(exportsSection(ctx));
     sections.push(
       definitionsBlock(defs, Object.fromEntries([...Object.entries(sources), ...(detail.features || []).filter((f) => f.source).map((f) => [`feature ${f.feature}`, f.source])]), [
         asOf ? `Headline day: ${asOf} (the last complete UTC day)` : 'No complete day yet',
