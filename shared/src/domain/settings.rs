@@ -185,6 +185,17 @@ impl AppSettings {
         Ok(())
     }
 
+    /// The settings as stored: prices kept to a ten-thousandth of the currency unit
+    /// (a price of 1e-224 is 0; DynamoDB's numbers end at 1e-130).
+    pub fn normalized(mut self) -> AppSettings {
+        let keep = |p: f64| (p * 10_000.0).round() / 10_000.0;
+        self.seat_price = self.seat_price.map(keep);
+        for price in self.license_prices.values_mut() {
+            *price = keep(*price);
+        }
+        self
+    }
+
     /// The price per month of a seat with `license`: its license's price, else the
     /// seat price; None when neither is set.
     pub fn price_of(&self, license: Option<&str>) -> Option<f64> {

@@ -30,6 +30,7 @@ pub async fn save_settings(
 ) -> Result<AppSettings> {
     let org = &admin.org;
     settings.validate()?;
+    let settings = settings.normalized();
     let old = self::settings(store, org, &provider.id).await?;
     let value = |s: &AppSettings| {
         serde_json::to_value(s).map_err(|e| Error::internal("serializing settings", e))

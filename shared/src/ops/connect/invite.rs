@@ -434,14 +434,14 @@ pub(super) async fn submit_pending_invite_key(
                     .delete_invite(&invite.org_id, &invite.provider, hash)
                     .await?;
                 tracing::warn!(org = %invite.org_id, provider = %provider.id, "invite burnt by refused keys");
-                return Err(Error::bad_request(
-                    "invite_unusable",
-                    format!(
+                return Err(Error::Gone {
+                    code: "invite_unusable",
+                    message: format!(
                         "The key was not accepted, and this invite link has now refused \
                          {INVITE_MAX_REFUSED_KEYS} keys, so it is no longer valid. Ask the \
                          person who sent it for a new link."
                     ),
-                ));
+                });
             }
             let mut details = invite_details(invite, hash);
             details.insert("refused_keys".into(), refused.into());
