@@ -248,3 +248,51 @@ async fn an_admin_in_chromium_prices_licenses_and_sees_the_renewal_in_the_overvi
     .await;
     assert!(passed, "the spend browser test failed (output above)");
 }
+
+/// PagerDuty's license types: 25 users connected and synced, then
+/// `tests/browser/licenses.test.mjs` filters the seat table by each license and finds
+/// exactly the sandbox's seats of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seat_table_in_chromium_filters_by_each_license() {
+    let root = workspace_root();
+    let dir = root.join("tests/browser");
+    let chromium = chromium();
+    npm_ci(&dir).await;
+    let stack = Stack::start(StackOptions {
+        sandbox: PagerDutyConfig {
+            users: 25,
+            days: 10,
+            events_per_day: 30,
+            ..PagerDutyConfig::default()
+        },
+        ..StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts");
+    let org = "browser-licenses";
+    common::connect_to(&stack, org, "pagerduty")
+        .await
+        .expect("the admin connects PagerDuty");
+    let report = stack.tick().await.expect("tick");
+    assert_eq!(report["synced"], 1, "{report}");
+    let screenshots = root.join("tests/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
+    let env = [
+        ("SEATSCOPE_API", stack.api_url()),
+        ("SEATSCOPE_ORG", org.to_string()),
+        ("SEATSCOPE_PAGERDUTY", stack.sandbox.base_url()),
+        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
+        ("CHROMIUM", chromium.display().to_string()),
+    ];
+    let passed = node(
+        &dir,
+        &["--test", "--test-reporter=spec", "licenses.test.mjs"],
+        &env,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(
+        passed,
+        "the license filter's browser test failed (output above)"
+    );
+}

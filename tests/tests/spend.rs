@@ -317,3 +317,84 @@ async fn license_prices_price_each_seat_and_the_overview_lists_the_renewal_and_i
         assert!(body.contains(code), "{field}: {body}");
     }
 }
+
+/// SendGrid's credits at the last 30 complete days' pace: the day they run out before
+/// the reset, or the share left unused at it, from the sandbox's own stats and balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sendgrid_credits_are_projected_from_the_last_thirty_days_pace() {
+    let today = seatscope_sandbox::clock::today();
+    for (monthly_credits, emails_per_day) in [(1_000_000, 300), (20_000, 3_000)] {
+        let stack = Stack::start(StackOptions {
+            sendgrid: seatscope_sandbox::sendgrid::SendGridConfig {
+                teammates: 3,
+                pending_invites: 0,
+                days: 40,
+                emails_per_day,
+                monthly_credits,
+                ..Default::default()
+            },
+            ..StackOptions::default()
+        })
+        .await
+        .expect("the local stack starts");
+        let org = "credits";
+        let key = seatscope_sandbox::sendgrid::SandboxKey::full().key;
+        let (status, body) = send(
+            &stack,
+            org,
+            reqwest::Method::POST,
+            "/api/connections/sendgrid/api-key",
+            Some(json!({ "api_key": key })),
+        )
+        .await;
+        assert!((200..300).contains(&status), "{status}: {body}");
+        let report = stack.tick().await.unwrap();
+        assert_eq!(report["synced"], 1, "{report}");
+
+        // The truth: requests per complete day (the days before today), the last 30.
+        let truth = stack.sendgrid.ground_truth();
+        let mut days: Vec<(String, u64)> = truth
+            .daily
+            .iter()
+            .filter(|d| d.date < today.to_string())
+            .map(|d| (d.date.clone(), d.metrics.requests))
+            .collect();
+        days.sort();
+        let last: Vec<u64> = days.iter().rev().take(30).map(|d| d.1).collect();
+        let pace = last.iter().sum::<u64>() as f64 / last.len() as f64;
+        let credits = &truth.credits;
+        let reset = time::Date::parse(
+            &credits.next_reset,
+            &time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .unwrap();
+        let days_left = (reset - today).whole_days() as f64;
+        let lasts = credits.remain as f64 / pace;
+
+        let (status, detail) = get_json(&stack, org, "/api/apps/sendgrid").await.unwrap();
+        assert_eq!(status, 200, "{detail}");
+        assert!(
+            problems("AppDetail", &detail).is_empty(),
+            "{:?}",
+            problems("AppDetail", &detail)
+        );
+        let p = &detail["plan"]["projection"];
+        assert_eq!(p["days_measured"], last.len(), "{p}");
+        assert_eq!(
+            p["pace_per_day"].as_f64(),
+            Some((pace * 10.0).round() / 10.0),
+            "{p}"
+        );
+        if lasts < days_left {
+            let out = today + Duration::days(lasts.floor() as i64);
+            assert_eq!(p["runs_out_on"], json!(out.to_string()), "{p}");
+            assert_eq!(p["unused_at_reset_percent"], Value::Null, "{p}");
+        } else {
+            let unused = (credits.remain as f64 - pace * days_left).max(0.0);
+            let share = (unused * 1000.0 / credits.total as f64).round() / 10.0;
+            assert_eq!(p["runs_out_on"], Value::Null, "{p}");
+            assert_eq!(p["unused_at_reset_percent"].as_f64(), Some(share), "{p}");
+        }
+        eprintln!("{monthly_credits} credits, {emails_per_day} a day: {p}");
+    }
+}

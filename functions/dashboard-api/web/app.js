@@ -1285,8 +1285,20 @@
         plan.next_reset ? [`; resets ${plan.reset_frequency ? `${plan.reset_frequency}, next ` : ''}on `, plan.next_reset] : null,
         '.',
       ),
+      projectionLine(plan, defs),
       h('p', { class: 'source-line' }, 'Source: ', plan.source || '—', '. As of ', timeEl(plan.as_of), '.'),
     );
+  }
+
+  /** Beside the credits bar: where the credits go at the last 30 days' pace. */
+  function projectionLine(plan, defs) {
+    const p = plan.projection;
+    if (!p) return null;
+    const pace = `At the last ${nfInt.format(p.days_measured)} complete days' pace (${nfDec.format(p.pace_per_day)} a day), `;
+    const text = p.runs_out_on
+      ? `${pace}the credits run out on ${p.runs_out_on}, before the reset${plan.next_reset ? ` on ${plan.next_reset}` : ''}.`
+      : `${pace}${nfDec.format(p.unused_at_reset_percent ?? 0)} % of the plan's credits will be left unused at the reset${plan.next_reset ? ` on ${plan.next_reset}` : ''}.`;
+    return h('p', { class: 'plan-projection', title: defs.credits_projection || undefined, dataset: { runsOutOn: p.runs_out_on || '', unusedPercent: p.unused_at_reset_percent ?? '' }, text });
   }
 
   /** A visually hidden table with exactly the numbers a chart draws. */

@@ -143,6 +143,10 @@ pub struct Provider {
     /// (the dashboard compares volume with the plan's credits).
     #[serde(default)]
     pub pricing: Pricing,
+    /// The feature that spends the plan's credits (usage-priced apps): its pace over
+    /// the last 30 complete days projects the credits to the reset.
+    #[serde(default)]
+    pub plan_metric: Option<String>,
     /// Cheaper plans and the catalog features they include, for the tier hint.
     /// Only tiers with a published source are listed.
     #[serde(default)]

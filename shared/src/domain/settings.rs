@@ -212,15 +212,10 @@ impl AppSettings {
         let month_index = |d: Date| d.year() * 12 + i32::from(u8::from(d.month()));
         // Whole periods that fit before today's month, then at most two more.
         let behind = u32::try_from(month_index(today) - month_index(first)).unwrap_or(0);
-        let mut periods = behind / months;
-        for _ in 0..3 {
-            let date = add_months(first, periods * months)?;
-            if date >= today {
-                return Some(date);
-            }
-            periods += 1;
-        }
-        None
+        let from = behind / months;
+        (from..from + 3)
+            .filter_map(|periods| add_months(first, periods * months))
+            .find(|date| *date >= today)
     }
 }
 

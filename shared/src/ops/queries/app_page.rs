@@ -131,6 +131,9 @@ pub async fn trends(
     })
 }
 
+/// The complete days whose pace projects a usage-priced plan's credits.
+const PACE_DAYS: usize = 30;
+
 /// The app page: summary, settings, plan, the daily points and feature totals of
 /// `range`, the tier hint. Seats come from `seats` (they can be many).
 pub async fn app_detail(
@@ -143,15 +146,38 @@ pub async fn app_detail(
     let now = config.clock.now();
     let provider = config.catalog.get(provider_id)?;
     let data = store.app_data(&caller.org, &provider.id);
-    let (connection, rollups, settings, plan, summary) = tokio::try_join!(
+    // Usage-priced apps: the last 31 rollups, for the credits' pace (30 complete days).
+    let recent = async {
+        match provider.plan_metric {
+            Some(_) => data.latest_rollups(PACE_DAYS as i32 + 1).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let (connection, rollups, settings, plan, summary, recent) = tokio::try_join!(
         store.connection(&caller.org, &provider.id),
         rollups_between(&data, range),
         data.settings(),
         data.plan(),
         data.summary(),
+        recent,
     )?;
     let settings = settings.unwrap_or_default();
-    let plan = plan.map(PlanView::of);
+    let plan = plan.map(|item| {
+        let spent: Vec<u64> = recent
+            .iter()
+            .filter(|r| rollup_complete(r))
+            .take(PACE_DAYS)
+            .map(|r| {
+                let metric = provider.plan_metric.as_deref().unwrap_or_default();
+                r.features.get(metric).copied().unwrap_or(0)
+            })
+            .collect();
+        let projection = item.plan.project(&spent, now.date());
+        PlanView {
+            projection,
+            ..PlanView::of(item)
+        }
+    });
     let summary = summary.map(|i| i.summary).unwrap_or_else(|| Summary {
         inactive_days: settings.inactive_days,
         ..Summary::default()

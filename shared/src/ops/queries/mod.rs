@@ -244,6 +244,12 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
              the inactive seats cost in the period the renewal starts",
         ),
         (
+            "credits_projection",
+            "usage-priced apps: the credits spent per day over the last 30 complete synced days (the \
+             plan's metric, e.g. emails requested); at that pace the credits left run out on a day \
+             before the reset, or a share of the plan's credits is left unused at the reset",
+        ),
+        (
             "feature_total",
             "activity events of the feature in the selected range, summed over seats",
         ),

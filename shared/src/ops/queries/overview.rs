@@ -12,7 +12,7 @@ use crate::domain::caller::Caller;
 use crate::domain::catalog::{AuthMode, Pricing, Provider};
 use crate::domain::connection::{Connection, SyncSummary};
 use crate::domain::org::OrgId;
-use crate::domain::plan::PlanItem;
+use crate::domain::plan::{CreditProjection, PlanItem};
 use crate::domain::settings::DEFAULT_CURRENCY;
 use crate::domain::summary::{Renewal, Summary};
 use crate::domain::time::parse_day;
@@ -84,6 +84,10 @@ pub struct PlanView {
     pub reset_frequency: Option<String>,
     pub as_of: String,
     pub source: &'static str,
+    /// At the last 30 complete days' pace: the day the credits run out before the
+    /// reset, or the share left unused at it (the app page only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection: Option<CreditProjection>,
 }
 
 impl PlanView {
@@ -99,6 +103,7 @@ impl PlanView {
             reset_frequency: p.reset_frequency,
             as_of: item.as_of,
             source: Self::SOURCE,
+            projection: None,
         }
     }
 
