@@ -275,7 +275,7 @@ async fn a_healthy_connections_first_failed_sync_writes_one_line_the_alarms_filt
         .set_fault(Fault::new(FaultKind::ServerErrors).count(1))
         .unwrap();
     stack
-        .app
+        .deps
         .store
         .make_due(
             &org_id(org),
@@ -296,7 +296,7 @@ async fn a_healthy_connections_first_failed_sync_writes_one_line_the_alarms_filt
         .unwrap();
     for _ in 0..2 {
         stack
-            .app
+            .deps
             .store
             .make_due(
                 &org_id(org),

@@ -262,7 +262,7 @@ async fn overflowing_dates_and_numbers_get_400_with_a_code_and_the_stack_keeps_a
     stack.tick().await.unwrap();
 
     let providers: Vec<String> = stack
-        .app
+        .deps
         .config
         .catalog
         .providers()
@@ -676,7 +676,7 @@ async fn an_invite_link_finished_in_a_second_browser_is_refused() {
     assert_refused_other_browser(resp, "invite finished in browser B").await;
     assert_eq!(written(&stack).await, before);
     assert!(stack
-        .app
+        .deps
         .store
         .connection(&org_id(org), "pagerduty")
         .await
@@ -722,7 +722,7 @@ async fn state_replay_and_code_replay_are_refused() {
     assert!(to.contains("result=error"), "{to}");
     assert_eq!(written(&stack).await, before);
     assert!(stack
-        .app
+        .deps
         .store
         .connection(&org_id("evil"), "pagerduty")
         .await
@@ -1012,7 +1012,7 @@ async fn five_refused_keys_burn_an_api_key_invite() {
     assert_eq!(http().get(url).send().await.unwrap().status(), 410);
     assert_eq!(written(&stack).await, before);
     assert!(stack
-        .app
+        .deps
         .store
         .connection(&org_id(org), "sendgrid")
         .await

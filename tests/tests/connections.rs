@@ -454,7 +454,7 @@ async fn expired_unknown_and_malformed_invites_are_refused_and_change_nothing() 
     for provider in ["pagerduty", "sendgrid"] {
         let token = format!("{}{provider}", &token[..43 - provider.len()]);
         stack
-            .app
+            .deps
             .store
             .create_invite(
                 &Invite {
@@ -520,8 +520,8 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
     assert!(data_before.len() > 10, "seats, days, rollups and a run");
     // A run holds the lease while the admin disconnects.
     let now = stack.now();
-    let app = &stack.app;
-    assert!(app
+    let deps = &stack.deps;
+    assert!(deps
         .store
         .take_lock(
             seatscope_core::store::ConnectionLock::Lease,
@@ -597,7 +597,7 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
     );
     // Out of the DueIndex even when its time comes, and "sync now" cannot put it back.
     let later = now + time::Duration::days(30);
-    let due = app.store.due_connections(later).await.unwrap();
+    let due = deps.store.due_connections(later).await.unwrap();
     assert!(!due.iter().any(|(o, _)| o == org), "{due:?}");
     let (status, _) = post_json(&stack, org, "/api/connections/pagerduty/sync")
         .await
@@ -612,7 +612,7 @@ async fn disconnect_stops_syncing_and_keeps_data_then_purge_removes_it_all() {
         next_sync_at: now,
         consecutive_failures: 0,
     };
-    assert!(!app
+    assert!(!deps
         .store
         .finish_run(
             &OrgId::parse(org).unwrap(),
@@ -723,7 +723,7 @@ async fn purge_deletes_partitions_larger_than_one_batch_and_one_page() {
         })
         .collect();
     stack
-        .app
+        .deps
         .store
         .app_data(&OrgId::parse(org).unwrap(), "pagerduty")
         .put_seat_days(&items)

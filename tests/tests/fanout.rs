@@ -39,7 +39,7 @@ async fn connect_with_key(stack: &Stack, org: &str) {
         .admin_for(seatscope_core::domain::audit::Action::ApiKey)
         .expect("roles are off");
     connect::connect_api_key(
-        &stack.app,
+        &stack.deps,
         &caller,
         "pagerduty",
         API_TOKEN.to_string().into(),
@@ -107,13 +107,13 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
     let mut connecting = tokio::task::JoinSet::new();
     for chunk in orgs.chunks(25) {
         let chunk = chunk.to_vec();
-        let app = stack.app.clone();
+        let deps = stack.deps.clone();
         connecting.spawn(async move {
             for org in chunk {
                 let caller = Caller::member(&org_id(&org), &format!("admin@{org}.example"))
                     .admin_for(seatscope_core::domain::audit::Action::ApiKey)
                     .expect("roles are off");
-                connect::connect_api_key(&app, &caller, "pagerduty", API_TOKEN.to_string().into())
+                connect::connect_api_key(&deps, &caller, "pagerduty", API_TOKEN.to_string().into())
                     .await
                     .unwrap_or_else(|e| panic!("connecting {org}: {e}"));
             }
@@ -212,7 +212,7 @@ async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_t
     // a continuation no time for one window when other builds share the 2 cores).
     let report = stack
         .worker
-        .drain_with_deadline(&stack.app, Duration::from_millis(700))
+        .drain_with_deadline(&stack.deps, Duration::from_millis(700))
         .await
         .unwrap();
     eprintln!("with a 700 ms deadline: {report:?}");
@@ -362,7 +362,7 @@ async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from
     // checkpoint.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     stack
-        .app
+        .deps
         .store
         .make_due(
             &org_id("killed"),

@@ -78,7 +78,7 @@ struct Snapshot {
 
 fn providers(stack: &Stack) -> Vec<String> {
     stack
-        .app
+        .deps
         .config
         .catalog
         .providers()
@@ -122,7 +122,7 @@ async fn snapshot(stack: &Stack, routes: &[RouteSpec]) -> Snapshot {
         api.insert(format!("GET {path}"), (status, without_answer_time(body)));
     }
     let mut secrets = BTreeMap::new();
-    let prefix = format!("seatscope/{}/{A}/", stack.app.config.stage);
+    let prefix = format!("seatscope/{}/{A}/", stack.deps.config.stage);
     for name in secret_names(stack).await.expect("ListSecrets") {
         if name.starts_with(&prefix) {
             let value = stack

@@ -54,7 +54,7 @@ async fn age_stored_token(stack: &Stack, org: &str) {
 
 async fn connection(stack: &Stack, org: &str) -> seatscope_core::domain::Connection {
     stack
-        .app
+        .deps
         .store
         .connection(&org_id(org), "pagerduty")
         .await
@@ -81,16 +81,16 @@ async fn fifty_concurrent_users_of_an_expiring_token_refresh_it_exactly_once() {
     let tokens_before = stack.sandbox.token_requests();
     assert_eq!(tokens_before, 1, "the code exchange");
 
-    let app = stack.app.clone();
+    let deps = stack.deps.clone();
     let conn = Arc::new(connection(&stack, org).await);
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let (app, conn) = (app.clone(), conn.clone());
+        let (deps, conn) = (deps.clone(), conn.clone());
         tasks.push(tokio::spawn(async move {
-            let provider = app.config.catalog.get("pagerduty")?;
-            let credentials = credentials::usable_credentials(&app, provider, &conn, None).await?;
+            let provider = deps.config.catalog.get("pagerduty")?;
+            let credentials = credentials::usable_credentials(&deps, provider, &conn, None).await?;
             // What a sync does next: a real API call with those credentials.
-            connectors::for_provider(provider, app.http()?, &credentials)?
+            connectors::for_provider(provider, deps.http()?, &credentials)?
                 .seats()
                 .await
         }));
@@ -135,9 +135,9 @@ async fn fifty_concurrent_sync_runs_of_one_connection_run_once_and_refresh_once(
     let now = stack.now();
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let app = stack.app.clone();
+        let deps = stack.deps.clone();
         tasks.push(tokio::spawn(async move {
-            sync::sync_connection(&app, &org_id("runs"), "pagerduty", now).await
+            sync::sync_connection(&deps, &org_id("runs"), "pagerduty", now).await
         }));
     }
     let (mut synced, mut skipped) = (0, 0);
@@ -285,7 +285,7 @@ async fn a_token_endpoint_outage_keeps_the_connection_connected_and_a_later_run_
 
     // The endpoint is back: the next run refreshes and syncs.
     stack
-        .app
+        .deps
         .store
         .make_due(
             &org_id(org),

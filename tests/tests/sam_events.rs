@@ -33,12 +33,12 @@ async fn body_json(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_event_is_handled_by_its_function() {
     let stack = Stack::start(StackOptions::default()).await.expect("stack");
-    let app = &stack.app;
+    let deps = &stack.deps;
     let demo = OrgId::parse("org-demo").unwrap();
 
     // connect-start: the claims name org-demo; the answer is the vendor's consent URL.
     let (status, body) = body_json(
-        connect_start::handle(app, request("connect-start.json"))
+        connect_start::handle(deps, request("connect-start.json"))
             .await
             .unwrap(),
     )
@@ -50,18 +50,18 @@ async fn every_sample_event_is_handled_by_its_function() {
         .starts_with(&stack.sandbox.base_url()));
 
     // oauth-callback with a state we never issued: a 400 page, nothing written.
-    let resp = oauth_callback::handle(app, request("oauth-callback.json"))
+    let resp = oauth_callback::handle(deps, request("oauth-callback.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    let resp = oauth_callback::handle(app, request("oauth-callback-denied.json"))
+    let resp = oauth_callback::handle(deps, request("oauth-callback-denied.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
 
     // dashboard-api: each route answers for org-demo (not connected yet).
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-overview.json"))
+        dashboard_api::handle(deps, request("dashboard-overview.json"))
             .await
             .unwrap(),
     )
@@ -70,7 +70,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(body["org"], "org-demo");
     assert_eq!(body["apps"][0]["connection"]["status"], "not_connected");
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-app.json"))
+        dashboard_api::handle(deps, request("dashboard-app.json"))
             .await
             .unwrap(),
     )
@@ -78,7 +78,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["provider"], "pagerduty");
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-seats.json"))
+        dashboard_api::handle(deps, request("dashboard-seats.json"))
             .await
             .unwrap(),
     )
@@ -87,7 +87,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(body["inactive_days"], 30);
     // The sync history of a connection never synced: an empty page.
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-runs.json"))
+        dashboard_api::handle(deps, request("dashboard-runs.json"))
             .await
             .unwrap(),
     )
@@ -99,7 +99,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     );
     // Sync now on a connection that does not exist: 404, not a 500.
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-sync-now.json"))
+        dashboard_api::handle(deps, request("dashboard-sync-now.json"))
             .await
             .unwrap(),
     )
@@ -107,7 +107,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(status, 404, "{body}");
     // No authorizer claims: 401 from the function itself.
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-overview-no-claims.json"))
+        dashboard_api::handle(deps, request("dashboard-overview-no-claims.json"))
             .await
             .unwrap(),
     )
@@ -116,7 +116,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(body["error"]["code"], "unauthorized");
 
     // dashboard-api: the page, a file of it and the sign-in settings need no claims.
-    let resp = dashboard_api::handle(app, request("dashboard-page.json"))
+    let resp = dashboard_api::handle(deps, request("dashboard-page.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -124,12 +124,12 @@ async fn every_sample_event_is_handled_by_its_function() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    let resp = dashboard_api::handle(app, request("dashboard-asset.json"))
+    let resp = dashboard_api::handle(deps, request("dashboard-asset.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-config.json"))
+        dashboard_api::handle(deps, request("dashboard-config.json"))
             .await
             .unwrap(),
     )
@@ -138,7 +138,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert!(body["oidc"]["issuer"].is_string(), "{body}");
     // Settings are saved for org-demo and echoed.
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-settings-put.json"))
+        dashboard_api::handle(deps, request("dashboard-settings-put.json"))
             .await
             .unwrap(),
     )
@@ -147,7 +147,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(body["inactive_days"], 60);
     assert_eq!(body["exempt_seats"][0], "PABC123");
     // An export before any sync: the header row only.
-    let resp = dashboard_api::handle(app, request("dashboard-export.json"))
+    let resp = dashboard_api::handle(deps, request("dashboard-export.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -163,7 +163,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     let payload: Value = serde_json::from_str(&event("scheduled-sync.json")).unwrap();
     assert_eq!(payload["detail-type"], "Scheduled Event");
     let report = scheduled_sync::handle(
-        app,
+        deps,
         lambda_runtime::LambdaEvent::new(
             serde_json::from_value(payload).unwrap(),
             lambda_runtime::Context::default(),
@@ -180,7 +180,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     // no connection, so nothing runs and no message is reported as failed.
     let payload: Value = serde_json::from_str(&event("scheduled-sync-sqs.json")).unwrap();
     let response = scheduled_sync::handle(
-        app,
+        deps,
         lambda_runtime::LambdaEvent::new(
             serde_json::from_value(payload).unwrap(),
             lambda_runtime::Context::default(),
@@ -200,14 +200,14 @@ async fn every_sample_event_is_handled_by_its_function() {
 
     // connect-start, API key: the sandbox refuses the example key → 422 with the
     // vendor's reason, nothing stored, the key not echoed.
-    let resp = connect_start::handle(app, request("connect-api-key.json"))
+    let resp = connect_start::handle(deps, request("connect-api-key.json"))
         .await
         .unwrap();
     let (status, body) = body_json(resp).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "credentials_refused");
     assert!(!body.to_string().contains("u+EXAMPLE"));
-    assert!(app
+    assert!(deps
         .store
         .connection(&demo, "pagerduty")
         .await
@@ -216,7 +216,7 @@ async fn every_sample_event_is_handled_by_its_function() {
 
     // connect-start, invite link: 201 with a link on the API's own origin.
     let (status, body) = body_json(
-        connect_start::handle(app, request("invite-create.json"))
+        connect_start::handle(deps, request("invite-create.json"))
             .await
             .unwrap(),
     )
@@ -234,7 +234,7 @@ async fn every_sample_event_is_handled_by_its_function() {
         ("sam-local-example-invite-oauth-0123456789ab", "pagerduty"),
         ("sam-local-example-invite-apikey-123456789ab", "sendgrid"),
     ] {
-        app.store
+        deps.store
             .create_invite(
                 &Invite {
                     org_id: demo.clone(),
@@ -257,7 +257,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     // invite-open (no authorizer): a page with a "Continue" button; opening uses
     // nothing up (link previews), invite-continue → 302 to the consent page; then used up.
     for _ in 0..2 {
-        let resp = connect_start::handle(app, request("invite-open.json"))
+        let resp = connect_start::handle(deps, request("invite-open.json"))
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
@@ -266,19 +266,19 @@ async fn every_sample_event_is_handled_by_its_function() {
             .to_string();
         assert!(page.contains("Continue to PagerDuty"), "{page}");
     }
-    let resp = connect_start::handle(app, request("invite-continue.json"))
+    let resp = connect_start::handle(deps, request("invite-continue.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 302);
     let to = resp.headers()["location"].to_str().unwrap();
     assert!(to.starts_with(&stack.sandbox.base_url()), "{to}");
-    let resp = connect_start::handle(app, request("invite-continue.json"))
+    let resp = connect_start::handle(deps, request("invite-continue.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 410);
     // invite-submit-key (a base64 form body, as HTTP APIs send it): SendGrid refuses
     // the example key → the form again with the reason; the invite stays usable.
-    let resp = connect_start::handle(app, request("invite-submit-key.json"))
+    let resp = connect_start::handle(deps, request("invite-submit-key.json"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 422);
@@ -294,7 +294,7 @@ async fn every_sample_event_is_handled_by_its_function() {
         "{page}"
     );
     assert!(!page.contains("SG.example-key"));
-    assert!(app
+    assert!(deps
         .store
         .invite(
             &connect::state_hash("sam-local-example-invite-apikey-123456789ab"),
@@ -305,15 +305,15 @@ async fn every_sample_event_is_handled_by_its_function() {
         .is_some());
 
     // dashboard-disconnect (?purge=true) of a connection org-demo has: gone, with its item.
-    let secret_name = app.vault.secret_name("org-demo", "pagerduty");
-    app.vault
+    let secret_name = deps.vault.secret_name("org-demo", "pagerduty");
+    deps.vault
         .put(
             &secret_name,
             &Credentials::ApiKey("example-key".to_string().into()),
         )
         .await
         .unwrap();
-    app.store
+    deps.store
         .save_connection(
             &ConnectionGrant {
                 org: &demo,
@@ -336,7 +336,7 @@ async fn every_sample_event_is_handled_by_its_function() {
         .await
         .unwrap();
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-disconnect.json"))
+        dashboard_api::handle(deps, request("dashboard-disconnect.json"))
             .await
             .unwrap(),
     )
@@ -348,7 +348,7 @@ async fn every_sample_event_is_handled_by_its_function() {
         serde_json::json!({"provider": "pagerduty", "status": "not_connected", "purged_items": 3})
     );
     let (status, _) = body_json(
-        dashboard_api::handle(app, request("dashboard-disconnect.json"))
+        dashboard_api::handle(deps, request("dashboard-disconnect.json"))
             .await
             .unwrap(),
     )
@@ -356,7 +356,7 @@ async fn every_sample_event_is_handled_by_its_function() {
     assert_eq!(status, 404);
     // The audit trail (an admin's read): newest first, the purge, then what came before.
     let (status, body) = body_json(
-        dashboard_api::handle(app, request("dashboard-audit.json"))
+        dashboard_api::handle(deps, request("dashboard-audit.json"))
             .await
             .unwrap(),
     )

@@ -538,7 +538,7 @@ async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow:
     .await?;
     let org = format!("bench-{index}");
     seatscope_core::ops::connect::connect_api_key(
-        &stack.app,
+        &stack.deps,
         &Caller::member(
             &seatscope_core::domain::OrgId::parse(&org)?,
             &format!("admin@{org}.example"),

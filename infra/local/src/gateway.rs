@@ -329,7 +329,7 @@ pub fn definition_body_routes(template: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 struct Gateway {
-    app: Arc<Deps>,
+    deps: Arc<Deps>,
     routes: Vec<Route>,
     /// One bucket per route (by index in `routes`), as API Gateway keeps them.
     limiters: Vec<Option<governor::DefaultDirectRateLimiter>>,
@@ -360,7 +360,7 @@ impl Drop for LocalApi {
 /// and the dev OIDC issuer under its path (`/dev-issuer`), which no route can shadow.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Arc<Deps>,
+    deps: Arc<Deps>,
     routes: Vec<Route>,
     auth: DevAuth,
     worker: LocalSyncWorker,
@@ -371,7 +371,7 @@ pub async fn serve(
         .map(|r| r.throttle.and_then(|t| t.limiter()))
         .collect();
     let gateway = Arc::new(Gateway {
-        app,
+        deps,
         limiters,
         routes,
         auth: auth.clone(),
@@ -391,7 +391,7 @@ pub async fn serve(
 }
 
 async fn tick_route(State(gw): State<Arc<Gateway>>) -> Response {
-    match tick(&gw.app, &gw.worker).await {
+    match tick(&gw.deps, &gw.worker).await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -400,14 +400,14 @@ async fn tick_route(State(gw): State<Arc<Gateway>>) -> Response {
 /// One EventBridge tick (the scheduled event JSON handed to scheduled-sync, which
 /// enqueues the due connections), then the queue drained through the worker until
 /// it is empty, as Lambda's event source mapping would: the combined report.
-pub async fn tick(app: &Arc<Deps>, worker: &LocalSyncWorker) -> anyhow::Result<Value> {
-    let mut report = enqueue_tick(app).await?;
-    report.add(&worker.drain(app).await?);
+pub async fn tick(deps: &Arc<Deps>, worker: &LocalSyncWorker) -> anyhow::Result<Value> {
+    let mut report = enqueue_tick(deps).await?;
+    report.add(&worker.drain(deps).await?);
     Ok(serde_json::to_value(report)?)
 }
 
 /// Only the EventBridge tick: claims and enqueues the due connections.
-pub async fn enqueue_tick(app: &Deps) -> anyhow::Result<TickReport> {
+pub async fn enqueue_tick(deps: &Deps) -> anyhow::Result<TickReport> {
     let event = scheduled_event();
     let lambda_event = lambda_runtime::LambdaEvent::new(
         serde_json::from_value(event)?,
@@ -415,7 +415,7 @@ pub async fn enqueue_tick(app: &Deps) -> anyhow::Result<TickReport> {
     );
     match crate::iam::acting_as(
         Function::ScheduledSync,
-        scheduled_sync::handle(app, lambda_event),
+        scheduled_sync::handle(deps, lambda_event),
     )
     .await
     .map_err(|e| anyhow!("scheduled-sync failed: {}", e.0))?
@@ -539,13 +539,13 @@ async fn dispatch_inner(gw: &Gateway, req: Request) -> anyhow::Result<Response> 
     let event = to_event(req, route, params, claims).await?;
     let request = lambda_http::request::from_str(&event.to_string())
         .map_err(|e| anyhow!("the v2 event did not parse: {e}"))?;
-    let app = &gw.app;
+    let deps = &gw.deps;
     // As the route's function: its AWS calls are checked against its role (`iam`).
     let response = crate::iam::acting_as(route.function, async {
         match route.function {
-            Function::ConnectStart => connect_start::handle(app, request).await,
-            Function::OAuthCallback => oauth_callback::handle(app, request).await,
-            Function::DashboardApi => dashboard_api::handle(app, request).await,
+            Function::ConnectStart => connect_start::handle(deps, request).await,
+            Function::OAuthCallback => oauth_callback::handle(deps, request).await,
+            Function::DashboardApi => dashboard_api::handle(deps, request).await,
             Function::ScheduledSync => Err("scheduled-sync has no HTTP route".into()),
         }
     })

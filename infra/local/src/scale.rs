@@ -358,7 +358,7 @@ async fn scale(options: Options) -> anyhow::Result<()> {
             .build(),
     );
     let config = Config::from_lookup(|k| stack.env.get(k).cloned())?;
-    let app = Arc::new(
+    let deps = Arc::new(
         Deps::from_clients(config, dynamodb, stack.secrets.clone())?
             .with_queue(stack.worker.client.clone()),
     );
@@ -416,9 +416,9 @@ async fn scale(options: Options) -> anyhow::Result<()> {
         .or(stack.worker.spec.maximum_concurrency)
         .unwrap_or(aws::ESM_MAX_CONCURRENCY as usize);
     meter.start();
-    let tick_at = app.config.clock.now();
+    let tick_at = deps.config.clock.now();
     let started = Instant::now();
-    let tick = gateway::enqueue_tick(&app).await?;
+    let tick = gateway::enqueue_tick(&deps).await?;
     let tick_secs = started.elapsed().as_secs_f64();
     eprintln!(
         "tick: {} due, {} enqueued in {tick_secs:.1} s; draining with {concurrency_allowed} invocations at once…",
@@ -450,7 +450,7 @@ async fn scale(options: Options) -> anyhow::Result<()> {
     let drain_started = Instant::now();
     let drained = stack
         .worker
-        .drain_concurrently(&app, concurrency_allowed, &drain_meter)
+        .drain_concurrently(&deps, concurrency_allowed, &drain_meter)
         .await;
     progress.abort();
     let drain_secs = drain_started.elapsed().as_secs_f64();
@@ -484,7 +484,7 @@ async fn scale(options: Options) -> anyhow::Result<()> {
 
     // Count, do not assume: every connection's runs and schedule, from DynamoDB.
     eprintln!("checking every connection in DynamoDB…");
-    let interval = time::Duration::minutes(i64::from(app.config.sync_interval_minutes));
+    let interval = time::Duration::minutes(i64::from(deps.config.sync_interval_minutes));
     let next_tick = (tick_at + interval).unix_timestamp();
     let mut synced_once = 0;
     let mut lost = 0;

@@ -60,7 +60,7 @@ impl Default for StackOptions {
 }
 
 pub struct Stack {
-    pub app: Arc<Deps>,
+    pub deps: Arc<Deps>,
     pub api: LocalApi,
     /// The PagerDuty sandbox.
     pub sandbox: PagerDutySandbox,
@@ -197,20 +197,20 @@ impl Stack {
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
         let auth = DevAuth::new(&issuer_url, "seatscope-local", &config.org_claim)
             .context("starting the dev OIDC issuer")?;
-        let app = Arc::new(
+        let deps = Arc::new(
             Deps::from_clients(config, dynamodb.clone(), secrets.clone())?.with_queue(sqs),
         );
         let routes = TemplateRoutes::load(&template_path())?;
         let api = gateway::serve(
             listener,
-            app.clone(),
+            deps.clone(),
             routes.routes.clone(),
             auth.clone(),
             worker.clone(),
         )
         .await?;
         Ok(Stack {
-            app,
+            deps,
             api,
             sandbox,
             pandadoc,
@@ -230,12 +230,12 @@ impl Stack {
     /// Now, by the clock the functions run on (the system clock, or the day pinned by
     /// `SEATSCOPE_TODAY`): what a test compares stored times and dates with.
     pub fn now(&self) -> time::OffsetDateTime {
-        self.app.config.clock.now()
+        self.deps.config.clock.now()
     }
 
     /// Today's UTC day by the functions' clock.
     pub fn today(&self) -> time::Date {
-        self.app.config.clock.today()
+        self.deps.config.clock.today()
     }
 
     pub fn api_url(&self) -> String {
@@ -255,16 +255,16 @@ impl Stack {
     /// Fires the schedule once, as EventBridge would, then drains the queue through
     /// the worker: the combined report (due, enqueued, synced, skipped, failed, continued).
     pub async fn tick(&self) -> anyhow::Result<serde_json::Value> {
-        gateway::tick(&self.app, &self.worker).await
+        gateway::tick(&self.deps, &self.worker).await
     }
 
     /// Only the EventBridge tick: enqueues the due connections, syncs nothing.
     pub async fn enqueue_tick(&self) -> anyhow::Result<seatscope_core::ops::sync::TickReport> {
-        gateway::enqueue_tick(&self.app).await
+        gateway::enqueue_tick(&self.deps).await
     }
 
     /// Feeds the queue to scheduled-sync until it is empty.
     pub async fn drain_queue(&self) -> anyhow::Result<seatscope_core::ops::sync::TickReport> {
-        self.worker.drain(&self.app).await
+        self.worker.drain(&self.deps).await
     }
 }

@@ -190,15 +190,15 @@ impl LocalSyncWorker {
 
     /// Receives and hands over batches until the queue has nothing visible; every
     /// invocation gets the template's function timeout as its deadline.
-    pub async fn drain(&self, app: &Arc<Deps>) -> anyhow::Result<TickReport> {
-        self.drain_with_deadline(app, Duration::from_secs(self.spec.function_timeout_secs))
+    pub async fn drain(&self, deps: &Arc<Deps>) -> anyhow::Result<TickReport> {
+        self.drain_with_deadline(deps, Duration::from_secs(self.spec.function_timeout_secs))
             .await
     }
 
     /// Like `drain`, with each invocation's deadline `timeout` after it starts.
     pub async fn drain_with_deadline(
         &self,
-        app: &Arc<Deps>,
+        deps: &Arc<Deps>,
         timeout: Duration,
     ) -> anyhow::Result<TickReport> {
         let mut report = TickReport::default();
@@ -229,7 +229,7 @@ impl LocalSyncWorker {
                 .collect();
             for wave in batches.chunks(self.concurrency.max(1)) {
                 let runs = wave.iter().map(|batch| {
-                    acting_as(Function::ScheduledSync, self.invoke(app, batch, timeout))
+                    acting_as(Function::ScheduledSync, self.invoke(deps, batch, timeout))
                 });
                 for outcome in futures::future::join_all(runs).await {
                     report.add(&outcome?);
@@ -246,7 +246,7 @@ impl LocalSyncWorker {
     /// the runs' outcomes as they finish.
     pub async fn drain_concurrently(
         &self,
-        app: &Arc<Deps>,
+        deps: &Arc<Deps>,
         pollers: usize,
         meter: &DrainMeter,
     ) -> anyhow::Result<TickReport> {
@@ -285,7 +285,7 @@ impl LocalSyncWorker {
                 let started = std::time::Instant::now();
                 let outcome = acting_as(
                     Function::ScheduledSync,
-                    self.invoke(app, &messages, timeout),
+                    self.invoke(deps, &messages, timeout),
                 )
                 .await;
                 meter
@@ -310,7 +310,7 @@ impl LocalSyncWorker {
     /// One invocation with one batch, then deletes what did not fail.
     async fn invoke(
         &self,
-        app: &Deps,
+        deps: &Deps,
         batch: &[aws_sdk_sqs::types::Message],
         timeout: Duration,
     ) -> anyhow::Result<TickReport> {
@@ -331,7 +331,7 @@ impl LocalSyncWorker {
             as u64
             + timeout.as_millis() as u64;
         let response =
-            scheduled_sync::handle(app, lambda_runtime::LambdaEvent::new(event, context))
+            scheduled_sync::handle(deps, lambda_runtime::LambdaEvent::new(event, context))
                 .await
                 .map_err(|e| anyhow!("scheduled-sync failed on an SQS batch: {}", e.0))?;
         let scheduled_sync::SyncResponse::Batch(outcome) = response else {

@@ -23,10 +23,10 @@ async fn main() -> anyhow::Result<()> {
     let secrets = aws_sdk_secretsmanager::Client::new(
         &local_sdk_config(&endpoint("SEATSCOPE_LOCAL_MOTO")?).await,
     );
-    let app = Deps::from_clients(Config::from_env()?, dynamodb, secrets)?;
-    let now = app.config.clock.now();
+    let deps = Deps::from_clients(Config::from_env()?, dynamodb, secrets)?;
+    let now = deps.config.clock.now();
     let result = sync::sync_connection(
-        &app,
+        &deps,
         &seatscope_core::domain::OrgId::parse(&org)?,
         &provider,
         now,

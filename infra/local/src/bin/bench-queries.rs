@@ -86,17 +86,17 @@ where
     Ok(())
 }
 
-async fn seed(app: &Deps, o: &Options) -> anyhow::Result<()> {
+async fn seed(deps: &Deps, o: &Options) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     let today = now.date();
-    let features = app.config.catalog.get("pagerduty")?.features.clone();
+    let features = deps.config.catalog.get("pagerduty")?.features.clone();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let started = Instant::now();
     let org = OrgId::parse(ORG)?;
-    for (i, provider) in app.config.catalog.providers().iter().enumerate() {
-        let data = app.store.app_data(&org, &provider.id);
-        let secret_name = format!("{}/{ORG}/{}", app.config.secret_prefix, provider.id);
-        app.store
+    for (i, provider) in deps.config.catalog.providers().iter().enumerate() {
+        let data = deps.store.app_data(&org, &provider.id);
+        let secret_name = format!("{}/{ORG}/{}", deps.config.secret_prefix, provider.id);
+        deps.store
             .save_connection(
                 &ConnectionGrant {
                     org: &org,
@@ -167,14 +167,14 @@ async fn seed(app: &Deps, o: &Options) -> anyhow::Result<()> {
             };
             let admin = seatscope_core::domain::Caller::member(&org, "bench")
                 .admin_for(seatscope_core::domain::audit::Action::Settings)?;
-            settings::save_settings(&app.store, &app.config, &admin, provider, settings).await?;
+            settings::save_settings(&deps.store, &deps.config, &admin, provider, settings).await?;
         } else {
-            summary::refresh_summary(&app.store, &org, provider, Some(&seats), now).await?;
+            summary::refresh_summary(&deps.store, &org, provider, Some(&seats), now).await?;
         }
         eprintln!(
             "  seeded {}/{} apps ({} seats, {} days each) in {:.0} s",
             i + 1,
-            app.config.catalog.providers().len(),
+            deps.config.catalog.providers().len(),
             o.seats,
             o.days,
             started.elapsed().as_secs_f64()
@@ -225,7 +225,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn measure(
-    app: &Deps,
+    deps: &Deps,
     label: &str,
     runs: usize,
     make: impl Fn(usize) -> String,
@@ -235,7 +235,7 @@ async fn measure(
     for i in 0..runs + WARM_UP {
         let req = lambda_http::request::from_str(&make(i))?;
         let started = Instant::now();
-        let resp = dashboard_api::handle(app, req)
+        let resp = dashboard_api::handle(deps, req)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let took = started.elapsed();
@@ -270,15 +270,15 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut config = Config::from_env()?;
     config.catalog = catalog_of(&config.catalog, o.apps)?;
-    let app = Deps::from_clients(config, dynamodb, secrets)?;
+    let deps = Deps::from_clients(config, dynamodb, secrets)?;
     let started = Instant::now();
     eprintln!(
         "bench-queries: seeding {} apps × {} seats × {} days …",
         o.apps, o.seats, o.days
     );
-    seed(&app, &o).await?;
+    seed(&deps, &o).await?;
     let seeded = started.elapsed();
-    let ids: Vec<String> = app
+    let ids: Vec<String> = deps
         .config
         .catalog
         .providers()
@@ -290,11 +290,11 @@ async fn main() -> anyhow::Result<()> {
     let to = day(today);
     eprintln!("bench-queries: timing {} requests of each kind …", o.runs);
     let results = vec![
-        measure(&app, "overview", o.runs, |_| {
+        measure(&deps, "overview", o.runs, |_| {
             event("GET /api/overview", "/api/overview", "", &[])
         })
         .await?,
-        measure(&app, "app detail (12 months)", o.runs, |i| {
+        measure(&deps, "app detail (12 months)", o.runs, |i| {
             let id = &ids[i % ids.len()];
             event(
                 "GET /api/apps/{provider}",
@@ -304,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })
         .await?,
-        measure(&app, "seat list", o.runs.min(50), |i| {
+        measure(&deps, "seat list", o.runs.min(50), |i| {
             let id = &ids[i % ids.len()];
             event(
                 "GET /api/apps/{provider}/seats",

@@ -177,13 +177,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(per_minute) = client_rate_limit {
         config.catalog = with_budget(&config.catalog, provider, per_minute)?;
     }
-    let app = Deps::from_clients(config, dynamodb, secrets)?;
+    let deps = Deps::from_clients(config, dynamodb, secrets)?;
     let started = Instant::now();
     let result = sync::sync_connection(
-        &app,
+        &deps,
         &seatscope_core::domain::OrgId::parse(org)?,
         provider,
-        app.config.clock.now(),
+        deps.config.clock.now(),
     )
     .await?;
     let sync_ms = started.elapsed().as_millis();
