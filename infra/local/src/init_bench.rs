@@ -19,9 +19,10 @@ const USAGE: &str = "usage: cargo xtask bench-init [--runs N (15)] [--no-build]
 
   Builds the four handlers and infra/hello-lambda (release, this machine's target), then
   spawns each --runs times against a Lambda Runtime API on loopback and prints, per
-  binary, its size and its init time (spawn → first poll of /invocation/next): min,
-  median, max, and the median's ratio to hello-world's. Targets (issue 11): ratio ≤ 1.3,
-  binary ≤ 8 MB.";
+  binary, its size, what the dynamic loader does to it before main (relative relocations,
+  and the RELRO bytes it writes and so copies on write), and its init time (spawn → first
+  poll of /invocation/next): min, median, max, and the median's ratio to hello-world's.
+  Targets (issue 11): ratio ≤ 1.3, binary ≤ 8 MB.";
 
 struct Subject {
     name: &'static str,
@@ -92,8 +93,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         std::env::consts::ARCH,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("| binary | size | init min | init median | init max | median ÷ hello-world |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| binary | size | relative relocs | RELRO | init min | init median | init max | median ÷ hello-world |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (s, (bin, times)) in SUBJECTS.iter().zip(bins.iter().zip(&samples)) {
         let size = std::fs::metadata(bin)?.len() as f64 / 1e6;
         let (min, max) = (
@@ -101,8 +104,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             times.iter().max().copied().unwrap_or_default(),
         );
         let med = median(times);
+        let (relocs, relro) = match load_work(&std::fs::read(bin)?) {
+            Some((n, bytes)) => (n.to_string(), format!("{:.0} KB", bytes as f64 / 1e3)),
+            None => ("?".into(), "?".into()),
+        };
         println!(
-            "| {} | {size:.1} MB | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}× |",
+            "| {} | {size:.1} MB | {relocs} | {relro} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}× |",
             s.name,
             ms(min),
             ms(med),
@@ -112,6 +119,40 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     println!("\nTargets: median ÷ hello-world ≤ 1.30×, size ≤ 8 MB (MB = 10^6 bytes).");
     Ok(())
+}
+
+/// What the dynamic loader does to a PIE before `main`, from its ELF headers (64-bit,
+/// little-endian): the relative relocations it applies (DT_RELACOUNT) and the size of the
+/// RELRO segment, the relocated data it writes (each page copied on write) and then
+/// write-protects. None for anything else.
+fn load_work(elf: &[u8]) -> Option<(u64, u64)> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(elf.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?));
+    if elf.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (u64_at(0x20)? as usize, u16_at(0x36)?, u16_at(0x38)?);
+    let (mut relative, mut relro) = (None, 0);
+    for i in 0..usize::from(phnum) {
+        let ph = phoff + i * usize::from(phentsize);
+        match u32_at(ph)? {
+            // PT_DYNAMIC: its DT_RELACOUNT entry.
+            2 => {
+                let (off, size) = (u64_at(ph + 8)? as usize, u64_at(ph + 32)? as usize);
+                relative = (off..off + size)
+                    .step_by(16)
+                    .map_while(|d| Some((u64_at(d)?, u64_at(d + 8)?)))
+                    .take_while(|&(tag, _)| tag != 0)
+                    .find(|&(tag, _)| tag == 0x6fff_fff9)
+                    .map(|(_, n)| n);
+            }
+            // PT_GNU_RELRO: its size in memory.
+            0x6474_e552 => relro = u64_at(ph + 40)?,
+            _ => {}
+        }
+    }
+    Some((relative.unwrap_or(0), relro))
 }
 
 fn ms(d: Duration) -> f64 {
