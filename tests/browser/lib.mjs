@@ -19,6 +19,16 @@ export async function launch() {
   });
 }
 
+/** A browser and one page (1280×900, en-US, UTC) whose page errors land in `errors`. */
+export async function openPage(errors) {
+  const browser = await launch();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  return { browser, page };
+}
+
 /** Waits until the page has rendered `name` (connections | overview | app). */
 export async function ready(page, name, timeout = 30_000) {
   await page.waitForFunction((n) => document.body?.dataset.ready === n, name, { timeout });

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { env, getJson, launch, ready, signIn } from './lib.mjs';
+import { env, getJson, openPage, ready, signIn } from './lib.mjs';
 
 const API = env('SEATSCOPE_API').replace(/\/$/, '');
 const ORG = env('SEATSCOPE_ORG');
@@ -19,11 +19,7 @@ let page;
 const pageErrors = [];
 
 before(async () => {
-  browser = await launch();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-  page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+  ({ browser, page } = await openPage(pageErrors));
 });
 
 after(async () => {

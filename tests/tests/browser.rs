@@ -156,10 +156,9 @@ async fn the_dashboard_in_chromium_signs_in_connects_syncs_and_shows_the_ground_
 /// through the dev issuer's form and finds no control that changes anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_in_chromium_sees_everything_and_no_control_that_changes_it() {
-    let root = workspace_root();
-    let dir = root.join("tests/browser");
-    let chromium = chromium();
-    npm_ci(&dir).await;
+    // Chromium first: without it there is nothing to start a stack for.
+    chromium();
+    npm_ci(&workspace_root().join("tests/browser")).await;
     let stack = Stack::start(StackOptions {
         sandbox: PagerDutyConfig {
             users: 8,
@@ -187,21 +186,7 @@ async fn a_viewer_in_chromium_sees_everything_and_no_control_that_changes_it() {
         .expect("the admin connects PagerDuty");
     let report = stack.tick().await.expect("tick");
     assert_eq!(report["synced"], 1, "{report}");
-    let screenshots = root.join("tests/screenshots");
-    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
-    let env = [
-        ("SEATSCOPE_API", stack.api_url()),
-        ("SEATSCOPE_ORG", org.to_string()),
-        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
-        ("CHROMIUM", chromium.display().to_string()),
-    ];
-    let passed = node(
-        &dir,
-        &["--test", "--test-reporter=spec", "roles.test.mjs"],
-        &env,
-        Duration::from_secs(300),
-    )
-    .await;
+    let passed = run_test_file(&stack, org, "roles.test.mjs", &[]).await;
     assert!(passed, "the viewer's browser tests failed (output above)");
 }
 
@@ -210,10 +195,9 @@ async fn a_viewer_in_chromium_sees_everything_and_no_control_that_changes_it() {
 /// renewal in 30 days and finds it in the overview's renewals with the saving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_in_chromium_prices_licenses_and_sees_the_renewal_in_the_overview() {
-    let root = workspace_root();
-    let dir = root.join("tests/browser");
-    let chromium = chromium();
-    npm_ci(&dir).await;
+    // Chromium first: without it there is nothing to start a stack for.
+    chromium();
+    npm_ci(&workspace_root().join("tests/browser")).await;
     let stack = Stack::start(StackOptions {
         pandadoc: seatscope_sandbox::pandadoc::PandaDocConfig {
             users: 16,
@@ -231,21 +215,7 @@ async fn an_admin_in_chromium_prices_licenses_and_sees_the_renewal_in_the_overvi
         .expect("the admin connects PandaDoc");
     let report = stack.tick().await.expect("tick");
     assert_eq!(report["synced"], 1, "{report}");
-    let screenshots = root.join("tests/screenshots");
-    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
-    let env = [
-        ("SEATSCOPE_API", stack.api_url()),
-        ("SEATSCOPE_ORG", org.to_string()),
-        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
-        ("CHROMIUM", chromium.display().to_string()),
-    ];
-    let passed = node(
-        &dir,
-        &["--test", "--test-reporter=spec", "spend.test.mjs"],
-        &env,
-        Duration::from_secs(300),
-    )
-    .await;
+    let passed = run_test_file(&stack, org, "spend.test.mjs", &[]).await;
     assert!(passed, "the spend browser test failed (output above)");
 }
 
@@ -254,10 +224,9 @@ async fn an_admin_in_chromium_prices_licenses_and_sees_the_renewal_in_the_overvi
 /// exactly the sandbox's seats of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seat_table_in_chromium_filters_by_each_license() {
-    let root = workspace_root();
-    let dir = root.join("tests/browser");
-    let chromium = chromium();
-    npm_ci(&dir).await;
+    // Chromium first: without it there is nothing to start a stack for.
+    chromium();
+    npm_ci(&workspace_root().join("tests/browser")).await;
     let stack = Stack::start(StackOptions {
         sandbox: PagerDutyConfig {
             users: 25,
@@ -275,24 +244,37 @@ async fn the_seat_table_in_chromium_filters_by_each_license() {
         .expect("the admin connects PagerDuty");
     let report = stack.tick().await.expect("tick");
     assert_eq!(report["synced"], 1, "{report}");
-    let screenshots = root.join("tests/screenshots");
-    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
-    let env = [
-        ("SEATSCOPE_API", stack.api_url()),
-        ("SEATSCOPE_ORG", org.to_string()),
-        ("SEATSCOPE_PAGERDUTY", stack.sandbox.base_url()),
-        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
-        ("CHROMIUM", chromium.display().to_string()),
-    ];
-    let passed = node(
-        &dir,
-        &["--test", "--test-reporter=spec", "licenses.test.mjs"],
-        &env,
-        Duration::from_secs(300),
+    let passed = run_test_file(
+        &stack,
+        org,
+        "licenses.test.mjs",
+        &[("SEATSCOPE_PAGERDUTY", stack.sandbox.base_url())],
     )
     .await;
     assert!(
         passed,
         "the license filter's browser test failed (output above)"
     );
+}
+
+/// Runs one file of `tests/browser/` (`node --test`) against `stack` as `org`'s admin,
+/// with the page's and Chromium's environment and `extra`; true when it passed.
+async fn run_test_file(stack: &Stack, org: &str, file: &str, extra: &[(&str, String)]) -> bool {
+    let root = workspace_root();
+    let screenshots = root.join("tests/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("tests/screenshots");
+    let mut env = vec![
+        ("SEATSCOPE_API", stack.api_url()),
+        ("SEATSCOPE_ORG", org.to_string()),
+        ("SEATSCOPE_SCREENSHOTS", screenshots.display().to_string()),
+        ("CHROMIUM", chromium().display().to_string()),
+    ];
+    env.extend(extra.iter().cloned());
+    node(
+        &root.join("tests/browser"),
+        &["--test", "--test-reporter=spec", file],
+        &env,
+        Duration::from_secs(300),
+    )
+    .await
 }

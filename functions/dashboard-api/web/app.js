@@ -958,6 +958,38 @@
     markReady('overview');
   }
 
+  /** A settings form: disabled with a note for a viewer; for an admin, the Save button
+   *  and the messages, and `submit` run with the messages cleared. */
+  function settingsForm(form, fields, { save, err, status }, submit) {
+    if (isViewer()) {
+      for (const el of fields) el.disabled = true;
+      form.append(viewerNote());
+    } else {
+      form.append(h('div', { class: 'actions' }, save), err, status);
+    }
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (isViewer()) return;
+      err.textContent = '';
+      status.textContent = '';
+      await submit();
+    });
+  }
+
+  /** PUTs the app's settings, says so, and renders the page again with them. */
+  async function saveSettings(provider, body, { save, err, status }, saved) {
+    save.disabled = true;
+    try {
+      await api(`/api/apps/${enc(provider)}/settings`, { method: 'PUT', body });
+      status.textContent = 'Saved';
+      banner('success', saved, { id: 'settings' });
+      await route();
+    } catch (e) {
+      save.disabled = false;
+      err.textContent = e.message;
+    }
+  }
+
   /** "Renewals in the next 90 days": app, date, seats, inactive seats and what
    *  reclaiming them before the date saves (a period of their price); CSV. */
   function renewalsSection(ov, defs) {
@@ -1048,16 +1080,7 @@
         h('div', { class: 'field' }, h('label', { for: renewId, text: 'Renewal date' }), renewal),
       ),
     );
-    if (isViewer()) {
-      for (const el of form.querySelectorAll('input, select')) el.disabled = true;
-      form.append(viewerNote());
-    } else {
-      form.append(h('div', { class: 'actions' }, save), err, status);
-    }
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      if (isViewer()) return;
-      err.textContent = '';
+    settingsForm(form, [...form.querySelectorAll('input, select')], { save, err, status }, async () => {
       const prices = {};
       for (const p of priceInputs) {
         const text = p.input.value.trim();
@@ -1077,16 +1100,7 @@
         return;
       }
       const body = { ...settings, license_prices: prices, currency: code, billing_period: period.value, renewal_date: renewal.value || null };
-      save.disabled = true;
-      try {
-        await api(`/api/apps/${enc(provider)}/settings`, { method: 'PUT', body });
-        status.textContent = 'Saved';
-        banner('success', `${detail.name} prices and renewal saved.`, { id: 'settings' });
-        await route();
-      } catch (e) {
-        save.disabled = false;
-        err.textContent = e.message;
-      }
+      await saveSettings(provider, body, { save, err, status }, `${detail.name} prices and renewal saved.`);
     });
     const rows = (sum.by_license || []).map((l) => h(
       'tr',
@@ -1756,17 +1770,7 @@
         h('div', { class: 'fields' }, h('div', { class: 'field' }, h('label', { for: priceId, text: `Seat price per month (${cur})` }), price)),
       ]);
     }
-    if (isViewer()) {
-      for (const el of [thr, grace, price]) el.disabled = true;
-      form.append(viewerNote());
-    } else {
-      form.append(h('div', { class: 'actions' }, save), err, status);
-    }
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      if (isViewer()) return;
-      err.textContent = '';
-      status.textContent = '';
+    settingsForm(form, [thr, grace, price], { save, err, status }, async () => {
       const priceText = price.value.trim();
       // The fields this form does not show (license prices, billing, renewal, currency)
       // are sent back as they are, so saving the form never resets them.
@@ -1787,16 +1791,7 @@
         price.focus();
         return;
       }
-      save.disabled = true;
-      try {
-        await api(`/api/apps/${enc(provider)}/settings`, { method: 'PUT', body });
-        status.textContent = 'Saved';
-        banner('success', `${detail.name} settings saved.`, { id: 'settings' });
-        await route();
-      } catch (e) {
-        save.disabled = false;
-        err.textContent = e.message;
-      }
+      await saveSettings(provider, body, { save, err, status }, `${detail.name} settings saved.`);
     });
     return h(
       'section',
