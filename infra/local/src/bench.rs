@@ -12,12 +12,22 @@
 //! 2. **Throughput and memory.** The sandbox's limit and the client's budget off;
 //!    10k, 100k and 1M activity events (`--sizes`); wall time, events/s, DynamoDB
 //!    items written and time share, and the sync process's peak RSS.
+//! 3. **Against the comparison script.** For each throughput size, after Seatscope's
+//!    sync and against the same sandbox process (its data fixed at start, its limit
+//!    off), `infra/local/bench/pagerduty_script.py` (`seatscope_local::script_bench`):
+//!    the afternoon's Python a data engineer would write from PagerDuty's and AWS's
+//!    documentation (PagerDuty's official client, one UTC day of log entries per
+//!    query, counts per user, day and feature in a dict, one item per user and day
+//!    with boto3's batch writer into its own table on the same DynamoDB Local), in a
+//!    virtualenv at `.tools/bench-venv`. Side by side: process wall, events/s, items
+//!    written, peak RSS, and Seatscope's events/s ÷ the script's. The one thing
+//!    checked: both counted the same events, or the bench fails (`--no-script` skips it).
 //!
 //! The measured sync runs in its own process (`bench-sync`, `src/bin/bench-sync.rs`, a
 //! release build, as in Lambda), against a release build of the sandbox (its own process
 //! too) and DynamoDB Local and moto (child processes of this one). Peak RSS and CPU time come
-//! from `wait4`'s rusage of the sync process; the sandbox's and DynamoDB Local's CPU
-//! time from `/proc/<pid>/stat`, so the table shows where the time goes.
+//! from `wait4`'s rusage of the sync process (and of the script's); the sandbox's and
+//! DynamoDB Local's CPU time from `/proc/<pid>/stat`, so the table shows where the time goes.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -26,13 +36,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use seatscope_core::domain::Caller;
+use seatscope_local::script_bench::{self, Script, ScriptLine};
 use seatscope_local::services::Tools;
 use seatscope_local::stack::{workspace_root, Stack, StackOptions};
 use seatscope_sandbox::{PagerDutyConfig, PandaDocConfig, SendGridSandboxKey};
 
 const USAGE: &str = "usage: cargo xtask bench [--sizes 10000,100000,1000000] [--no-rate-limit-run]
                          [--rate-vendors pagerduty,pandadoc,sendgrid]
-                         [--rate-events-per-day N (3000)] [--no-build]
+                         [--rate-events-per-day N (3000)] [--no-script] [--no-build]
 
   Builds bench-sync and the sandbox (release), then prints, as Markdown tables:
   1. for each vendor of --rate-vendors (default all three), sync wall time vs the least
@@ -41,8 +52,14 @@ const USAGE: &str = "usage: cargo xtask bench [--sizes 10000,100000,1000000] [--
      sliding windows (50 users, 14 days, 100 documents a day) and SendGrid's per-endpoint
      windows at 10/min (5 years of daily stats, 90 days a request);
   2. with every limit off, for each size (activity events; 500 users, 100 days):
-     wall time, events/s, DynamoDB items written and time share, peak RSS.
-  --sizes none skips 2; --no-rate-limit-run skips 1. Asserts nothing.";
+     wall time, events/s, DynamoDB items written and time share, peak RSS;
+  3. for each size of 2, the comparison script (infra/local/bench/pagerduty_script.py:
+     PagerDuty's Python client, one UTC day per query, boto3's batch writer; in a
+     virtualenv at .tools/bench-venv, pip-installed from requirements.txt) on the same
+     sandbox and DynamoDB Local after Seatscope's sync: wall time, events/s, items
+     written, peak RSS beside Seatscope's, and Seatscope's events/s ÷ the script's.
+  --sizes none skips 2 and 3; --no-rate-limit-run skips 1; --no-script skips 3.
+  Asserts nothing, except that the script counted the events Seatscope counted.";
 
 /// The sandbox's API key for the bench connection (an account key: one rate subject).
 const API_KEY: &str = "seatscope-bench-account-key";
@@ -117,6 +134,8 @@ struct Options {
     rate_limit_run: bool,
     rate_vendors: Vec<Vendor>,
     rate_events_per_day: u32,
+    /// Runs the comparison script beside each throughput size.
+    script: bool,
     build: bool,
 }
 
@@ -126,6 +145,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         rate_limit_run: true,
         rate_vendors: Vendor::ALL.to_vec(),
         rate_events_per_day: 3_000,
+        script: true,
         build: true,
     };
     let mut it = args.iter();
@@ -161,6 +181,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     .collect::<anyhow::Result<_>>()?;
             }
             "--no-rate-limit-run" => options.rate_limit_run = false,
+            "--no-script" => options.script = false,
             "--no-build" => options.build = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -206,6 +227,8 @@ struct Scenario {
     sandbox_limit: u32,
     /// The client's budget, replacing the catalog's (None: production's).
     client_limit: Option<u32>,
+    /// Whether the comparison script runs after Seatscope's sync (throughput sizes).
+    compare: bool,
 }
 
 #[derive(Debug, Default)]
@@ -222,6 +245,21 @@ struct Figures {
     ddb_write: Duration,
     peak_rss_kb: u64,
     cpu_sync: Duration,
+    cpu_sandbox: Duration,
+    cpu_dynamodb: Duration,
+    /// The comparison script's run on the same sandbox and data set, if it ran.
+    script: Option<ScriptFigures>,
+}
+
+/// The comparison script's figures (`script_bench`).
+#[derive(Debug)]
+struct ScriptFigures {
+    line: ScriptLine,
+    api_requests: u64,
+    /// The process, start to exit.
+    wall: Duration,
+    peak_rss_kb: u64,
+    cpu: Duration,
     cpu_sandbox: Duration,
     cpu_dynamodb: Duration,
 }
@@ -279,6 +317,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let tools = Tools::locate()?;
     let runtime = crate::runtime()?;
     runtime.block_on(tools.ensure())?;
+    let script = if options.script && !options.sizes.is_empty() {
+        Some(script_bench::prepare(&root)?)
+    } else {
+        None
+    };
 
     let mut scenarios = Vec::new();
     if options.rate_limit_run {
@@ -304,6 +347,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 events_per_day,
                 sandbox_limit,
                 client_limit: None,
+                compare: false,
             });
         }
     }
@@ -318,6 +362,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 .context("size too large")?,
             sandbox_limit: UNLIMITED,
             client_limit: Some(UNLIMITED),
+            compare: script.is_some(),
         });
     }
 
@@ -343,7 +388,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     u64::from(l)
                 )),
         );
-        let figures = runtime.block_on(run_scenario(&bins, scenario, i))?;
+        let figures = runtime.block_on(run_scenario(&bins, script.as_ref(), scenario, i))?;
         eprintln!(
             "bench [{}/{}] done: {} events, {} API requests, sync {:.1} s (process {:.1} s), peak RSS {:.1} MB",
             i + 1,
@@ -354,6 +399,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             figures.process.as_secs_f64(),
             figures.peak_rss_kb as f64 / 1024.0
         );
+        if let Some(s) = &figures.script {
+            eprintln!(
+                "bench [{}/{}] script: {} events, {} items, {} API requests, {:.1} s (listing {:.1} s, \
+                 writing {:.1} s), peak RSS {:.1} MB",
+                i + 1,
+                scenarios.len(),
+                s.line.events,
+                s.line.items,
+                s.api_requests,
+                s.wall.as_secs_f64(),
+                s.line.fetch.as_secs_f64(),
+                s.line.write.as_secs_f64(),
+                s.peak_rss_kb as f64 / 1024.0
+            );
+        }
         results.push(figures);
     }
     eprintln!(
@@ -447,7 +507,7 @@ fn wait4(pid: u32) -> anyhow::Result<(i32, libc::rusage)> {
         }
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e).context("wait4 on bench-sync");
+            return Err(e).context("wait4");
         }
     }
 }
@@ -460,7 +520,70 @@ async fn sandbox_stats(base: &str) -> anyhow::Result<serde_json::Value> {
         .await?)
 }
 
-async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow::Result<Figures> {
+/// A measured child process that has exited.
+struct Measured {
+    status: i32,
+    usage: libc::rusage,
+    /// Spawn to exit.
+    wall: Duration,
+    stdout: String,
+}
+
+impl Measured {
+    fn succeeded(&self) -> bool {
+        libc::WIFEXITED(self.status) && libc::WEXITSTATUS(self.status) == 0
+    }
+}
+
+/// Spawns `cmd` (stdout piped), reads its stdout while it runs and waits for it with
+/// `wait4`, printing the sandbox's request count (since `before`) every 15 s.
+async fn measured(
+    cmd: &mut Command,
+    what: &str,
+    sandbox_url: &str,
+    before: &serde_json::Value,
+) -> anyhow::Result<Measured> {
+    die_with_parent(cmd);
+    let started = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    let pid = child.id();
+    let stdout = child.stdout.take().context("stdout not piped")?;
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut out).map(|_| out)
+    });
+    let mut waiting = tokio::task::spawn_blocking(move || wait4(pid));
+    let mut progress = tokio::time::interval(Duration::from_secs(15));
+    progress.tick().await;
+    let (status, usage) = loop {
+        tokio::select! {
+            done = &mut waiting => break done??,
+            _ = progress.tick() => {
+                let sent = sandbox_stats(sandbox_url).await.ok()
+                    .and_then(|s| s["api_requests"].as_u64())
+                    .unwrap_or(0)
+                    .saturating_sub(before["api_requests"].as_u64().unwrap_or(0));
+                eprintln!("  … {:.0} s, {sent} API requests so far", started.elapsed().as_secs_f64());
+            }
+        }
+    };
+    let wall = started.elapsed();
+    // Reaped by wait4 already: dropping the handle neither waits nor kills.
+    drop(child);
+    Ok(Measured {
+        status,
+        usage,
+        wall,
+        stdout: reading.await??,
+    })
+}
+
+async fn run_scenario(
+    bins: &Bins,
+    script: Option<&Script>,
+    scenario: &Scenario,
+    index: usize,
+) -> anyhow::Result<Figures> {
     // The sandbox the sync talks to: its own process, a release build.
     let today = time::OffsetDateTime::now_utc().date();
     let end_date = today.previous_day().unwrap_or(today);
@@ -568,34 +691,13 @@ async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow:
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    die_with_parent(&mut cmd);
     eprintln!("  syncing (bench-sync, its own process)…");
-    let started = Instant::now();
-    let mut child = cmd.spawn().context("starting bench-sync")?;
-    let pid = child.id();
-    let stdout = child.stdout.take().context("bench-sync stdout")?;
-    let mut waiting = tokio::task::spawn_blocking(move || wait4(pid));
-    let mut progress = tokio::time::interval(Duration::from_secs(15));
-    progress.tick().await;
-    let (status, usage) = loop {
-        tokio::select! {
-            done = &mut waiting => break done??,
-            _ = progress.tick() => {
-                let sent = sandbox_stats(&sandbox_url).await.ok()
-                    .and_then(|s| s["api_requests"].as_u64())
-                    .unwrap_or(0)
-                    .saturating_sub(before["api_requests"].as_u64().unwrap_or(0));
-                eprintln!("  … {:.0} s, {sent} API requests so far", started.elapsed().as_secs_f64());
-            }
-        }
-    };
-    let process = started.elapsed();
+    let run = measured(&mut cmd, "bench-sync", &sandbox_url, &before).await?;
+    let (process, usage, out) = (run.wall, run.usage, &run.stdout);
     let after = sandbox_stats(&sandbox_url).await?;
     let (sandbox_cpu1, ddb_cpu1) = (cpu_time(sandbox_pid), cpu_time(ddb_pid));
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut out)?;
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        bail!("bench-sync failed (wait status {status}): {out}");
+    if !run.succeeded() {
+        bail!("bench-sync failed (wait status {}): {out}", run.status);
     }
     let line = out
         .lines()
@@ -672,11 +774,98 @@ async fn run_scenario(bins: &Bins, scenario: &Scenario, index: usize) -> anyhow:
         cpu_sync: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         cpu_sandbox: sandbox_cpu1.saturating_sub(sandbox_cpu0),
         cpu_dynamodb: ddb_cpu1.saturating_sub(ddb_cpu0),
+        script: None,
     };
-    drop(child);
+    // The comparison script: same sandbox process (its data is fixed when it starts,
+    // and nothing a client does changes it; the limit is off, so Seatscope's requests
+    // leave no budget spent), same DynamoDB Local, its own table.
+    let figures = match script {
+        Some(script) if scenario.compare => {
+            let s = run_script(
+                script,
+                scenario,
+                &sandbox_url,
+                sandbox_pid,
+                &stack.aws.dynamodb.endpoint,
+                ddb_pid,
+                index,
+            )
+            .await?;
+            if s.line.events != figures.events {
+                bail!(
+                    "the comparison script counted {} events, Seatscope {}: both must count the \
+                     same log entries (the five user actions by a user, over the same days)",
+                    s.line.events,
+                    figures.events
+                );
+            }
+            Figures {
+                script: Some(s),
+                ..figures
+            }
+        }
+        _ => figures,
+    };
     drop(stack);
     drop(sandbox);
     Ok(figures)
+}
+
+/// Runs the comparison script against the scenario's sandbox and DynamoDB Local.
+async fn run_script(
+    script: &Script,
+    scenario: &Scenario,
+    sandbox_url: &str,
+    sandbox_pid: u32,
+    dynamodb_endpoint: &str,
+    ddb_pid: u32,
+    index: usize,
+) -> anyhow::Result<ScriptFigures> {
+    let before = sandbox_stats(sandbox_url).await?;
+    let (sandbox_cpu0, ddb_cpu0) = (cpu_time(sandbox_pid), cpu_time(ddb_pid));
+    let table = format!("script-bench-{index}");
+    let mut cmd = script.command(&script_bench::Target {
+        pagerduty_url: sandbox_url,
+        api_key: API_KEY,
+        days: scenario.days,
+        dynamodb_endpoint,
+        table: &table,
+    });
+    eprintln!(
+        "  the comparison script ({}, its own process; table {table})…",
+        script_bench::SCRIPT
+    );
+    let run = measured(&mut cmd, "the comparison script", sandbox_url, &before).await?;
+    let after = sandbox_stats(sandbox_url).await?;
+    let (sandbox_cpu1, ddb_cpu1) = (cpu_time(sandbox_pid), cpu_time(ddb_pid));
+    if !run.succeeded() {
+        bail!(
+            "the comparison script failed (wait status {}): {}",
+            run.status,
+            run.stdout
+        );
+    }
+    let delta = |k: &str| {
+        after[k]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(before[k].as_u64().unwrap_or(0))
+    };
+    if delta("rate_limited") > 0 {
+        eprintln!(
+            "  note: the sandbox answered the script {} 429s",
+            delta("rate_limited")
+        );
+    }
+    Ok(ScriptFigures {
+        line: ScriptLine::parse(&run.stdout)?,
+        api_requests: delta("api_requests"),
+        wall: run.wall,
+        peak_rss_kb: run.usage.ru_maxrss.max(0) as u64,
+        cpu: timeval(run.usage.ru_utime) + timeval(run.usage.ru_stime),
+        cpu_sandbox: sandbox_cpu1.saturating_sub(sandbox_cpu0),
+        cpu_dynamodb: ddb_cpu1.saturating_sub(ddb_cpu0),
+    })
 }
 
 fn secs(d: Duration) -> String {
@@ -705,7 +894,11 @@ fn thousands(n: u64) -> String {
 fn tables(scenarios: &[Scenario], results: &[Figures]) -> String {
     let mut rate = String::new();
     let mut throughput = String::new();
+    let mut comparison = String::new();
     for (s, f) in scenarios.iter().zip(results) {
+        if let Some(script) = &f.script {
+            comparison.push_str(&comparison_rows(&s.label, f, script));
+        }
         let cpu = format!(
             "{:.0} / {:.0} / {:.0} s",
             f.cpu_sync.as_secs_f64(),
@@ -754,7 +947,7 @@ fn tables(scenarios: &[Scenario], results: &[Figures]) -> String {
                 s.days,
                 thousands(f.events)
             );
-            let per_sec = f.events as f64 / f.sync.as_secs_f64().max(1e-3);
+            let per_sec = per_second(f.events, f.sync);
             throughput.push_str(&format!(
                 "| {} | {data} | {} | {} | {} | {} | {} ({}) | **{:.1} MB** | {cpu} |\n",
                 s.label,
@@ -790,7 +983,65 @@ fn tables(scenarios: &[Scenario], results: &[Figures]) -> String {
         );
         out.push_str(&throughput);
     }
+    if !comparison.is_empty() {
+        out.push_str(&format!(
+            "\nSeatscope vs the comparison script ({}: PagerDuty's Python client, one UTC day \
+             of log entries per query, counts in a dict, one item per user and day with boto3's \
+             batch writer), on the same sandbox process, data set and DynamoDB Local, every \
+             limit off, the script after Seatscope; both counted the same events. Wall: each \
+             process from spawn to exit (so Seatscope's here includes its start-up, unlike the \
+             sync wall above); events/s = events ÷ that wall\n\n\
+             | events | run | API requests | wall | events/s | DynamoDB items written | peak RSS | CPU process / sandbox / DynamoDB Local | Seatscope ÷ script (events/s) |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+            script_bench::SCRIPT
+        ));
+        out.push_str(&comparison);
+    }
     out
+}
+
+/// events ÷ wall, per second.
+fn per_second(events: u64, wall: Duration) -> f64 {
+    events as f64 / wall.as_secs_f64().max(1e-3)
+}
+
+/// One size's pair of rows: Seatscope, then the comparison script.
+fn comparison_rows(label: &str, f: &Figures, s: &ScriptFigures) -> String {
+    let cpu = |process: Duration, sandbox: Duration, dynamodb: Duration| {
+        format!(
+            "{:.0} / {:.0} / {:.0} s",
+            process.as_secs_f64(),
+            sandbox.as_secs_f64(),
+            dynamodb.as_secs_f64()
+        )
+    };
+    let (ours, theirs) = (
+        per_second(f.events, f.process),
+        per_second(s.line.events, s.wall),
+    );
+    let ratio = if theirs > 0.0 {
+        format!("**{:.1}×**", ours / theirs)
+    } else {
+        "–".into()
+    };
+    format!(
+        "| {label} | Seatscope (bench-sync) | {} | {} | {} | {} | {:.1} MB | {} | {ratio} |\n\
+         | {label} | script (listing {}, writing {}) | {} | {} | {} | {} | {:.1} MB | {} | |\n",
+        thousands(f.api_requests),
+        secs(f.process),
+        thousands(ours.round() as u64),
+        thousands(f.ddb_items_written),
+        f.peak_rss_kb as f64 / 1024.0,
+        cpu(f.cpu_sync, f.cpu_sandbox, f.cpu_dynamodb),
+        secs(s.line.fetch),
+        secs(s.line.write),
+        thousands(s.api_requests),
+        secs(s.wall),
+        thousands(theirs.round() as u64),
+        thousands(s.line.items),
+        s.peak_rss_kb as f64 / 1024.0,
+        cpu(s.cpu, s.cpu_sandbox, s.cpu_dynamodb),
+    )
 }
 
 #[cfg(test)]
@@ -828,6 +1079,40 @@ mod tests {
         assert_eq!(o.rate_vendors, vec![Vendor::SendGrid, Vendor::PagerDuty]);
         assert_eq!(parse(&[]).unwrap().rate_vendors, Vendor::ALL.to_vec());
         assert!(parse(&["--rate-vendors".into(), "slack".into()]).is_err());
+    }
+
+    #[test]
+    fn no_script_skips_the_comparison() {
+        assert!(parse(&[]).unwrap().script);
+        assert!(!parse(&["--no-script".into()]).unwrap().script);
+    }
+
+    #[test]
+    fn the_comparison_rows_show_the_ratio_of_events_per_second() {
+        let f = Figures {
+            events: 100_000,
+            process: Duration::from_secs(10),
+            ..Figures::default()
+        };
+        let s = ScriptFigures {
+            line: ScriptLine {
+                events: 100_000,
+                items: 24_854,
+                fetch: Duration::from_secs(12),
+                write: Duration::from_secs(7),
+            },
+            api_requests: 2_700,
+            wall: Duration::from_secs(20),
+            peak_rss_kb: 80 * 1024,
+            cpu: Duration::ZERO,
+            cpu_sandbox: Duration::ZERO,
+            cpu_dynamodb: Duration::ZERO,
+        };
+        let rows = comparison_rows("100k", &f, &s);
+        assert!(rows.contains("| 10,000 |"), "{rows}");
+        assert!(rows.contains("| 5,000 |"), "{rows}");
+        assert!(rows.contains("**2.0×**"), "{rows}");
+        assert!(rows.contains("| 24,854 | 80.0 MB |"), "{rows}");
     }
 
     #[test]

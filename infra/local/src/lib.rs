@@ -8,6 +8,7 @@
 pub mod dev_issuer;
 pub mod gateway;
 pub mod iam;
+pub mod script_bench;
 pub mod services;
 pub mod stack;
 pub mod worker;
