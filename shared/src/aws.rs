@@ -23,6 +23,17 @@ pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
 }
 
+/// The DynamoDB client: the SDK's standard retries (exponential backoff with jitter;
+/// `ProvisionedThroughputExceededException`, `ThrottlingException` and
+/// `RequestLimitExceeded` are throttling errors) with more attempts than the default
+/// three, since a sync writes in bursts (several batches at once).
+pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
 /// The SDK configuration from the environment (the default chains), loaded once, when
 /// the first client is built.
 #[derive(Default)]

@@ -28,7 +28,7 @@ impl Deps {
         let sdk = LazySdkConfig::new();
         let mut deps = Deps::from_clients(
             config,
-            LazyClient::on_first_use(sdk.clone(), aws_sdk_dynamodb::Client::new),
+            LazyClient::on_first_use(sdk.clone(), crate::aws::dynamodb_client),
             LazyClient::on_first_use(sdk.clone(), aws_sdk_secretsmanager::Client::new),
         )?;
         deps.queue = deps.config.sync_queue_url.as_ref().map(|url| {
@@ -40,7 +40,7 @@ impl Deps {
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Deps> {
         Ok(Deps::from_clients(
             config,
-            aws_sdk_dynamodb::Client::new(sdk),
+            crate::aws::dynamodb_client(sdk),
             aws_sdk_secretsmanager::Client::new(sdk),
         )?
         .with_queue(aws_sdk_sqs::Client::new(sdk)))

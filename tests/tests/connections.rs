@@ -711,13 +711,17 @@ async fn purge_deletes_partitions_larger_than_one_batch_and_one_page() {
     let org = "massive";
     let (status, _) = api_key(&stack, org, "pagerduty", PD_ACCOUNT_TOKEN).await;
     assert_eq!(status, 200);
-    // 1 200 items of ~1 KB: many BatchWriteItem calls and more than one Query page.
+    // 1 200 items of ~1 KB (one seat's counts on each of 1 200 days): many
+    // BatchWriteItem calls and more than one Query page.
     let pk = format!("ORG#{org}#APP#pagerduty");
     let filler = "f".repeat(1000);
-    let items: Vec<SeatDay> = (0..1200)
-        .map(|i| SeatDay {
-            date: "2026-01-01".into(),
-            seat_id: format!("{i:05}"),
+    let first = time::macros::date!(2023 - 01 - 01);
+    let days: Vec<time::Date> = (0..1200).map(|i| first + time::Duration::days(i)).collect();
+    let items: Vec<SeatDay> = days
+        .iter()
+        .map(|d| SeatDay {
+            date: seatscope_core::domain::time::day(*d),
+            seat_id: "PSEAT01".into(),
             features: [(filler.clone(), 1)].into(),
             total: 1,
         })
@@ -726,7 +730,7 @@ async fn purge_deletes_partitions_larger_than_one_batch_and_one_page() {
         .deps
         .store
         .app_data(&OrgId::parse(org).unwrap(), "pagerduty")
-        .put_seat_days(&items)
+        .put_seat_days(&days, &items, "test")
         .await
         .unwrap();
     let (status, body) = call(

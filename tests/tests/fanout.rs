@@ -174,7 +174,7 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
             .unwrap();
         assert_eq!(runs.len(), 1, "{org}: exactly one sync run");
         assert_eq!(runs[0]["status"], "succeeded", "{org}");
-        let days = items_with_prefix(&stack, &app_pk(org), "DAY#")
+        let days = items_with_prefix(&stack, &app_pk(org), DAY_ITEMS)
             .await
             .unwrap();
         assert_eq!(stored_day_counts(&days), truth, "{org}");
@@ -223,7 +223,7 @@ async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_t
     assert_eq!((report.synced, report.failed), (1, 0), "{report:?}");
     assert_eq!(stack.worker.depth().await.unwrap(), (0, 0));
 
-    let days = items_with_prefix(&stack, &app_pk("paused"), "DAY#")
+    let days = items_with_prefix(&stack, &app_pk("paused"), DAY_ITEMS)
         .await
         .unwrap();
     assert_eq!(stored_day_counts(&days), truth_counts(&truth.daily));
@@ -390,7 +390,7 @@ async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from
     );
 
     // 0 lost, 0 duplicated.
-    let days = items_with_prefix(&stack, &app_pk("killed"), "DAY#")
+    let days = items_with_prefix(&stack, &app_pk("killed"), DAY_ITEMS)
         .await
         .unwrap();
     assert_eq!(stored_day_counts(&days), truth_counts(&truth.daily));

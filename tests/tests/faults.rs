@@ -121,7 +121,7 @@ async fn sync_under(
 /// Day counts, DAU/WAU/MAU and feature totals of `org`'s `provider` equal `daily`.
 async fn assert_equals_truth(stack: &Stack, org: &str, provider: &str, daily: &[DayCount]) {
     let pk = format!("ORG#{org}#APP#{provider}");
-    let stored = stored_day_counts(&items_with_prefix(stack, &pk, "DAY#").await.unwrap());
+    let stored = stored_day_counts(&items_with_prefix(stack, &pk, DAY_ITEMS).await.unwrap());
     let want = truth_counts(daily);
     assert!(!want.is_empty());
     let lost = want

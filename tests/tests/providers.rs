@@ -92,7 +92,7 @@ async fn pandadoc_oauth_connect_then_sync_equals_ground_truth() {
 
     // Per seat, per day, per feature: exactly the ground truth.
     let pk = format!("ORG#{org}#APP#pandadoc");
-    let days = items_with_prefix(&stack, &pk, "DAY#").await.unwrap();
+    let days = items_with_prefix(&stack, &pk, DAY_ITEMS).await.unwrap();
     let want_counts = truth_counts(&truth.daily);
     assert!(!want_counts.is_empty());
     assert_eq!(stored_day_counts(&days), want_counts);
@@ -128,7 +128,7 @@ async fn pandadoc_oauth_connect_then_sync_equals_ground_truth() {
         .unwrap();
     let report = stack.tick().await.unwrap();
     assert_eq!(report["synced"], 1, "{report}");
-    let days_again = items_with_prefix(&stack, &pk, "DAY#").await.unwrap();
+    let days_again = items_with_prefix(&stack, &pk, DAY_ITEMS).await.unwrap();
     assert_eq!(stored_day_counts(&days_again), want_counts);
     // One more sync-run record, nothing else.
     assert_eq!(all_items(&stack).await.unwrap().len(), before + 1);

@@ -193,7 +193,7 @@ async fn a_revoked_grant_needs_reconnect_and_reconnect_keeps_the_history() {
     let report = stack.tick().await.unwrap();
     assert_eq!(report["synced"], 1, "{report}");
     let pk = format!("ORG#{org}#APP#pagerduty");
-    let history = items_with_prefix(&stack, &pk, "DAY#").await.unwrap();
+    let history = items_with_prefix(&stack, &pk, DAY_ITEMS).await.unwrap();
     assert!(!history.is_empty());
 
     // The admin revoked the app at PagerDuty: the access token is refused and the
@@ -231,7 +231,10 @@ async fn a_revoked_grant_needs_reconnect_and_reconnect_keeps_the_history() {
     assert!(conn.status_reason.is_none());
     assert!(conn.last_sync_summary.is_some(), "sync history kept");
     assert_eq!(
-        items_with_prefix(&stack, &pk, "DAY#").await.unwrap().len(),
+        items_with_prefix(&stack, &pk, DAY_ITEMS)
+            .await
+            .unwrap()
+            .len(),
         history.len()
     );
     let report = stack.tick().await.unwrap();

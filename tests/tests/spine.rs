@@ -138,7 +138,7 @@ async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_n
 
     // Per-seat per-day feature counts equal the ground truth exactly.
     let app_pk = format!("ORG#{org}#APP#pagerduty");
-    let day_items = items_with_prefix(&stack, &app_pk, "DAY#").await.unwrap();
+    let day_items = items_with_prefix(&stack, &app_pk, DAY_ITEMS).await.unwrap();
     assert_eq!(stored_day_counts(&day_items), truth_counts(&truth.daily));
 
     // DAU/WAU/MAU per day equal the ones computed from the ground truth.
@@ -247,7 +247,7 @@ async fn oauth_connect_then_sync_equals_ground_truth_and_a_second_sync_changes_n
     assert_eq!(status, 202);
     let report = stack.tick().await.unwrap();
     assert_eq!(report["synced"], 1, "{report}");
-    let day_items_after = items_with_prefix(&stack, &app_pk, "DAY#").await.unwrap();
+    let day_items_after = items_with_prefix(&stack, &app_pk, DAY_ITEMS).await.unwrap();
     assert_eq!(day_items_after.len(), day_items.len());
     assert_eq!(
         stored_day_counts(&day_items_after),

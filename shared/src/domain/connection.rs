@@ -71,6 +71,11 @@ pub struct Connection {
     /// `last_sync_at` while a sync is under way (paused at a deadline, or crashed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seats_synced_at: Option<String>,
+    /// Set when a sync writes its seats, removed when one finishes: the seats' last
+    /// activity may lag the day counts written from this instant on (a run that
+    /// paused or died wrote days but not yet the seats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_pending_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

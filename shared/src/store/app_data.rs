@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::cursor::Position;
+use super::day_counts::{self, DayCountsPart};
 use super::{keys, s, Write};
 use crate::domain::org::OrgId;
 use crate::domain::plan::PlanItem;
@@ -150,20 +151,30 @@ impl AppData<'_> {
 
     // --- day counts and rollups --------------------------------------------------------
 
-    /// The seats' day counts of the days in `[from, until)`.
+    /// The seats' day counts of the days in `[from, until)` (see `day_counts.rs`).
     pub async fn seat_days(&self, from: Date, until: Date) -> Result<Vec<SeatDay>> {
-        self.store
+        let parts: Vec<DayCountsPart> = self
+            .store
             .query_between(
                 &self.pk,
-                &keys::seat_day_prefix(from),
-                &keys::seat_day_prefix(until),
+                &keys::activity_day_prefix(from),
+                &keys::activity_day_prefix(until),
             )
-            .await
+            .await?;
+        Ok(day_counts::unpack(parts))
     }
 
-    pub async fn put_seat_days(&self, days: &[SeatDay]) -> Result<()> {
+    /// Writes the seats' counts of `days`, each day whole (a day in `days` without
+    /// counts is stored empty, replacing what was there); `written_by` stamps the write.
+    pub async fn put_seat_days(
+        &self,
+        days: &[Date],
+        counts: &[SeatDay],
+        written_by: &str,
+    ) -> Result<()> {
+        let parts = day_counts::pack(days, counts, written_by);
         self.store
-            .put_all_keyed(&self.pk, days, |d| keys::seat_day_sk(&d.date, &d.seat_id))
+            .put_all_keyed(&self.pk, &parts, |p| keys::activity_day_sk(&p.date, p.part))
             .await
     }
 

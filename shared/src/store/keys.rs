@@ -21,12 +21,20 @@ pub fn seat_sk(seat_id: &str) -> String {
     format!("SEAT#{seat_id}")
 }
 pub const SEAT_PREFIX: &str = "SEAT#";
-/// A seat's day item, by the day as stored (`YYYY-MM-DD`).
+/// One part of a day's activity item (every seat's counts of the day), by the day as
+/// stored (`YYYY-MM-DD`); see `store/day_counts.rs`.
+pub fn activity_day_sk(date: &str, part: u32) -> String {
+    format!("ACTIVITY#{date}#{part:03}")
+}
+pub const ACTIVITY_PREFIX: &str = "ACTIVITY#";
+pub fn activity_day_prefix(date: Date) -> String {
+    format!("ACTIVITY#{}#", day(date))
+}
+/// Before issue 16: one item per (seat, day), `DAY#<day>#SEAT#<id>`; read only by the
+/// migration that packs them into activity items.
+pub const SEAT_DAY_PREFIX: &str = "DAY#";
 pub fn seat_day_sk(date: &str, seat_id: &str) -> String {
     format!("DAY#{date}#SEAT#{seat_id}")
-}
-pub fn seat_day_prefix(date: Date) -> String {
-    format!("DAY#{}#", day(date))
 }
 pub fn rollup_sk(date: Date) -> String {
     rollup_sk_of(&day(date))

@@ -18,7 +18,12 @@ use crate::error::{Error, Result};
 
 // One org's synced data of one app (seats, days, rollups, summary, settings, runs).
 mod app_data;
+// How a day's activity is packed into items.
+mod day_counts;
+// `cargo xtask migrate-activity`: per-(seat, day) items packed into day items.
+mod migration;
 pub use app_data::{AppData, RunsPage, StoredSummary};
+pub use migration::MigrationReport;
 // The audit trail: changes and their entries in one transaction.
 mod audit;
 pub use audit::{AuditPage, Write};
@@ -40,6 +45,10 @@ pub use scheduling::{Checkpoint, ConnectionLock, SyncOutcome};
 
 /// DynamoDB's BatchWriteItem limit.
 const BATCH_SIZE: usize = 25;
+/// BatchWriteItem calls one write keeps in flight. Bounded so one sync cannot hog a
+/// partition's write throughput or the client's connections; every call retries its
+/// unprocessed items with backoff, and the SDK retries throttling (`aws.rs`).
+const WRITES_IN_FLIGHT: usize = 4;
 
 #[derive(Clone)]
 pub struct DynamoDbStore {
@@ -170,26 +179,34 @@ impl DynamoDbStore {
     }
 
     /// Writes many records of partition `pk`, each at the sort key `sk_of` gives it,
-    /// 25 per request, retrying unprocessed items with backoff.
+    /// 25 per request, [`WRITES_IN_FLIGHT`] requests at once, retrying unprocessed
+    /// items with backoff.
     async fn put_all_keyed<T: Serialize>(
         &self,
         pk: &str,
         values: &[T],
         sk_of: impl Fn(&T) -> String,
     ) -> Result<()> {
-        for chunk in values.chunks(BATCH_SIZE) {
-            let requests = chunk
-                .iter()
-                .map(|v| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(to_keyed_item(pk, &sk_of(v), v)?))
-                        .build()
-                        .map_err(|e| Error::internal("building a put request", e))?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>>>()?;
-            self.write_batch(requests).await?;
-        }
+        use futures::{StreamExt as _, TryStreamExt as _};
+        let batches = values
+            .chunks(BATCH_SIZE)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|v| {
+                        let put = PutRequest::builder()
+                            .set_item(Some(to_keyed_item(pk, &sk_of(v), v)?))
+                            .build()
+                            .map_err(|e| Error::internal("building a put request", e))?;
+                        Ok(WriteRequest::builder().put_request(put).build())
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        futures::stream::iter(batches.into_iter().map(|b| self.write_batch(b)))
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 

@@ -25,8 +25,13 @@ pub enum ConnectionLock {
 /// What a run has durably written so far (saved after each written batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checkpoint {
-    /// The seats stream was written at this instant.
-    Seats(OffsetDateTime),
+    /// The seats stream was written at `at`, before the activity from `activity_from`
+    /// on: the seats' last activity may lag the day counts from there until the sync
+    /// finishes (kept if an earlier unfinished sync set it sooner).
+    Seats {
+        at: OffsetDateTime,
+        activity_from: OffsetDateTime,
+    },
     /// Activity before this instant is written (day counts and rollups).
     ActivityUntil(OffsetDateTime),
 }
@@ -89,20 +94,26 @@ impl DynamoDbStore {
         checkpoint: Checkpoint,
         lease_until: OffsetDateTime,
     ) -> Result<bool> {
-        let (attribute, at) = match checkpoint {
-            Checkpoint::Seats(at) => ("seats_synced_at", at),
-            Checkpoint::ActivityUntil(at) => ("activity_synced_until", at),
-        };
-        let result = self
+        let update = self
             .update_connection(org, provider)
             .await
-            .update_expression(format!("SET {attribute} = :at, lease_expires_at = :exp"))
             .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":at", s(rfc3339(at)))
             .expression_attribute_values(":exp", n(lease_until.unix_timestamp()))
-            .expression_attribute_values(":me", s(owner))
-            .send()
-            .await;
+            .expression_attribute_values(":me", s(owner));
+        let update = match checkpoint {
+            Checkpoint::Seats { at, activity_from } => update
+                .update_expression(
+                    "SET seats_synced_at = :at, lease_expires_at = :exp, \
+                     last_activity_pending_from = \
+                     if_not_exists(last_activity_pending_from, :from)",
+                )
+                .expression_attribute_values(":at", s(rfc3339(at)))
+                .expression_attribute_values(":from", s(rfc3339(activity_from))),
+            Checkpoint::ActivityUntil(at) => update
+                .update_expression("SET activity_synced_until = :at, lease_expires_at = :exp")
+                .expression_attribute_values(":at", s(rfc3339(at))),
+        };
+        let result = update.send().await;
         Ok(unless_condition_failed(result, "UpdateItem(checkpoint)")?.is_some())
     }
 
@@ -257,6 +268,8 @@ impl DynamoDbStore {
             .expression_attribute_values(":me", s(owner))
             .condition_expression("lease_owner = :me");
         if let Some(summary) = &outcome.summary {
+            // A finished sync wrote the seats' last activity up to its end.
+            remove.push("last_activity_pending_from");
             set.push("last_sync_summary = :sum");
             u = u.expression_attribute_values(
                 ":sum",

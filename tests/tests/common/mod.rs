@@ -335,15 +335,19 @@ pub fn truth_counts(
         .collect()
 }
 
-/// (user, date, feature) → count, from the stored per-seat per-day items.
+/// The prefix of the stored day items (every seat's counts of one day, in parts).
+pub const DAY_ITEMS: &str = "ACTIVITY#";
+
+/// (user, date, feature) → count, from the stored day items (`DAY_ITEMS`): each holds
+/// `counts`, seat → feature → count, of its `date`.
 pub fn stored_day_counts(items: &[Value]) -> BTreeMap<(String, String, String), u64> {
     let mut out = BTreeMap::new();
     for item in items {
-        let (Some(seat), Some(date)) = (item["seat_id"].as_str(), item["date"].as_str()) else {
+        let (Some(date), Some(seats)) = (item["date"].as_str(), item["counts"].as_object()) else {
             continue;
         };
-        if let Some(features) = item["features"].as_object() {
-            for (f, c) in features {
+        for (seat, features) in seats {
+            for (f, c) in features.as_object().into_iter().flatten() {
                 let c = c.as_u64().unwrap_or(0);
                 if c > 0 {
                     out.insert((seat.to_string(), date.to_string(), f.clone()), c);

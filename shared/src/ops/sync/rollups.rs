@@ -12,24 +12,124 @@ use crate::domain::time::{day, parse_day, rfc3339};
 use crate::error::Result;
 use crate::store::AppData;
 
-/// Each seat's active days in the 30 days ending `today`, from the stored day
-/// counts; only seats whose number changed are written.
-pub(super) async fn update_active_days(
+/// The day counts of the last days written, kept in memory as a run writes its
+/// windows in order, so each window's rollups (which need the 29 days before it) and
+/// the seats' active days read the store once per run instead of once per window.
+#[derive(Default)]
+pub(super) struct RecentDays {
+    /// Every day in `[from, until)` is held (a day without activity as no entry).
+    covered: Option<(Date, Date)>,
+    days: BTreeMap<Date, Vec<SeatDay>>,
+}
+
+impl RecentDays {
+    /// The counts of the days in `[from, until)`: from memory when it holds them all,
+    /// else from the store (and then held).
+    pub(super) async fn between(
+        &mut self,
+        data: &AppData<'_>,
+        from: Date,
+        until: Date,
+    ) -> Result<Vec<SeatDay>> {
+        match self.covered {
+            Some((f, u)) if f <= from && until <= u => {}
+            _ => {
+                let stored = data.seat_days(from, until).await?;
+                self.days.clear();
+                for d in stored {
+                    if let Some(date) = parse_day(&d.date) {
+                        self.days.entry(date).or_default().push(d);
+                    }
+                }
+                self.covered = Some((from, until));
+            }
+        }
+        Ok(self
+            .days
+            .range(from..until)
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect())
+    }
+
+    /// A window's days `days` (consecutive), just written with `counts`: held, and
+    /// only the last [`metrics::MAU_DAYS`] days kept.
+    pub(super) fn written(&mut self, days: &[Date], counts: &[SeatDay]) {
+        let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
+            return;
+        };
+        let until = last + Duration::days(1);
+        self.covered = match self.covered {
+            // Contiguous with what is held: the held range grows.
+            Some((f, u)) if u >= first && f <= first => Some((f, until.max(u))),
+            _ => {
+                self.days.clear();
+                Some((first, until))
+            }
+        };
+        for date in days {
+            self.days.remove(date);
+        }
+        for c in counts {
+            if let Some(date) = parse_day(&c.date).filter(|d| days.contains(d)) {
+                self.days.entry(date).or_default().push(c.clone());
+            }
+        }
+        let keep_from = until - Duration::days(metrics::MAU_DAYS);
+        if let Some((f, u)) = self.covered {
+            let f = f.max(keep_from);
+            self.covered = Some((f, u));
+            self.days = self.days.split_off(&f);
+        }
+    }
+}
+
+/// At the end of a sync: each seat's last active day (`latest`, from the windows this
+/// run wrote, plus the stored days from `pending_from` up to `written_from` that an
+/// earlier part of the sync wrote) and its active days in the 30 days ending `today`.
+/// Only seats whose numbers changed are written, once per sync rather than once per
+/// window.
+pub(super) async fn update_seat_activity(
     data: &AppData<'_>,
+    recent: &mut RecentDays,
     seats: &mut [Seat],
+    mut latest: HashMap<String, Date>,
+    (pending_from, written_from): (Date, Date),
     today: Date,
 ) -> Result<()> {
+    if pending_from < written_from {
+        for d in data.seat_days(pending_from, written_from).await? {
+            if let Some(date) = parse_day(&d.date).filter(|_| d.total > 0) {
+                let e = latest.entry(d.seat_id).or_insert(date);
+                *e = (*e).max(date);
+            }
+        }
+    }
     let from = today - Duration::days(metrics::MAU_DAYS - 1);
-    let days: Vec<SeatDay> = data.seat_days(from, today + Duration::days(1)).await?;
+    let days = recent
+        .between(data, from, today + Duration::days(1))
+        .await?;
     let mut active: HashMap<&str, u32> = HashMap::new();
     for d in days.iter().filter(|d| d.total > 0) {
         *active.entry(d.seat_id.as_str()).or_default() += 1;
     }
     let mut changed = Vec::new();
-    for seat in seats.iter_mut().filter(|s| s.status != SeatStatus::Removed) {
-        let n = Some(active.get(seat.seat_id.as_str()).copied().unwrap_or(0));
-        if seat.active_days_30 != n {
-            seat.active_days_30 = n;
+    for seat in seats.iter_mut() {
+        let mut moved = false;
+        if let Some(&date) = latest.get(seat.seat_id.as_str()) {
+            let before = seat.last_activity_on.as_deref().and_then(parse_day);
+            if before.is_none_or(|b| b < date) {
+                seat.last_activity_on = Some(day(date));
+                moved = true;
+            }
+        }
+        if seat.status != SeatStatus::Removed {
+            let n = Some(active.get(seat.seat_id.as_str()).copied().unwrap_or(0));
+            if seat.active_days_30 != n {
+                seat.active_days_30 = n;
+                moved = true;
+            }
+        }
+        if moved {
             changed.push(seat.clone());
         }
     }
@@ -65,6 +165,7 @@ pub(super) fn account_rollups(
 /// ones of the 29 days before (for WAU/MAU).
 pub(super) async fn rebuild_rollups(
     data: &AppData<'_>,
+    recent: &mut RecentDays,
     touched: &[Date],
     fresh: &[SeatDay],
     seat_count: u32,
@@ -76,7 +177,7 @@ pub(super) async fn rebuild_rollups(
     let lookback_from = first
         .checked_sub(Duration::days(metrics::MAU_DAYS - 1))
         .unwrap_or(Date::MIN);
-    let earlier: Vec<SeatDay> = data.seat_days(lookback_from, *first).await?;
+    let earlier: Vec<SeatDay> = recent.between(data, lookback_from, *first).await?;
     let activity = earlier
         .iter()
         .chain(fresh.iter())

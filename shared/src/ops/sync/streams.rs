@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use super::rollups::{account_rollups, rebuild_rollups, update_active_days};
+use super::rollups::{account_rollups, rebuild_rollups, update_seat_activity, RecentDays};
 use crate::connectors::{self, Connector, SeatRecord};
 use crate::deps::Deps;
 use crate::domain::catalog::Provider;
@@ -66,6 +66,10 @@ struct Progress {
     seats: Option<Vec<Seat>>,
     /// Activity before this instant is written.
     activity_from: OffsetDateTime,
+    /// Where this run's activity stream started.
+    run_from: OffsetDateTime,
+    /// Each seat's last active day in the windows this run wrote.
+    latest: HashMap<String, Date>,
     events: u64,
     days_written: u32,
 }
@@ -92,9 +96,12 @@ pub(super) async fn sync_streams(
     requests: &mut RequestCounts,
 ) -> Result<Pulled> {
     let provider = deps.config.catalog.get(&connection.provider)?;
+    let activity_from = window_start(connection, deps.config.sync_history_days, run.now);
     let mut progress = Progress {
         seats: None,
-        activity_from: window_start(connection, deps.config.sync_history_days, run.now),
+        activity_from,
+        run_from: activity_from,
+        latest: HashMap::new(),
         events: 0,
         days_written: 0,
     };
@@ -325,12 +332,17 @@ async fn pull_with(
                 .await?;
             let seats = merge_seats(stored, records, on_call.as_ref(), now);
             data.put_seats(&seats).await?;
-            save_checkpoint(deps, connection, run, Checkpoint::Seats(now)).await?;
+            let checkpoint = Checkpoint::Seats {
+                at: now,
+                activity_from: progress.activity_from,
+            };
+            save_checkpoint(deps, connection, run, checkpoint).await?;
             seats
         };
         progress.seats = Some(seats);
     }
     let seat_count = progress.summary().seats;
+    let mut recent = RecentDays::default();
 
     if !provider.per_seat_activity {
         // Account-level usage: a number per day, read in one pass.
@@ -371,16 +383,18 @@ async fn pull_with(
                 }
             }
             let out_of_time = windows.is_empty() && fetching_from < now;
-            let seats = progress.seats.as_mut().ok_or_else(|| Error::Internal {
-                context: "the activity stream ran before the seats stream".into(),
-                source: None,
-            })?;
+            let latest = &mut progress.latest;
+            let recent = &mut recent;
             let write = async {
                 let mut written = Vec::new();
                 while let Some((from, to, counts)) = to_write.pop_front() {
+                    let window = Window {
+                        span: (from, to),
+                        counts,
+                        seat_count,
+                    };
                     let days =
-                        write_window(deps, &data, connection, run, (from, to), counts, seats)
-                            .await?;
+                        write_window(deps, &data, connection, run, window, recent, latest).await?;
                     written.push((to, days));
                 }
                 Ok::<_, Error>(written)
@@ -423,8 +437,23 @@ async fn pull_with(
     }
 
     if provider.per_seat_activity {
+        // The seats' last activity lags the day counts from the first window a part of
+        // this sync wrote (an earlier part may have paused or died).
+        let pending_from = parse_instant(connection.last_activity_pending_from.as_deref())
+            .map(start_of_day)
+            .unwrap_or(progress.run_from)
+            .min(progress.run_from);
+        let latest = std::mem::take(&mut progress.latest);
         if let Some(seats) = progress.seats.as_mut() {
-            update_active_days(&data, seats, now.date()).await?;
+            update_seat_activity(
+                &data,
+                &mut recent,
+                seats,
+                latest,
+                (pending_from.date(), progress.run_from.date()),
+                now.date(),
+            )
+            .await?;
         }
     }
 
@@ -447,19 +476,29 @@ async fn pull_with(
     Ok(Pulled::Done(progress.summary()))
 }
 
-/// Writes one fetched window: the absolute day counts, the seats whose last
-/// activity moved, the rollups of the window's days; then the checkpoint. Returns
-/// how many rollups were written.
+/// A fetched window, to be written.
+struct Window {
+    span: (OffsetDateTime, OffsetDateTime),
+    counts: WindowCounts,
+    seat_count: u32,
+}
+
+/// Writes one fetched window: its days' absolute counts (each day whole) and their
+/// rollups; then the checkpoint. The seats' last active days move in `latest` (written
+/// to the seats when the sync finishes). Returns how many rollups were written.
 async fn write_window(
     deps: &Deps,
     data: &AppData<'_>,
     connection: &Connection,
     run: &Run,
-    (from, to): (OffsetDateTime, OffsetDateTime),
-    counts: WindowCounts,
-    seats: &mut [Seat],
+    window: Window,
+    recent: &mut RecentDays,
+    latest: &mut HashMap<String, Date>,
 ) -> Result<u32> {
-    let seat_days: Vec<SeatDay> = counts
+    let (from, to) = window.span;
+    let days = window_days(from, to);
+    let seat_days: Vec<SeatDay> = window
+        .counts
         .into_iter()
         .map(|((seat, date), features)| SeatDay {
             date: day(date),
@@ -468,41 +507,21 @@ async fn write_window(
             features,
         })
         .collect();
-    data.put_seat_days(&seat_days).await?;
-
-    let mut latest: HashMap<&str, Date> = HashMap::new();
+    let rollups =
+        rebuild_rollups(data, recent, &days, &seat_days, window.seat_count, run.now).await?;
+    let (counts_written, rollups_written) = tokio::join!(
+        data.put_seat_days(&days, &seat_days, &run.owner),
+        data.put_rollups(&rollups)
+    );
+    counts_written?;
+    rollups_written?;
     for d in seat_days.iter().filter(|d| d.total > 0) {
         if let Some(date) = parse_day(&d.date) {
-            let e = latest.entry(d.seat_id.as_str()).or_insert(date);
+            let e = latest.entry(d.seat_id.clone()).or_insert(date);
             *e = (*e).max(date);
         }
     }
-    let mut moved = Vec::new();
-    for seat in seats.iter_mut() {
-        let Some(&date) = latest.get(seat.seat_id.as_str()) else {
-            continue;
-        };
-        let before = seat.last_activity_on.as_deref().and_then(parse_day);
-        if before.is_none_or(|b| b < date) {
-            seat.last_activity_on = Some(day(date));
-            moved.push(seat.clone());
-        }
-    }
-    data.put_seats(&moved).await?;
-
-    let seat_count = seats
-        .iter()
-        .filter(|s| s.status != SeatStatus::Removed)
-        .count() as u32;
-    let rollups = rebuild_rollups(
-        data,
-        &window_days(from, to),
-        &seat_days,
-        seat_count,
-        run.now,
-    )
-    .await?;
-    data.put_rollups(&rollups).await?;
+    recent.written(&days, &seat_days);
     save_checkpoint(deps, connection, run, Checkpoint::ActivityUntil(to)).await?;
     Ok(rollups.len() as u32)
 }
@@ -583,6 +602,7 @@ mod tests {
             due_shard: None,
             activity_synced_until: until.map(str::to_string),
             seats_synced_at: None,
+            last_activity_pending_from: None,
             lease_owner: None,
             lease_expires_at: None,
             refresh_lock_until: None,
