@@ -9,9 +9,11 @@
 //! - `bench-init`: handler cold starts and sizes beside a hello-world's, printed, not asserted.
 //! - `scale`: the tick's fan-out at 2,000 connections and a model of 10,000 orgs × 3 apps
 //!   (`scale`), printed; fails only if a connection was lost or synced twice.
+//! - `migrate-activity`: packs the activity items of versions before issue 16 (`migrate`).
 
 mod bench;
 mod init_bench;
+mod migrate;
 mod prerequisites;
 mod query_bench;
 mod scale;
@@ -24,7 +26,8 @@ use seatscope_local::services::Tools;
 use seatscope_local::stack::{workspace_root, Stack, StackOptions};
 
 const USAGE: &str =
-    "usage: cargo xtask <dev|test|template|bench|bench-queries|bench-init|scale> [options]
+    "usage: cargo xtask <dev|test|template|bench|bench-queries|bench-init|scale|migrate-activity>
+                   [options]
 
   dev       run everything locally: DynamoDB Local, moto, the three vendor sandboxes,
             the four handlers behind template.yaml's routes
@@ -50,7 +53,10 @@ const USAGE: &str =
   scale     the tick's SQS fan-out at N connections (three sandboxes, the worker at
             template.yaml's MaximumConcurrency): timings, writes/s, calls per connection,
             0 lost / 0 duplicated checked; then a model of 10,000 orgs × 3 apps on AWS
-              --connections N (2000)  --concurrency N";
+              --connections N (2000)  --concurrency N
+  migrate-activity  pack the per-(seat, day) activity items of versions before issue 16
+            into day items, once, after deploying (idempotent)
+              --table NAME  --endpoint URL (DynamoDB Local)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
         Some("bench-queries") => query_bench::run(&args[1..]),
         Some("bench-init") => init_bench::run(&args[1..]),
         Some("scale") => scale::run(&args[1..]),
+        Some("migrate-activity") => migrate::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
