@@ -824,7 +824,7 @@ pub(crate) async fn list_log_entries(
         Err(rejection) => return rejection.into_response(),
     };
     let params = Params::parse(query);
-    let result = (|| -> Result<Value, ApiError> {
+    let result = (|| -> Result<String, ApiError> {
         let page = pagination(&params)?;
         params.includes(&["incidents", "services", "channels", "teams"])?;
         let overview = params.boolean("is_overview")?;
@@ -849,24 +849,44 @@ pub(crate) async fn list_log_entries(
                 })
         };
         let matching = window.iter().filter(keep).count() as u64;
-        let entries: Vec<Value> = window
+        let mut entries = String::new();
+        let mut listed = 0u64;
+        for (i, e) in window
             .iter()
-            .filter(keep)
+            .enumerate()
+            .filter(|(_, e)| keep(e))
             .skip(page.offset as usize)
             .take(page.limit as usize)
-            .map(|e| app.entry_json(e))
-            .collect();
-        let more = page.offset + (entries.len() as u64) < matching;
-        Ok(json!({
-            "log_entries": entries,
-            "limit": page.limit,
-            "offset": page.offset,
-            "more": more,
-            "total": if page.total { json!(matching) } else { Value::Null },
-        }))
+        {
+            if listed > 0 {
+                entries.push(',');
+            }
+            entries
+                .push_str(app.entry_json[start + i].get_or_init(|| app.entry_json(e).to_string()));
+            listed += 1;
+        }
+        let more = page.offset + listed < matching;
+        // The keys in the order serde_json writes a `json!` object (sorted).
+        Ok(format!(
+            r#"{{"limit":{},"log_entries":[{entries}],"more":{more},"offset":{},"total":{}}}"#,
+            page.limit,
+            page.offset,
+            if page.total {
+                matching.to_string()
+            } else {
+                "null".to_string()
+            },
+        ))
     })();
     rate.apply(match result {
-        Ok(body) => json_response(StatusCode::OK, &body),
+        Ok(body) => {
+            let mut response = (StatusCode::OK, body).into_response();
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+        }
         Err(error) => error.into_response(),
     })
 }
