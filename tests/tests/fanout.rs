@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -46,6 +47,21 @@ async fn connect_with_key(stack: &Stack, org: &str) {
     )
     .await
     .unwrap_or_else(|e| panic!("connecting {org}: {e}"));
+}
+
+/// Seat id → (last active day, active days in 30), as stored.
+async fn seat_activity(stack: &Stack, org: &str) -> BTreeMap<String, (Value, Value)> {
+    items_with_prefix(stack, &app_pk(org), "SEAT#")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            (
+                s["seat_id"].as_str().unwrap().to_string(),
+                (s["last_activity_on"].clone(), s["active_days_30"].clone()),
+            )
+        })
+        .collect()
 }
 
 fn app_pk(org: &str) -> String {
@@ -298,6 +314,60 @@ async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seats_last_activity_counts_the_days_every_part_of_a_paused_sync_wrote() {
+    // Two users went quiet 20 and 15 days ago: their last day is written by an early
+    // part of the sync, and the seats are written once, by the last part.
+    let stack = stack(
+        PagerDutyConfig {
+            users: 8,
+            days: 24,
+            events_per_day: 80,
+            went_quiet_days_ago: vec![20, 15],
+            ..PagerDutyConfig::default()
+        },
+        30,
+        &[
+            ("SYNC_WINDOW_DAYS", "1"),
+            ("SYNC_DEADLINE_MARGIN_SECONDS", "0"),
+            ("SYNC_PARALLEL_WINDOWS", "1"),
+        ],
+    )
+    .await;
+    let truth = stack.sandbox.ground_truth();
+    connect_with_key(&stack, "quiet").await;
+    assert_eq!(stack.enqueue_tick().await.unwrap().enqueued, 1);
+    let report = stack
+        .worker
+        .drain_with_deadline(&stack.deps, Duration::from_millis(700))
+        .await
+        .unwrap();
+    assert!(
+        report.continued >= 1,
+        "the deadline hit mid-sync: {report:?}"
+    );
+    assert_eq!((report.synced, report.failed), (1, 0), "{report:?}");
+
+    let mut last_day: BTreeMap<String, String> = BTreeMap::new();
+    for d in truth.daily.iter().filter(|d| d.count > 0) {
+        let e = last_day.entry(d.user_id.clone()).or_default();
+        if *e < d.date {
+            *e = d.date.clone();
+        }
+    }
+    let newest = last_day.values().max().unwrap().clone();
+    assert!(
+        last_day.values().filter(|d| **d < newest).count() >= 2,
+        "the data set has the two quiet users: {last_day:?}"
+    );
+    let stored_last: BTreeMap<String, String> = seat_activity(&stack, "quiet")
+        .await
+        .into_iter()
+        .filter_map(|(seat, (last, _))| last.as_str().map(|l| (seat, l.to_string())))
+        .collect();
+    assert_eq!(stored_last, last_day);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from_the_checkpoint() {
     let stack = stack(
         PagerDutyConfig {
@@ -397,6 +467,11 @@ async fn a_worker_killed_mid_sync_is_taken_over_after_its_lease_and_resumes_from
     assert_eq!(
         rollups(&stack, "killed").await,
         rollups(&stack, "whole").await
+    );
+    // The seats' last activity counts the days the killed run wrote too.
+    assert_eq!(
+        seat_activity(&stack, "killed").await,
+        seat_activity(&stack, "whole").await
     );
     let runs = items_with_prefix(&stack, &app_pk("killed"), "RUN#")
         .await

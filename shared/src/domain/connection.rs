@@ -67,8 +67,8 @@ pub struct Connection {
     /// Checkpoint of the activity stream: events before this instant are stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity_synced_until: Option<String>,
-    /// Checkpoint of the seats stream: when seats were last written. Later than
-    /// `last_sync_at` while a sync is under way (paused at a deadline, or crashed).
+    /// When a sync's seats stream last read the vendor's seats (every part of a sync
+    /// reads them; the seats are written once, when the sync finishes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seats_synced_at: Option<String>,
     /// Set when a sync writes its seats, removed when one finishes: the seats' last

@@ -25,9 +25,9 @@ pub enum ConnectionLock {
 /// What a run has durably written so far (saved after each written batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checkpoint {
-    /// The seats stream was written at `at`, before the activity from `activity_from`
-    /// on: the seats' last activity may lag the day counts from there until the sync
-    /// finishes (kept if an earlier unfinished sync set it sooner).
+    /// The seats stream read the seats at `at`, before the activity from
+    /// `activity_from` on: the seats' last activity may lag the day counts from there
+    /// until the sync finishes (kept if an earlier unfinished sync set it sooner).
     Seats {
         at: OffsetDateTime,
         activity_from: OffsetDateTime,

@@ -85,9 +85,8 @@ impl RecentDays {
 
 /// At the end of a sync: each seat's last active day (`latest`, from the windows this
 /// run wrote, plus the stored days from `pending_from` up to `written_from` that an
-/// earlier part of the sync wrote) and its active days in the 30 days ending `today`.
-/// Only seats whose numbers changed are written, once per sync rather than once per
-/// window.
+/// earlier part of the sync wrote) and its active days in the 30 days ending `today`,
+/// in memory: the sync writes its seats once, when it finishes.
 pub(super) async fn update_seat_activity(
     data: &AppData<'_>,
     recent: &mut RecentDays,
@@ -112,28 +111,18 @@ pub(super) async fn update_seat_activity(
     for d in days.iter().filter(|d| d.total > 0) {
         *active.entry(d.seat_id.as_str()).or_default() += 1;
     }
-    let mut changed = Vec::new();
     for seat in seats.iter_mut() {
-        let mut moved = false;
         if let Some(&date) = latest.get(seat.seat_id.as_str()) {
             let before = seat.last_activity_on.as_deref().and_then(parse_day);
             if before.is_none_or(|b| b < date) {
                 seat.last_activity_on = Some(day(date));
-                moved = true;
             }
         }
         if seat.status != SeatStatus::Removed {
-            let n = Some(active.get(seat.seat_id.as_str()).copied().unwrap_or(0));
-            if seat.active_days_30 != n {
-                seat.active_days_30 = n;
-                moved = true;
-            }
-        }
-        if moved {
-            changed.push(seat.clone());
+            seat.active_days_30 = Some(active.get(seat.seat_id.as_str()).copied().unwrap_or(0));
         }
     }
-    data.put_seats(&changed).await
+    Ok(())
 }
 
 /// Rollups of a vendor without per-seat activity: seats and the account-level

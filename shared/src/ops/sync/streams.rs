@@ -1,7 +1,8 @@
 //! The streams of one run: seats (with who is on call), then activity window by window
-//! from its checkpoint (fetched several windows at once, written in order), then plan
-//! credits and the app's summary. Each window's day counts, the seats' last activity
-//! and the rollups of its days are written before the checkpoint moves past it.
+//! from its checkpoint (several windows fetched at once, and the ones fetched written
+//! together while the next are fetched), then the seats' last activity, plan credits
+//! and the app's summary. A window's day counts and rollups are written before the
+//! checkpoint moves past it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -149,20 +150,6 @@ fn window_start(connection: &Connection, history_days: u32, now: OffsetDateTime)
     parse_instant(connection.activity_synced_until.as_deref())
         .map(|t| start_of_day(t).max(horizon))
         .unwrap_or(horizon)
-}
-
-/// Whether the seats stream was already written by this sync: its checkpoint is
-/// later than the last finished run (a run paused at a deadline, or one that
-/// crashed after writing seats).
-fn seats_written_this_sync(connection: &Connection) -> bool {
-    match (
-        parse_instant(connection.seats_synced_at.as_deref()),
-        parse_instant(connection.last_sync_at.as_deref()),
-    ) {
-        (Some(seats), Some(finished)) => seats > finished,
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
 }
 
 /// The activity windows `[from, to)` from `from` to `until`: `days` long, aligned
@@ -320,25 +307,21 @@ async fn pull_with(
     let data = deps.store.app_data(org, &provider.id);
     let now = run.now;
 
-    // Seats stream: fetched once per sync; a resumed sync uses what it stored.
+    // Seats stream: fetched by each part of a sync (a few requests), merged with the
+    // stored seats in memory, and written once, when the sync finishes, with the last
+    // activity the windows moved.
     if progress.seats.is_none() {
         let stored: Vec<Seat> = data.seats().await?;
-        let seats = if seats_written_this_sync(connection) && !stored.is_empty() {
-            stored
-        } else {
-            let records = connector.seats().await?;
-            let on_call = connector
-                .on_calls(now - ON_CALL_WINDOW, now + ON_CALL_WINDOW, now)
-                .await?;
-            let seats = merge_seats(stored, records, on_call.as_ref(), now);
-            data.put_seats(&seats).await?;
-            let checkpoint = Checkpoint::Seats {
-                at: now,
-                activity_from: progress.activity_from,
-            };
-            save_checkpoint(deps, connection, run, checkpoint).await?;
-            seats
+        let records = connector.seats().await?;
+        let on_call = connector
+            .on_calls(now - ON_CALL_WINDOW, now + ON_CALL_WINDOW, now)
+            .await?;
+        let seats = merge_seats(stored, records, on_call.as_ref(), now);
+        let checkpoint = Checkpoint::Seats {
+            at: now,
+            activity_from: progress.activity_from,
         };
+        save_checkpoint(deps, connection, run, checkpoint).await?;
         progress.seats = Some(seats);
     }
     let seat_count = progress.summary().seats;
@@ -386,18 +369,15 @@ async fn pull_with(
             let latest = &mut progress.latest;
             let recent = &mut recent;
             let write = async {
-                let mut written = Vec::new();
-                while let Some((from, to, counts)) = to_write.pop_front() {
-                    let window = Window {
+                let pending: Vec<Window> = to_write
+                    .drain(..)
+                    .map(|(from, to, counts)| Window {
                         span: (from, to),
                         counts,
                         seat_count,
-                    };
-                    let days =
-                        write_window(deps, &data, connection, run, window, recent, latest).await?;
-                    written.push((to, days));
-                }
-                Ok::<_, Error>(written)
+                    })
+                    .collect();
+                write_windows(deps, &data, connection, run, pending, recent, latest).await
             };
             let fetch = futures::future::join_all(
                 windows
@@ -405,7 +385,7 @@ async fn pull_with(
                     .map(|w| fetch_window(connector, Some(*w), run.stop_at)),
             );
             let (fetched, written) = tokio::join!(fetch, write);
-            for (to, days) in written? {
+            if let Some((to, days)) = written? {
                 progress.activity_from = to;
                 progress.days_written += days;
             }
@@ -436,6 +416,10 @@ async fn pull_with(
         }
     }
 
+    let seats = progress.seats.as_mut().ok_or_else(|| Error::Internal {
+        context: "the sync finished without its seats stream".into(),
+        source: None,
+    })?;
     if provider.per_seat_activity {
         // The seats' last activity lags the day counts from the first window a part of
         // this sync wrote (an earlier part may have paused or died).
@@ -443,21 +427,20 @@ async fn pull_with(
             .map(start_of_day)
             .unwrap_or(progress.run_from)
             .min(progress.run_from);
-        let latest = std::mem::take(&mut progress.latest);
-        if let Some(seats) = progress.seats.as_mut() {
-            update_seat_activity(
-                &data,
-                &mut recent,
-                seats,
-                latest,
-                (pending_from.date(), progress.run_from.date()),
-                now.date(),
-            )
-            .await?;
-        }
+        update_seat_activity(
+            &data,
+            &mut recent,
+            seats,
+            std::mem::take(&mut progress.latest),
+            (pending_from.date(), progress.run_from.date()),
+            now.date(),
+        )
+        .await?;
     }
+    let (seats_written, plan) = tokio::join!(data.put_seats(seats), connector.plan_usage());
+    seats_written?;
 
-    if let Some(plan) = connector.plan_usage().await? {
+    if let Some(plan) = plan? {
         data.put_plan(&PlanItem {
             plan,
             as_of: rfc3339(now),
@@ -483,47 +466,59 @@ struct Window {
     seat_count: u32,
 }
 
-/// Writes one fetched window: its days' absolute counts (each day whole) and their
-/// rollups; then the checkpoint. The seats' last active days move in `latest` (written
-/// to the seats when the sync finishes). Returns how many rollups were written.
-async fn write_window(
+/// Writes the fetched windows (consecutive, oldest first) together: their days'
+/// absolute counts (each day whole) and their rollups (each window's computed with the
+/// ones before it, held in `recent`), all in one round of batch writes; then one
+/// checkpoint at the last window's end. The seats' last active days move in `latest`
+/// (written to the seats when the sync finishes). Returns the new checkpoint and how
+/// many rollups were written; None when there was nothing to write.
+async fn write_windows(
     deps: &Deps,
     data: &AppData<'_>,
     connection: &Connection,
     run: &Run,
-    window: Window,
+    windows: Vec<Window>,
     recent: &mut RecentDays,
     latest: &mut HashMap<String, Date>,
-) -> Result<u32> {
-    let (from, to) = window.span;
-    let days = window_days(from, to);
-    let seat_days: Vec<SeatDay> = window
-        .counts
-        .into_iter()
-        .map(|((seat, date), features)| SeatDay {
-            date: day(date),
-            seat_id: seat,
-            total: features.values().sum(),
-            features,
-        })
-        .collect();
-    let rollups =
-        rebuild_rollups(data, recent, &days, &seat_days, window.seat_count, run.now).await?;
+) -> Result<Option<(OffsetDateTime, u32)>> {
+    let Some(until) = windows.last().map(|w| w.span.1) else {
+        return Ok(None);
+    };
+    let (mut all_days, mut all_counts, mut all_rollups) = (Vec::new(), Vec::new(), Vec::new());
+    for window in windows {
+        let (from, to) = window.span;
+        let days = window_days(from, to);
+        let seat_days: Vec<SeatDay> = window
+            .counts
+            .into_iter()
+            .map(|((seat, date), features)| SeatDay {
+                date: day(date),
+                seat_id: seat,
+                total: features.values().sum(),
+                features,
+            })
+            .collect();
+        let rollups =
+            rebuild_rollups(data, recent, &days, &seat_days, window.seat_count, run.now).await?;
+        recent.written(&days, &seat_days);
+        for d in seat_days.iter().filter(|d| d.total > 0) {
+            if let Some(date) = parse_day(&d.date) {
+                let e = latest.entry(d.seat_id.clone()).or_insert(date);
+                *e = (*e).max(date);
+            }
+        }
+        all_days.extend(days);
+        all_counts.extend(seat_days);
+        all_rollups.extend(rollups);
+    }
     let (counts_written, rollups_written) = tokio::join!(
-        data.put_seat_days(&days, &seat_days, &run.owner),
-        data.put_rollups(&rollups)
+        data.put_seat_days(&all_days, &all_counts, &run.owner),
+        data.put_rollups(&all_rollups)
     );
     counts_written?;
     rollups_written?;
-    for d in seat_days.iter().filter(|d| d.total > 0) {
-        if let Some(date) = parse_day(&d.date) {
-            let e = latest.entry(d.seat_id.clone()).or_insert(date);
-            *e = (*e).max(date);
-        }
-    }
-    recent.written(&days, &seat_days);
-    save_checkpoint(deps, connection, run, Checkpoint::ActivityUntil(to)).await?;
-    Ok(rollups.len() as u32)
+    save_checkpoint(deps, connection, run, Checkpoint::ActivityUntil(until)).await?;
+    Ok(Some((until, all_rollups.len() as u32)))
 }
 
 /// Seats as reported now, keeping first-seen and last-activity from before; seats
@@ -648,23 +643,5 @@ mod tests {
             ]
         );
         assert_eq!(window_days(datetime!(2026-11-23 00:00 UTC), now).len(), 1);
-    }
-
-    #[test]
-    fn seats_are_reused_only_while_a_sync_is_under_way() {
-        let mut c = connection(None);
-        assert!(!seats_written_this_sync(&c));
-        c.seats_synced_at = Some("2026-11-23T10:00:00.5Z".into());
-        assert!(seats_written_this_sync(&c), "written, no run finished yet");
-        c.last_sync_at = Some("2026-11-23T10:00:01Z".into());
-        assert!(
-            !seats_written_this_sync(&c),
-            "the last sync finished after it"
-        );
-        c.last_sync_at = Some("2026-11-23T10:00:00Z".into());
-        assert!(
-            seats_written_this_sync(&c),
-            "compared as instants, not strings"
-        );
     }
 }
