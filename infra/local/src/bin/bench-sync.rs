@@ -23,7 +23,9 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
+use aws_sdk_dynamodb::operation::get_item::GetItemInput;
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
+use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use seatscope_core::config::Config;
@@ -34,11 +36,17 @@ use seatscope_local::services::local_sdk_config;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// `BENCH_SYNC_TRACE=1`: every DynamoDB call on stderr (start since launch, duration,
+/// operation, items written), to see where a sync's time goes.
+static TRACE: std::sync::LazyLock<Option<Instant>> =
+    std::sync::LazyLock::new(|| std::env::var_os("BENCH_SYNC_TRACE").map(|_| Instant::now()));
+
 /// When a call started, and how many items it writes (None: not a write).
 #[derive(Debug, Clone)]
 struct CallStart {
     at: Instant,
     writes: Option<u64>,
+    op: &'static str,
 }
 
 impl Storable for CallStart {
@@ -91,6 +99,19 @@ impl Intercept for Meter {
         } else {
             None
         };
+        let op = if input.downcast_ref::<BatchWriteItemInput>().is_some() {
+            "BatchWriteItem"
+        } else if input.downcast_ref::<PutItemInput>().is_some() {
+            "PutItem"
+        } else if input.downcast_ref::<UpdateItemInput>().is_some() {
+            "UpdateItem"
+        } else if input.downcast_ref::<QueryInput>().is_some() {
+            "Query"
+        } else if input.downcast_ref::<GetItemInput>().is_some() {
+            "GetItem"
+        } else {
+            "other"
+        };
         let at = Instant::now();
         {
             let mut t = self.tally();
@@ -99,7 +120,8 @@ impl Intercept for Meter {
             }
             t.in_flight += 1;
         }
-        cfg.interceptor_state().store_put(CallStart { at, writes });
+        cfg.interceptor_state()
+            .store_put(CallStart { at, writes, op });
         Ok(())
     }
 
@@ -111,6 +133,15 @@ impl Intercept for Meter {
     ) -> Result<(), BoxError> {
         let now = Instant::now();
         let start = cfg.load::<CallStart>().cloned();
+        if let (Some(s), Some(origin)) = (&start, *TRACE) {
+            eprintln!(
+                "ddb {:>7.1} ms {:>6.1} ms {} {}",
+                (s.at - origin).as_secs_f64() * 1e3,
+                (now - s.at).as_secs_f64() * 1e3,
+                s.op,
+                s.writes.map(|n| format!("{n} items")).unwrap_or_default()
+            );
+        }
         let mut t = self.tally();
         t.calls += 1;
         t.in_flight = t.in_flight.saturating_sub(1);
@@ -122,6 +153,7 @@ impl Intercept for Meter {
         if let Some(CallStart {
             at,
             writes: Some(items),
+            ..
         }) = start
         {
             t.write_calls += 1;
@@ -164,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let endpoint = |k: &str| std::env::var(k).with_context(|| format!("{k} is required"));
     let meter = Meter::default();
+    std::sync::LazyLock::force(&TRACE);
     let sdk = local_sdk_config(&endpoint("SEATSCOPE_LOCAL_DYNAMODB")?).await;
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
