@@ -24,7 +24,7 @@ async fn downgrade_to_seat_day_items(stack: &Stack, pk: &str) -> usize {
     let mut written = 0;
     for item in &packed {
         let date = item["date"].as_str().unwrap();
-        for (seat, features) in item["counts"].as_object().unwrap() {
+        for (seat, features) in &day_item_counts(item) {
             let counts: HashMap<String, AttributeValue> = features
                 .as_object()
                 .unwrap()
@@ -92,7 +92,7 @@ async fn old_seat_day_items_are_packed_into_day_items_once_and_a_later_sync_agre
     // item); one day (the newest with activity) also already rewritten by a sync in the new layout, with the counts the sync found.
     let active_days: Vec<&Value> = day_items
         .iter()
-        .filter(|d| !d["counts"].as_object().unwrap().is_empty())
+        .filter(|d| !day_item_counts(d).is_empty())
         .collect();
     let newest = (*active_days.last().unwrap()).clone();
     let old_items = downgrade_to_seat_day_items(&stack, &pk).await;

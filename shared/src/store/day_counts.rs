@@ -2,6 +2,7 @@
 //! seat's feature counts of that day (`ACTIVITY#<day>#<part>`), split into parts only
 //! where a day would pass [`PART_BUDGET`] bytes (DynamoDB's item limit is 400 KB).
 //!
+//! The counts are one attribute of gzipped JSON (like the seat-list snapshot).
 //! A day is always written whole (a sync recounts whole days), so writing needs no
 //! read: each part carries who wrote it and how many parts the day has, and a reader
 //! takes the parts of one write. Before issue 16 each (seat, day) was its own item
@@ -29,8 +30,38 @@ pub(super) struct DayCountsPart {
     pub parts: u32,
     /// The write's stamp (the run that wrote it): a reader keeps one write's parts.
     pub written_by: String,
-    /// Seat id → feature → count; only non-zero counts.
+    /// Seat id → feature → count; only non-zero counts. Stored as gzipped JSON
+    /// (base64, `counts_gz`): a fifth of the bytes (write units) of a nested map, and
+    /// one attribute to parse instead of one per seat and feature.
+    #[serde(rename = "counts_gz", with = "gzipped_json")]
     pub counts: BTreeMap<String, BTreeMap<String, u32>>,
+}
+
+/// A value as base64 of gzipped JSON, in one string attribute.
+mod gzipped_json {
+    use std::io::Write as _;
+
+    use base64::Engine as _;
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        let json = serde_json::to_vec(value).map_err(S::Error::custom)?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&json).map_err(S::Error::custom)?;
+        let bytes = gz.finish().map_err(S::Error::custom)?;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(D::Error::custom)?;
+        serde_json::from_reader(flate2::read::GzDecoder::new(bytes.as_slice()))
+            .map_err(D::Error::custom)
+    }
 }
 
 /// The bytes a seat's entry takes in an item, over-estimated: DynamoDB counts the

@@ -338,15 +338,27 @@ pub fn truth_counts(
 /// The prefix of the stored day items (every seat's counts of one day, in parts).
 pub const DAY_ITEMS: &str = "ACTIVITY#";
 
+/// A stored day item's counts, seat → feature → count: its `counts_gz` attribute is
+/// base64 of gzipped JSON.
+pub fn day_item_counts(item: &Value) -> serde_json::Map<String, Value> {
+    use base64::Engine as _;
+    let text = item["counts_gz"].as_str().expect("a day item has counts_gz");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("counts_gz is base64");
+    serde_json::from_reader(flate2::read::GzDecoder::new(bytes.as_slice()))
+        .expect("counts_gz is gzipped JSON")
+}
+
 /// (user, date, feature) → count, from the stored day items (`DAY_ITEMS`): each holds
-/// `counts`, seat → feature → count, of its `date`.
+/// every seat's counts of its `date`.
 pub fn stored_day_counts(items: &[Value]) -> BTreeMap<(String, String, String), u64> {
     let mut out = BTreeMap::new();
     for item in items {
-        let (Some(date), Some(seats)) = (item["date"].as_str(), item["counts"].as_object()) else {
+        let Some(date) = item["date"].as_str() else {
             continue;
         };
-        for (seat, features) in seats {
+        for (seat, features) in day_item_counts(item) {
             for (f, c) in features.as_object().into_iter().flatten() {
                 let c = c.as_u64().unwrap_or(0);
                 if c > 0 {
