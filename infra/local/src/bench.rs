@@ -970,7 +970,7 @@ fn tables(scenarios: &[Scenario], results: &[Figures]) -> String {
             comparison.push_str(&comparison_rows(&s.label, f, script));
         }
         let cpu = format!(
-            "{:.0} / {:.0} / {:.0} s",
+            "{:.1} / {:.1} / {:.1} s",
             f.cpu_sync.as_secs_f64(),
             f.cpu_sandbox.as_secs_f64(),
             f.cpu_dynamodb.as_secs_f64()

@@ -83,6 +83,26 @@ const SAME_WINDOW: Duration = Duration::from_secs(2);
 /// again this many times before the call fails as a vendor error.
 pub const MALFORMED_RETRIES: usize = 3;
 
+/// Bodies from this size on are parsed on the blocking pool: a sync's pages are
+/// fetched several at once within one task, and parsing them there would keep every
+/// page's parsing on one core.
+const PARSE_APART_FROM_BYTES: usize = 32 * 1024;
+
+/// A response body as `T`: on the blocking pool when it is large (above).
+async fn parse_json<T: DeserializeOwned + Send + 'static>(
+    body: Vec<u8>,
+) -> std::result::Result<T, serde_json::Error> {
+    if body.len() < PARSE_APART_FROM_BYTES {
+        return serde_json::from_slice(&body);
+    }
+    match tokio::task::spawn_blocking(move || serde_json::from_slice(&body)).await {
+        Ok(parsed) => parsed,
+        // The pool is shutting down or the parse panicked: the panic is not ours to hide.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(serde::de::Error::custom("the runtime is shutting down")),
+    }
+}
+
 /// One failed attempt, classified for the retry policy.
 #[derive(Debug)]
 enum Attempt {
@@ -509,7 +529,7 @@ impl VendorHttp {
     }
 
     /// GET `path` (relative to the API base) with `query`, decoded as JSON.
-    pub async fn get_json<T: DeserializeOwned>(
+    pub async fn get_json<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -517,7 +537,7 @@ impl VendorHttp {
         let malformed = AtomicUsize::new(0);
         let attempt = || async {
             let body = self.attempt(path, query).await?;
-            serde_json::from_slice::<T>(&body).map_err(|e| {
+            parse_json::<T>(body).await.map_err(|e| {
                 if is_malformed(&e) && malformed.fetch_add(1, Ordering::Relaxed) < MALFORMED_RETRIES
                 {
                     Attempt::Retry {

@@ -363,7 +363,7 @@ impl PagerDutyApi {
     }
 
     /// One classic-paged page of a list PagerDuty filters by a `since`/`until` range.
-    async fn time_range_page<T: serde::de::DeserializeOwned>(
+    async fn time_range_page<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         since: OffsetDateTime,

@@ -4,7 +4,9 @@
 //! and the app's summary. A window's day counts and rollups are written before the
 //! checkpoint moves past it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
+
+use futures::StreamExt as _;
 
 use time::{Date, Duration, OffsetDateTime, Time};
 
@@ -342,60 +344,33 @@ async fn pull_with(
         let window_len = connector
             .activity_by_window()
             .then_some(deps.config.sync_window_days);
-        // Pipelined: the next windows are fetched (up to `parallel` at once, sharing
-        // the connection's rate budget) while the last ones are written, in order;
-        // the checkpoint moves only after a window is written.
+        // Pipelined: windows are fetched `parallel` at once (sharing the connection's
+        // rate budget), in a stream that starts the next one as soon as one is done,
+        // while a writer writes the fetched ones in order, all that have arrived at
+        // once; the checkpoint moves only after a window is written.
         let parallel = if window_len.is_some() {
             deps.config.sync_parallel_windows.max(1) as usize
         } else {
             1
         };
-        let mut fetching_from = progress.activity_from;
-        let mut to_write: VecDeque<(OffsetDateTime, OffsetDateTime, WindowCounts)> =
-            VecDeque::new();
-        loop {
-            let mut windows = Vec::with_capacity(parallel);
-            if !run.out_of_time() {
-                let mut from = fetching_from;
-                while windows.len() < parallel {
-                    let Some(w) = next_window(from, now, window_len) else {
-                        break;
-                    };
-                    from = w.1;
-                    windows.push(w);
-                }
-            }
-            let out_of_time = windows.is_empty() && fetching_from < now;
-            let latest = &mut progress.latest;
-            let recent = &mut recent;
-            let write = async {
-                let pending: Vec<Window> = to_write
-                    .drain(..)
-                    .map(|(from, to, counts)| Window {
-                        span: (from, to),
-                        counts,
-                        seat_count,
-                    })
-                    .collect();
-                write_windows(deps, &data, connection, run, pending, recent, latest).await
-            };
-            let fetch = futures::future::join_all(
-                windows
-                    .iter()
-                    .map(|w| fetch_window(connector, Some(*w), run.stop_at)),
-            );
-            let (fetched, written) = tokio::join!(fetch, write);
-            if let Some((to, days)) = written? {
-                progress.activity_from = to;
-                progress.days_written += days;
-            }
-            if windows.is_empty() {
-                if out_of_time {
-                    return Ok(Pulled::Paused(progress.summary()));
-                }
-                break;
-            }
-            for fetched in fetched {
+        let mut windows = Vec::new();
+        let mut from = progress.activity_from;
+        while let Some(w) = next_window(from, now, window_len) {
+            from = w.1;
+            windows.push(w);
+        }
+        let (fetched_tx, mut fetched_rx) = tokio::sync::mpsc::channel::<Window>(parallel);
+        let fetch = async move {
+            let mut fetching = futures::stream::iter(windows)
+                .map(|w| async move {
+                    if run.out_of_time() {
+                        Ok(Fetched::OutOfTime)
+                    } else {
+                        fetch_window(connector, Some(w), run.stop_at).await
+                    }
+                })
+                .buffered(parallel);
+            while let Some(fetched) = fetching.next().await {
                 match fetched? {
                     Fetched::Window {
                         from,
@@ -403,16 +378,59 @@ async fn pull_with(
                         counts,
                         events,
                     } => {
-                        progress.events += events;
-                        fetching_from = to;
-                        to_write.push_back((from, to, counts));
+                        let window = Window {
+                            span: (from, to),
+                            counts,
+                            events,
+                            seat_count,
+                        };
+                        if fetched_tx.send(window).await.is_err() {
+                            // The writer stopped (its error is the run's).
+                            break;
+                        }
                     }
-                    // Windows fetched but not written are fetched again by the next
-                    // run: the checkpoint has not moved past them.
-                    Fetched::OutOfTime => return Ok(Pulled::Paused(progress.summary())),
+                    // Windows not written are fetched again by the next run: the
+                    // checkpoint has not moved past them.
+                    Fetched::OutOfTime => return Ok(true),
                     Fetched::Nothing => {}
                 }
             }
+            Ok::<_, Error>(false)
+        };
+        let latest = &mut progress.latest;
+        let recent = &mut recent;
+        let (activity_from, days_written, events) = (
+            &mut progress.activity_from,
+            &mut progress.days_written,
+            &mut progress.events,
+        );
+        let data = &data;
+        // Owns the receiver: when it stops (on an error), the fetcher's next send fails.
+        let write = async move {
+            while let Some(first) = fetched_rx.recv().await {
+                let mut pending = vec![first];
+                while let Ok(more) = fetched_rx.try_recv() {
+                    pending.push(more);
+                }
+                let fetched_events: u64 = pending.iter().map(|w| w.events).sum();
+                let written =
+                    write_windows(deps, data, connection, run, pending, recent, latest).await;
+                match written {
+                    Ok(Some((to, days))) => {
+                        *activity_from = to;
+                        *days_written += days;
+                        *events += fetched_events;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<_, Error>(())
+        };
+        let (paused, written) = tokio::join!(fetch, write);
+        written?;
+        if paused? {
+            return Ok(Pulled::Paused(progress.summary()));
         }
     }
 
@@ -463,6 +481,8 @@ async fn pull_with(
 struct Window {
     span: (OffsetDateTime, OffsetDateTime),
     counts: WindowCounts,
+    /// The events counted in it.
+    events: u64,
     seat_count: u32,
 }
 
