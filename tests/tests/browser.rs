@@ -278,3 +278,110 @@ async fn run_test_file(stack: &Stack, org: &str, file: &str, extra: &[(&str, Str
     )
     .await
 }
+
+/// People across apps: PagerDuty and PandaDoc connected and synced with six users
+/// sharing an address across the two sandboxes, then `tests/browser/people.test.mjs`
+/// pages through the People view, uses both filters and the CSV, and finds what the
+/// sandboxes' ground truth (who holds which apps) and the API's filters say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_people_page_in_chromium_joins_seats_across_apps() {
+    use std::collections::{BTreeMap, BTreeSet};
+    chromium();
+    npm_ci(&workspace_root().join("tests/browser")).await;
+    let shared: Vec<(u32, String)> = (0..6)
+        .map(|i| (2 + i, format!("person{i}.shared@people.example")))
+        .collect();
+    let upper: Vec<(u32, String)> = shared
+        .iter()
+        .map(|(i, e)| {
+            (
+                *i,
+                if i % 2 == 0 {
+                    e.to_uppercase()
+                } else {
+                    e.clone()
+                },
+            )
+        })
+        .collect();
+    let stack = Stack::start(StackOptions {
+        sandbox: PagerDutyConfig {
+            users: 25,
+            days: 40,
+            events_per_day: 40,
+            shared_emails: shared,
+            ..PagerDutyConfig::default()
+        },
+        pandadoc: seatscope_sandbox::pandadoc::PandaDocConfig {
+            users: 16,
+            days: 40,
+            events_per_day: 6,
+            shared_emails: upper,
+            ..Default::default()
+        },
+        ..StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts");
+    let org = "browser-people";
+    common::connect_to(&stack, org, "pagerduty")
+        .await
+        .expect("the admin connects PagerDuty");
+    common::connect_to(&stack, org, "pandadoc")
+        .await
+        .expect("the admin connects PandaDoc");
+    let report = stack.tick().await.expect("tick");
+    assert_eq!(report["synced"], 2, "{report}");
+    // Who holds which apps: the sandboxes' truth.
+    let mut held: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let pd = stack.sandbox.ground_truth();
+    let pandadoc = stack.pandadoc.ground_truth();
+    let emails = pd
+        .seats
+        .iter()
+        .map(|s| ("pagerduty", s.email.clone()))
+        .chain(pandadoc.seats.iter().map(|s| ("pandadoc", s.email.clone())));
+    let mut unmatched = BTreeMap::from([("pagerduty", 0), ("pandadoc", 0)]);
+    for (app, email) in emails {
+        let email = email.trim().to_lowercase();
+        if email.is_empty() {
+            *unmatched.get_mut(app).unwrap() += 1;
+        } else {
+            held.entry(email).or_default().insert(app);
+        }
+    }
+    // The filters: the API's answer (tests/tests/people.rs checks it against the truth).
+    let filtered = |query: &'static str| {
+        let stack = &stack;
+        async move {
+            let (status, body) =
+                common::get_json(stack, org, &format!("/api/people?limit=500&{query}"))
+                    .await
+                    .expect("people");
+            assert_eq!(status, 200, "{body}");
+            body["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["email"].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    let want = serde_json::json!({
+        "people": held.iter().map(|(e, apps)| serde_json::json!([e, apps.len()])).collect::<Vec<_>>(),
+        "unmatched": [["pagerduty", unmatched["pagerduty"]], ["pandadoc", unmatched["pandadoc"]]],
+        "inactive_everywhere": filtered("inactive_everywhere=true").await,
+        "two_apps_active_in_none": filtered("min_apps=2&active_in_none=true").await,
+    });
+    let passed = run_test_file(
+        &stack,
+        org,
+        "people.test.mjs",
+        &[("SEATSCOPE_PEOPLE_WANT", want.to_string())],
+    )
+    .await;
+    assert!(
+        passed,
+        "the People page's browser test failed (output above)"
+    );
+}

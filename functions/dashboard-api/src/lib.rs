@@ -7,7 +7,8 @@
 //! `GET /api/overview`, `GET /api/apps/{provider}`, `GET /api/apps/{provider}/seats`,
 //! `GET /api/apps/{provider}/export/{file}` (CSV), `GET|PUT /api/apps/{provider}/settings`,
 //! `POST /api/connections/{provider}/sync`, `DELETE /api/connections/{provider}[?purge=true]`,
-//! `GET /api/connections/{provider}/runs` (sync history), `GET /api/audit[/export.csv]`.
+//! `GET /api/connections/{provider}/runs` (sync history), `GET /api/audit[/export.csv]`,
+//! `GET /api/people[/export.csv]` (people across apps).
 //! Routing is by API Gateway's route key, so it matches template.yaml exactly. The
 //! catch-all `ANY /api/{proxy+}` (no authorizer) answers a method a documented path
 //! does not serve with 405 and `Allow`, any other /api path with 404.
@@ -20,6 +21,7 @@ use seatscope_core::domain::settings::AppSettings;
 use seatscope_core::http;
 use seatscope_core::ops::audit_trail::{self, attempt, AuditQuery};
 use seatscope_core::ops::history::{self, RunsQuery};
+use seatscope_core::ops::queries::people::{self, PeopleFilter, PeopleQuery};
 use seatscope_core::ops::queries::{self, Range, SeatFilter};
 use seatscope_core::ops::settings;
 use seatscope_core::ops::{connect, export, sync};
@@ -199,6 +201,16 @@ fn audit_query(deps: &Deps, req: &Request) -> Result<AuditQuery, Error> {
     )
 }
 
+/// `GET /api/people`'s and its CSV's filters.
+fn people_filter(req: &Request) -> Result<PeopleFilter, Error> {
+    PeopleFilter::parse(
+        http::query_param(req, "inactive_everywhere").as_deref(),
+        http::query_param(req, "active_in_none").as_deref(),
+        http::query_param(req, "min_apps").as_deref(),
+        http::query_param(req, "q").as_deref(),
+    )
+}
+
 fn range(deps: &Deps, req: &Request) -> Result<Range, Error> {
     Range::parse(
         http::query_param(req, "from").as_deref(),
@@ -358,6 +370,23 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
                 "renewals.csv",
                 "text/csv; charset=utf-8",
                 export::renewals_csv(&overview.renewals)?,
+            ))
+        }
+        "GET /api/people" => {
+            let query = PeopleQuery::parse(
+                people_filter(req)?,
+                http::query_param(req, "cursor").as_deref(),
+                http::query_param(req, "limit").as_deref(),
+            )?;
+            let list = people::people(&deps.store, &deps.config, &caller, &query).await?;
+            Ok(http::json(200, &list))
+        }
+        "GET /api/people/export.csv" => {
+            let filter = people_filter(req)?;
+            Ok(http::attachment(
+                "people.csv",
+                "text/csv; charset=utf-8",
+                people::people_csv(&deps.store, &deps.config, &caller, &filter).await?,
             ))
         }
         "GET /api/audit/export.csv" => {

@@ -291,6 +291,10 @@
     route({ focus: true });
   }
 
+  /** The People view lives on the overview's path (`/?view=people`): no page route of its own. */
+  const isPeople = () => (location.pathname === '/' || location.pathname === '') && new URLSearchParams(location.search).get('view') === 'people';
+  const navKey = () => (isPeople() ? '/?view=people' : location.pathname);
+
   function markNav(path) {
     for (const a of document.querySelectorAll('nav a[data-route]')) {
       const href = a.getAttribute('href');
@@ -305,7 +309,7 @@
     for (const a of ov.apps || []) {
       list.append(h('li', { dataset: { app: a.provider } }, h('a', { href: `/apps/${enc(a.provider)}`, 'data-route': true, text: a.name })));
     }
-    markNav(location.pathname);
+    markNav(navKey());
   }
 
   function destroyCharts() {
@@ -323,9 +327,10 @@
     delete document.body.dataset.chartsDrawn;
     destroyCharts();
     const path = location.pathname;
-    markNav(path);
+    markNav(navKey());
     try {
-      if (path === '/' || path === '') await pageOverview(gen);
+      if (isPeople()) await pagePeople(gen);
+      else if (path === '/' || path === '') await pageOverview(gen);
       else if (path === '/connections' || path === '/connections/') await pageConnections(gen);
       else if (path === '/activity' || path === '/activity/') await pageActivity(gen);
       else {
@@ -1973,6 +1978,136 @@
       h('div', { class: 'actions' }, more, csv),
     );
     markReady('activity');
+  }
+
+  // ---------- people page (seats joined by email across apps) ----------
+
+  async function pagePeople(gen) {
+    document.title = 'People — Seatscope';
+    const q = new URLSearchParams(location.search);
+    const filters = {
+      inactive_everywhere: q.get('inactive_everywhere') === 'true',
+      active_in_none: q.get('active_in_none') === 'true',
+      min_apps: /^[0-9]{1,3}$/.test(q.get('min_apps') || '') ? q.get('min_apps') : '',
+      q: (q.get('q') || '').slice(0, 100),
+    };
+    const h1 = h('h1', { tabindex: '-1', text: 'People' });
+    setMain(h1, loading('people'));
+    const params = new URLSearchParams();
+    if (filters.inactive_everywhere) params.set('inactive_everywhere', 'true');
+    if (filters.active_in_none) params.set('active_in_none', 'true');
+    if (filters.min_apps) params.set('min_apps', filters.min_apps);
+    if (filters.q) params.set('q', filters.q);
+    const first = new URLSearchParams(params);
+    first.set('limit', String(PAGE_SIZE));
+    const page = await api(`/api/people?${first}`);
+    if (gen !== S.gen) return;
+    const defs = page.definitions || {};
+    const apps = page.apps || [];
+    const cur = page.currency;
+
+    const ie = h('input', { type: 'checkbox', id: uid('people-ie'), name: 'inactive_everywhere', checked: filters.inactive_everywhere });
+    const ain = h('input', { type: 'checkbox', id: uid('people-ain'), name: 'active_in_none', checked: filters.active_in_none });
+    const min = h('input', { type: 'number', id: uid('people-min'), name: 'min_apps', min: 1, max: 100, step: 1, value: filters.min_apps, inputmode: 'numeric', size: 3 });
+    const search = h('input', { type: 'search', id: uid('people-q'), name: 'q', value: filters.q, maxlength: 100, placeholder: 'email or name' });
+    const form = h(
+      'form',
+      { class: 'filters people-filters', 'aria-label': 'Filter the people' },
+      h('span', { class: 'check' }, ie, h('label', { for: ie.id, title: defs.inactive_everywhere, text: ' Inactive in every app they hold' })),
+      h('span', { class: 'check' }, h('label', { for: min.id, text: ' Holds at least ' }), min, ' apps, ', ain, h('label', { for: ain.id, title: defs.active_in_none, text: ' active in none' })),
+      h('label', { for: search.id, text: ' Search ' }), search,
+      h('button', { type: 'submit', text: 'Filter' }),
+    );
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const p = new URLSearchParams({ view: 'people' });
+      if (ie.checked) p.set('inactive_everywhere', 'true');
+      if (ain.checked) p.set('active_in_none', 'true');
+      const n = min.value.trim();
+      if (n) p.set('min_apps', n);
+      const text = search.value.trim();
+      if (text) p.set('q', text);
+      go(`/?${p}`);
+    });
+
+    const head = h('tr', {}, h('th', { scope: 'col', text: 'Person' }), h('th', { scope: 'col', title: defs.apps_held, text: 'Apps' }));
+    for (const a of apps) {
+      head.append(h('th', { scope: 'col', text: `${a.name}: license` }), h('th', { scope: 'col', title: defs.last_activity_on, text: `${a.name}: last active` }));
+    }
+    head.append(h('th', { scope: 'col', title: defs.monthly_cost, text: 'Monthly cost' }));
+    const tbody = h('tbody');
+    const status = h('p', { role: 'status', class: 'muted', dataset: { peopleStatus: '' } });
+    const more = h('button', { type: 'button', text: 'More people', hidden: true });
+    let shown = 0;
+    let cursor = null;
+    const render = (pg) => {
+      for (const p of pg.people) {
+        const tr = h('tr', { dataset: { email: p.email, appsHeld: p.apps_held } },
+          h('th', { scope: 'row' }, h('span', { class: 'person-name', text: p.name || '—' }), h('br'), h('span', { class: 'muted person-email', text: p.email })),
+          h('td', { class: 'num', dataset: { col: 'apps_held' }, text: nfInt.format(p.apps_held) }));
+        for (const a of apps) {
+          const seats = p.apps.filter((s) => s.provider === a.provider);
+          const license = seats.map((s) => s.license || (s.status === 'invited' ? 'invited' : '—')).join(' | ');
+          const last = seats.map((s) => {
+            const state = s.inactive === true ? ' (inactive)' : s.active === true ? '' : s.active === null ? '' : ' (quiet)';
+            return `${s.last_activity_on || (s.active === null ? 'unknown' : 'never')}${state}`;
+          }).join(' | ');
+          tr.append(
+            h('td', { dataset: { col: `${a.provider}-license` }, text: seats.length ? license : '' }),
+            h('td', { dataset: { col: `${a.provider}-last` }, title: seats.some((s) => s.active === null) ? `${a.name} reports no per-seat activity` : undefined, text: seats.length ? last : '' }),
+          );
+        }
+        tr.append(num('td', p.monthly_cost, { metric: 'monthly_cost', kind: 'money', currency: cur, def: defs.monthly_cost, asOf: page.as_of, why: 'none of their seats has a price (app settings)' }));
+        tbody.append(tr);
+      }
+      shown += pg.people.length;
+      cursor = pg.next_cursor;
+      more.hidden = !cursor;
+      // The stylesheet's button display would show a hidden button.
+      more.style.display = cursor ? '' : 'none';
+      status.textContent = pg.total
+        ? `${nfInt.format(shown)} of ${nfInt.format(pg.total)} people shown${pg.total !== pg.people_total ? ` (${nfInt.format(pg.people_total)} in all)` : ''}, by email.`
+        : (pg.people_total ? 'Nobody matches the filters.' : 'No seats yet: connect an app and let it sync.');
+    };
+    render(page);
+    more.addEventListener('click', async () => {
+      if (!cursor) return;
+      more.disabled = true;
+      try {
+        const p = new URLSearchParams(params);
+        p.set('limit', String(PAGE_SIZE));
+        if (cursor) p.set('cursor', cursor);
+        render(await api(`/api/people?${p}`));
+      } catch (e) {
+        status.textContent = `Could not load more: ${e.message}`;
+      } finally {
+        more.disabled = false;
+      }
+    });
+    const csv = h('button', { type: 'button', text: 'People CSV', dataset: { export: 'people' } });
+    csv.addEventListener('click', async () => {
+      csv.disabled = true;
+      try {
+        await download(`/api/people/export.csv?${params}`, 'seatscope-people.csv');
+      } catch (e) {
+        status.textContent = `Could not download the CSV: ${e.message}`;
+      } finally {
+        csv.disabled = false;
+      }
+    });
+    const unmatched = h('ul', { class: 'unmatched', dataset: { unmatched: '' } }, apps.map((a) => h('li', { dataset: { provider: a.provider, unmatched: a.unmatched_seats } }, `${a.name}: `, num('span', a.unmatched_seats, { metric: 'unmatched_seats', def: defs.unmatched_seats, asOf: a.computed_at }), ` of ${plural(a.seats, 'seat', 'seats')}`)));
+    const table = h('table', { class: 'data people-table', dataset: { table: 'people' } }, h('caption', { text: 'People across apps: seats joined by email (trimmed, lower-case)' }), h('thead', {}, head), tbody);
+    setMain(
+      h1,
+      h('p', { class: 'lede', text: defs.person || 'Seats of every connected app, joined by email.' }),
+      form,
+      h('div', { class: 'table-wrap' }, table),
+      status,
+      h('div', { class: 'actions' }, more, csv),
+      h('section', { 'aria-label': 'Seats without an email' }, h('h2', { text: 'Seats without an email (not joined to anyone)' }), unmatched),
+      h('p', { class: 'as-of-line' }, 'As of ', timeEl(page.as_of), `. Each app's seats are as of its last sync; inactive is each app's own rule (threshold, grace period, exemptions, on call). Costs in ${cur}${page.apps_in_other_currencies?.length ? ` (apps priced in another currency are left out: ${page.apps_in_other_currencies.map(appName).join(', ')})` : ''}.`),
+    );
+    markReady('people');
   }
 
   // ---------- boot ----------

@@ -3,7 +3,8 @@
 //! 1. **Query API.** `bench-queries` (`src/bin/bench-queries.rs`, a release build, as in
 //!    Lambda) seeds one org with 50 apps × 10k seats × 365 daily rollups in DynamoDB
 //!    Local, then times the dashboard-api handler: overview, app detail for 12 months,
-//!    seat list — p50/p99.
+//!    seat list — p50/p99; and in a second org, 10k people × 3 apps: the people list
+//!    (a page of 100, and the "holds 2+ apps, active in none" filter) and its CSV.
 //! 2. **Page load.** Headless Chromium loads the app page of the seeded PagerDuty app
 //!    (10k seats, 12 months) through the local gateway, signed in through the dev
 //!    issuer: p50/p99 from navigation start to the charts drawn
@@ -22,7 +23,9 @@ const USAGE: &str = "usage: cargo xtask bench-queries [--apps 50] [--seats 10000
 
   Seeds DynamoDB Local with --apps apps × --seats seats × --days daily rollups for one
   org, then prints p50/p99 of the dashboard-api handler (release build) for the
-  overview, app detail (12 months) and the seat list, and the page load to charts
+  overview, app detail (12 months) and the seat list; seeds a second org with 10k
+  people × 3 apps and times the people list (GET /api/people) and its CSV; and the
+  page load to charts
   drawn in headless Chromium (--no-page skips it). Asserts nothing.";
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {

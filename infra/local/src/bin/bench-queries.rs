@@ -3,7 +3,9 @@
 //! of its catalog entry), each with `--seats` seats and `--days` daily rollups, then
 //! times the dashboard-api handler (routing, queries, JSON encoding; a release
 //! build, as in Lambda) on API Gateway v2 events against DynamoDB Local:
-//! the overview, the app page's data for 12 months, and the seat list.
+//! the overview, the app page's data for 12 months, and the seat list; and in a
+//! second org, 10k people × 3 apps (each person a seat in each, the emails in other
+//! letter cases per app), the people list (`GET /api/people`) and its CSV.
 //! Prints a Markdown table and one JSON line; asserts nothing.
 //!
 //! Environment: the functions' variables plus `SEATSCOPE_LOCAL_DYNAMODB` and
@@ -25,6 +27,9 @@ use seatscope_core::Deps;
 use seatscope_local::services::local_sdk_config;
 
 const ORG: &str = "bench-queries";
+/// The org of the people case: `PEOPLE` people, each with a seat in 3 apps.
+const PEOPLE_ORG: &str = "bench-people";
+const PEOPLE: usize = 10_000;
 /// Unmeasured requests first: DynamoDB Local's JVM compiles its hot paths.
 const WARM_UP: usize = 30;
 
@@ -183,8 +188,93 @@ async fn seed(deps: &Deps, o: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The people case: 3 apps (the catalog's first three) in `PEOPLE_ORG`, each with a
+/// seat for every one of `PEOPLE` people (the email's letter case differs per app;
+/// a few seats per app have no email), written as a sync does: the seat items, then
+/// the summary with its seat-list snapshot.
+async fn seed_people(deps: &Deps) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let today = now.date();
+    let org = OrgId::parse(PEOPLE_ORG)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let started = Instant::now();
+    for (i, provider) in deps.config.catalog.providers().iter().take(3).enumerate() {
+        let secret_name = format!("{}/{PEOPLE_ORG}/{}", deps.config.secret_prefix, provider.id);
+        deps.store
+            .save_connection(
+                &ConnectionGrant {
+                    org: &org,
+                    provider: &provider.id,
+                    auth_mode: AuthMode::ApiKey,
+                    secret_name: &secret_name,
+                    connected_by: "bench",
+                    invited_by: None,
+                    vendor_account: Some("bench"),
+                    scopes: None,
+                    now,
+                },
+                &seatscope_core::domain::audit::AuditScope::tool(
+                    &org,
+                    seatscope_core::domain::audit::Action::ApiKey,
+                    now,
+                )
+                .done(Default::default()),
+            )
+            .await?;
+        let seats: Vec<Seat> = (0..PEOPLE + 5)
+            .map(|s| {
+                let last = (rng.gen_range(0..10) < 7)
+                    .then(|| day(today - time::Duration::days(rng.gen_range(0..120))));
+                let email = match (s >= PEOPLE, i) {
+                    (true, _) => String::new(),
+                    (false, 0) => format!("person{s}@people.example"),
+                    (false, 1) => format!("Person{s}@People.example"),
+                    (false, _) => format!(" PERSON{s}@PEOPLE.EXAMPLE"),
+                };
+                Seat {
+                    seat_id: format!("P{s:06}"),
+                    email,
+                    name: format!("Person {s}"),
+                    role: "user".into(),
+                    license: Some(if s % 4 == 0 { "stakeholder" } else { "full" }.into()),
+                    status: SeatStatus::Active,
+                    first_seen_at: "2025-01-01T00:00:00Z".into(),
+                    last_seen_at: seatscope_core::domain::rfc3339(now),
+                    active_days_30: Some(rng.gen_range(0..=30)),
+                    last_activity_on: last,
+                    added_after_import: false,
+                    on_call: None,
+                }
+            })
+            .collect();
+        let data = deps.store.app_data(&org, &provider.id);
+        put_many(&seats, |chunk| data.put_seats(chunk)).await?;
+        if i < 2 {
+            let settings = AppSettings {
+                seat_price: Some(21.0),
+                license_prices: BTreeMap::from([("stakeholder".to_string(), 0.0)]),
+                ..AppSettings::default()
+            };
+            let admin = seatscope_core::domain::Caller::member(&org, "bench")
+                .admin_for(seatscope_core::domain::audit::Action::Settings)?;
+            settings::save_settings(&deps.store, &deps.config, &admin, provider, settings).await?;
+        }
+        summary::refresh_summary(&deps.store, &org, provider, Some(&seats), now).await?;
+    }
+    eprintln!(
+        "  seeded {PEOPLE} people × 3 apps in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// An API Gateway v2 event for `GET path?query`, with the authorizer's claims.
 fn event(route: &str, path: &str, query: &str, params: &[(&str, &str)]) -> String {
+    event_in(ORG, route, path, query, params)
+}
+
+/// The same in `org`.
+fn event_in(org: &str, route: &str, path: &str, query: &str, params: &[(&str, &str)]) -> String {
     let params: serde_json::Map<String, serde_json::Value> = params
         .iter()
         .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
@@ -206,11 +296,17 @@ fn event(route: &str, path: &str, query: &str, params: &[(&str, &str)]) -> Strin
             "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
             "requestId": "bench", "routeKey": route, "stage": "$default",
             "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
-            "authorizer": {"jwt": {"claims": {"sub": "bench", "org_id": ORG}, "scopes": null}}
+            "authorizer": {"jwt": {"claims": {"sub": "bench", "org_id": org}, "scopes": null}}
         },
         "isBase64Encoded": false
     })
     .to_string()
+}
+
+/// A people-list cursor (the page after `email`), as the API gives it back.
+fn cursor_of(email: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(email)
 }
 
 struct Measured {
@@ -277,6 +373,7 @@ async fn main() -> anyhow::Result<()> {
         o.apps, o.seats, o.days
     );
     seed(&deps, &o).await?;
+    seed_people(&deps).await?;
     let seeded = started.elapsed();
     let ids: Vec<String> = deps
         .config
@@ -311,6 +408,54 @@ async fn main() -> anyhow::Result<()> {
                 &format!("/api/apps/{id}/seats"),
                 "",
                 &[("provider", id)],
+            )
+        })
+        .await?,
+        measure(&deps, "people, 10k × 3 apps (page of 100)", o.runs, |i| {
+            // Pages all over the list, as a reader paging through it does.
+            let query = match i % 4 {
+                0 => String::new(),
+                n => format!(
+                    "cursor={}",
+                    cursor_of(&format!("person{}@people.example", n * 2000))
+                ),
+            };
+            event_in(PEOPLE_ORG, "GET /api/people", "/api/people", &query, &[])
+        })
+        .await?,
+        measure(
+            &deps,
+            "people, holds 2+ apps active in none",
+            o.runs,
+            |_| {
+                event_in(
+                    PEOPLE_ORG,
+                    "GET /api/people",
+                    "/api/people",
+                    "min_apps=2&active_in_none=true",
+                    &[],
+                )
+            },
+        )
+        .await?,
+        measure(
+            &deps,
+            "people, cold: list rebuilt (page of 100)",
+            o.runs.min(50),
+            |_| {
+                // As the first request of a Lambda instance, or the first after a sync.
+                seatscope_core::ops::queries::people::forget_joined();
+                event_in(PEOPLE_ORG, "GET /api/people", "/api/people", "", &[])
+            },
+        )
+        .await?,
+        measure(&deps, "people CSV (10k rows)", o.runs.min(50), |_| {
+            event_in(
+                PEOPLE_ORG,
+                "GET /api/people/export.csv",
+                "/api/people/export.csv",
+                "",
+                &[],
             )
         })
         .await?,

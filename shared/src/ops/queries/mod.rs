@@ -4,6 +4,7 @@
 
 mod app_page;
 mod overview;
+pub mod people;
 mod seats;
 
 pub use app_page::{app_detail, range_days, trends, AppDetail, DailyPoint, FeatureTotal, Trends};

@@ -878,6 +878,11 @@ fn generate_users(config: &PagerDutyConfig, rng: &mut Prng, ids: &mut Ids) -> Ve
             user.name = name.clone();
         }
     }
+    for (i, email) in &config.shared_emails {
+        if let Some(user) = users.get_mut(*i as usize) {
+            user.email = email.clone();
+        }
+    }
     users
 }
 

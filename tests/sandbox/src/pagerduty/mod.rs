@@ -56,6 +56,11 @@ pub struct PagerDutyConfig {
     /// owner), after the data is generated: nothing else changes. For tests of what a
     /// vendor-chosen name can do downstream (e.g. a formula in a CSV export). Empty by default.
     pub renamed_users: Vec<(u32, String)>,
+    /// Emails given to users by their index in generation order (index 0 is the owner),
+    /// after the data is generated: nothing else changes. Tests give the same address to
+    /// users of several sandboxes, so one person holds seats in two or three apps (the
+    /// People view's ground truth). Empty by default.
+    pub shared_emails: Vec<(u32, String)>,
     /// Last day with data (inclusive). The default is yesterday by [`crate::clock`]: the
     /// system date's, or the day before `SEATSCOPE_TODAY` where a test pins it.
     pub end_date: time::Date,
@@ -84,6 +89,7 @@ impl Default for PagerDutyConfig {
             events_per_day: 120,
             went_quiet_days_ago: Vec::new(),
             renamed_users: Vec::new(),
+            shared_emails: Vec::new(),
             end_date: crate::clock::yesterday(),
             client_id: "seatscope-dev".to_string(),
             client_secret: "seatscope-dev-secret".to_string(),
@@ -234,6 +240,10 @@ fn check(config: &PagerDutyConfig) -> anyhow::Result<()> {
     anyhow::ensure!(
         config.renamed_users.iter().all(|(i, _)| *i < config.users),
         "every renamed_users index must be less than users"
+    );
+    anyhow::ensure!(
+        config.shared_emails.iter().all(|(i, _)| *i < config.users),
+        "every shared_emails index must be less than users"
     );
     Ok(())
 }

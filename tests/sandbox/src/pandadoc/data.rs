@@ -525,6 +525,11 @@ fn generate_users(
             last.active = false;
         }
     }
+    for (i, email) in &config.shared_emails {
+        if let Some(user) = users.get_mut(*i as usize) {
+            user.email = email.clone();
+        }
+    }
     users
 }
 

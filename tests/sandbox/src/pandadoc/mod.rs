@@ -80,6 +80,12 @@ pub struct PandaDocConfig {
     /// Whether the plan includes API access (PandaDoc: Enterprise, or its trial).
     /// Without it, every API call of an authenticated caller is refused with 403.
     pub api_access: bool,
+    /// Emails given to users by their index in generation order (index 0 is the owner;
+    /// the removed user has one too), after the data is generated: nothing else
+    /// changes. Tests give the same address to users of several sandboxes, so one
+    /// person holds seats in two or three apps (the People view's ground truth). Empty
+    /// by default.
+    pub shared_emails: Vec<(u32, String)>,
 }
 
 impl Default for PandaDocConfig {
@@ -98,6 +104,7 @@ impl Default for PandaDocConfig {
             access_token_ttl_secs: 31_535_999,
             consent_as_admin: true,
             api_access: true,
+            shared_emails: Vec::new(),
         }
     }
 }
@@ -245,6 +252,10 @@ fn check(config: &PandaDocConfig) -> anyhow::Result<()> {
         "end_date is too close to the calendar's limits"
     );
     anyhow::ensure!(!config.client_id.is_empty(), "client_id must not be empty");
+    anyhow::ensure!(
+        config.shared_emails.iter().all(|(i, _)| *i <= config.users),
+        "every shared_emails index must be at most users"
+    );
     anyhow::ensure!(
         config.api_key.as_deref() != Some(""),
         "api_key must not be empty (leave it unset to disable API-key auth)"

@@ -285,6 +285,11 @@ fn generate_teammates(config: &SendGridConfig, rng: &mut Prng, company: Company)
     }
     // The owner first, then by username.
     people[1..].sort_by(|a, b| a.username.cmp(&b.username));
+    for (i, email) in &config.shared_emails {
+        if let Some(teammate) = people.get_mut(*i as usize) {
+            teammate.email = email.clone();
+        }
+    }
     people
 }
 

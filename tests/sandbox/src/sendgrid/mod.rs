@@ -144,6 +144,11 @@ pub struct SendGridConfig {
     pub api_keys: Vec<SandboxKey>,
     /// Requests per fixed 60 s window, per API key and endpoint.
     pub rate_limit_per_minute: u32,
+    /// Emails given to teammates by their index in `/v3/teammates` order (index 0 is the
+    /// owner), after the data is generated: nothing else changes. Tests give the same
+    /// address to users of several sandboxes, so one person holds seats in two or three
+    /// apps (the People view's ground truth). Empty by default.
+    pub shared_emails: Vec<(u32, String)>,
 }
 
 impl Default for SendGridConfig {
@@ -158,6 +163,7 @@ impl Default for SendGridConfig {
             monthly_credits: 100_000,
             api_keys: vec![SandboxKey::full(), SandboxKey::without_stats()],
             rate_limit_per_minute: 600,
+            shared_emails: Vec::new(),
         }
     }
 }
@@ -316,6 +322,13 @@ fn check(config: &SendGridConfig) -> anyhow::Result<()> {
     anyhow::ensure!(
         config.teammates <= 100_000,
         "teammates must be at most 100000"
+    );
+    anyhow::ensure!(
+        config
+            .shared_emails
+            .iter()
+            .all(|(i, _)| *i < config.teammates),
+        "every shared_emails index must be less than teammates"
     );
     anyhow::ensure!(
         config.pending_invites <= 10_000,
