@@ -342,7 +342,9 @@ pub const DAY_ITEMS: &str = "ACTIVITY#";
 /// base64 of gzipped JSON.
 pub fn day_item_counts(item: &Value) -> serde_json::Map<String, Value> {
     use base64::Engine as _;
-    let text = item["counts_gz"].as_str().expect("a day item has counts_gz");
+    let text = item["counts_gz"]
+        .as_str()
+        .expect("a day item has counts_gz");
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("counts_gz is base64");
