@@ -97,6 +97,16 @@ async fn every_sample_event_is_handled_by_its_function() {
         body,
         serde_json::json!({"provider": "pagerduty", "runs": [], "next_cursor": null})
     );
+    // People across apps of an org with no connection: no one, and the filters echoed.
+    let (status, body) = body_json(
+        dashboard_api::handle(deps, request("dashboard-people.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["people"], serde_json::json!([]), "{body}");
+    assert_eq!(body["total"], 0, "{body}");
     // Sync now on a connection that does not exist: 404, not a 500.
     let (status, body) = body_json(
         dashboard_api::handle(deps, request("dashboard-sync-now.json"))
