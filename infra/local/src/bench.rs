@@ -1080,7 +1080,7 @@ fn per_second(events: u64, wall: Duration) -> f64 {
 fn comparison_rows(label: &str, f: &Figures, s: &ScriptFigures) -> String {
     let cpu = |process: Duration, sandbox: Duration, dynamodb: Duration| {
         format!(
-            "{:.0} / {:.0} / {:.0} s",
+            "{:.1} / {:.1} / {:.1} s",
             process.as_secs_f64(),
             sandbox.as_secs_f64(),
             dynamodb.as_secs_f64()
