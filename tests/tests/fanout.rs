@@ -64,6 +64,31 @@ async fn seat_activity(stack: &Stack, org: &str) -> BTreeMap<String, (Value, Val
         .collect()
 }
 
+/// 8 users × 24 days in one-day windows, fetched one at a time, with no deadline
+/// margin: a short deadline pauses the sync mid-way. `went_quiet_days_ago` as in
+/// [`PagerDutyConfig`].
+async fn one_day_windows(went_quiet_days_ago: Vec<u32>) -> Stack {
+    stack(
+        PagerDutyConfig {
+            users: 8,
+            days: 24,
+            events_per_day: 80,
+            went_quiet_days_ago,
+            ..PagerDutyConfig::default()
+        },
+        30,
+        &[
+            ("SYNC_WINDOW_DAYS", "1"),
+            ("SYNC_DEADLINE_MARGIN_SECONDS", "0"),
+            // One window at a time: every invocation writes something before its
+            // short deadline even on a loaded machine (a continuation that writes
+            // nothing fails on purpose, so it cannot loop).
+            ("SYNC_PARALLEL_WINDOWS", "1"),
+        ],
+    )
+    .await
+}
+
 fn app_pk(org: &str) -> String {
     format!("ORG#{org}#APP#pagerduty")
 }
@@ -202,24 +227,7 @@ async fn two_hundred_connections_in_one_tick_are_each_synced_once_even_with_more
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_the_ground_truth() {
-    let stack = stack(
-        PagerDutyConfig {
-            users: 8,
-            days: 24,
-            events_per_day: 80,
-            ..PagerDutyConfig::default()
-        },
-        30,
-        &[
-            ("SYNC_WINDOW_DAYS", "1"),
-            ("SYNC_DEADLINE_MARGIN_SECONDS", "0"),
-            // One window at a time: every invocation writes something before its
-            // short deadline even on a loaded machine (a continuation that writes
-            // nothing fails on purpose, so it cannot loop).
-            ("SYNC_PARALLEL_WINDOWS", "1"),
-        ],
-    )
-    .await;
+    let stack = one_day_windows(Vec::new()).await;
     let truth = stack.sandbox.ground_truth();
     connect_with_key(&stack, "paused").await;
     let requests_before = stack.sandbox.api_requests();
@@ -317,22 +325,7 @@ async fn a_deadline_mid_sync_re_enqueues_the_rest_and_the_continuations_end_at_t
 async fn the_seats_last_activity_counts_the_days_every_part_of_a_paused_sync_wrote() {
     // Two users went quiet 20 and 15 days ago: their last day is written by an early
     // part of the sync, and the seats are written once, by the last part.
-    let stack = stack(
-        PagerDutyConfig {
-            users: 8,
-            days: 24,
-            events_per_day: 80,
-            went_quiet_days_ago: vec![20, 15],
-            ..PagerDutyConfig::default()
-        },
-        30,
-        &[
-            ("SYNC_WINDOW_DAYS", "1"),
-            ("SYNC_DEADLINE_MARGIN_SECONDS", "0"),
-            ("SYNC_PARALLEL_WINDOWS", "1"),
-        ],
-    )
-    .await;
+    let stack = one_day_windows(vec![20, 15]).await;
     let truth = stack.sandbox.ground_truth();
     connect_with_key(&stack, "quiet").await;
     assert_eq!(stack.enqueue_tick().await.unwrap().enqueued, 1);

@@ -64,12 +64,24 @@ impl Position {
 
 /// The cursor of a page that ended at sort key `sk` (under `prefix`).
 fn encode(sk: &str, prefix: &str) -> String {
-    ENGINE.encode(sk.strip_prefix(prefix).unwrap_or(sk))
+    encode_text(sk.strip_prefix(prefix).unwrap_or(sk))
 }
 
 /// The sort key (under `prefix`) a cursor stands for; a malformed one is 400
 /// `invalid_cursor`.
 fn decode(cursor: &str, prefix: &str) -> Result<String> {
+    Ok(format!("{prefix}{}", decode_text(cursor)?))
+}
+
+/// An opaque cursor for a position given as text (a listing not read page by page
+/// from the table, e.g. the people list's last email).
+pub fn encode_text(text: &str) -> String {
+    ENGINE.encode(text)
+}
+
+/// The text a cursor of [`encode_text`] stands for; a malformed one is 400
+/// `invalid_cursor`. Any well-formed cursor is a position.
+pub fn decode_text(cursor: &str) -> Result<String> {
     let invalid = || {
         Error::bad_request(
             "invalid_cursor",
@@ -80,7 +92,7 @@ fn decode(cursor: &str, prefix: &str) -> Result<String> {
         return Err(invalid());
     }
     let bytes = ENGINE.decode(cursor).map_err(|_| invalid())?;
-    Ok(format!("{prefix}{}", String::from_utf8_lossy(&bytes)))
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
 use serde::Serialize;
 use time::Date;
 
@@ -43,19 +42,6 @@ pub const MAX_PEOPLE: usize = 500;
 pub const MAX_Q: usize = 100;
 /// The largest `min_apps` accepted (more apps than any catalog holds matches nobody).
 pub const MAX_MIN_APPS: u32 = 100;
-/// The longest cursor accepted (an email is at most 254 bytes: 340 in base64).
-pub const MAX_CURSOR: usize = 400;
-
-/// Unpadded URL-safe base64, lenient about the last character's unused bits (every
-/// string of the documented pattern decodes), as the other listings' cursors.
-const CURSOR: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
-);
-
 /// Which people a list or export holds. Filters combine (all must hold).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeopleFilter {
@@ -174,22 +160,12 @@ impl PeopleQuery {
 }
 
 fn encode_cursor(email: &str) -> String {
-    CURSOR.encode(email)
+    crate::store::cursor::encode_text(email)
 }
 
 /// The email a cursor stands for; any well-formed cursor is a position.
 fn decode_cursor(cursor: &str) -> Result<String> {
-    let invalid = || {
-        Error::bad_request(
-            "invalid_cursor",
-            "cursor must be the next_cursor of a previous page",
-        )
-    };
-    if cursor.is_empty() || cursor.len() > MAX_CURSOR {
-        return Err(invalid());
-    }
-    let bytes = CURSOR.decode(cursor).map_err(|_| invalid())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    crate::store::cursor::decode_text(cursor)
 }
 
 /// One of a person's seats.
