@@ -77,3 +77,36 @@ test('the License filter lists the licenses present and shows only the chosen on
   assert.deepEqual(await shownIds(all.length), all);
   assert.deepEqual(pageErrors, []);
 });
+
+test('the Cheaper license column says which full seats could be Stakeholder seats', { timeout: 120_000 }, async () => {
+  const truth = await getJson(`${PD}/_sandbox/ground-truth`);
+  const responder = new Set(['acknowledge', 'resolve', 'reassign', 'escalate']);
+  const onCall = new Set(truth.on_call.map((o) => o.user_id));
+  // The data set is 10 days long, inside the 30-day threshold: a full user on no
+  // schedule with activity but no responder action is the hint's seat.
+  const acted = (id, pred) => truth.daily.some((d) => d.user_id === id && d.count > 0 && pred(d));
+  const want = truth.seats
+    .filter((s) => s.license === 'Business (Full User)' && !onCall.has(s.id) && acted(s.id, () => true) && !acted(s.id, (d) => responder.has(d.feature)))
+    .map((s) => s.id)
+    .sort();
+  assert.ok(want.length >= 2, `the sandbox's notes-only full users: ${want}`);
+
+  await page.goto(`${API}/apps/pagerduty`);
+  await ready(page, 'app');
+  await shownIds(truth.seats.length);
+  const cells = await page.locator(`${TABLE} tbody td[data-col="downgrade"]`).evaluateAll((tds) =>
+    tds.map((td) => ({ id: td.closest('tr').dataset.seatId, to: td.dataset.value, text: td.textContent })),
+  );
+  const hinted = cells.filter((c) => c.to).map((c) => c.id).sort();
+  assert.deepEqual(hinted, want, 'exactly the full seats that responded to nothing and are on no schedule');
+  for (const c of cells.filter((c) => c.to)) {
+    assert.equal(c.to, 'Business (Stakeholder)');
+    assert.equal(c.text, 'Could be a Business (Stakeholder) seat', 'no prices set: no saving shown');
+  }
+  assert.ok(cells.filter((c) => !c.to).every((c) => c.text === '—'));
+  const header = page.locator(`${TABLE} th[data-col="downgrade"] button`);
+  assert.equal(await header.textContent(), 'Cheaper license');
+  assert.match(await header.getAttribute('title'), /Stakeholder/, 'the column carries its definition');
+  await page.locator('section.seats').screenshot({ path: path.join(SHOTS, 'seats-downgrade-hint.png') });
+  assert.deepEqual(pageErrors, []);
+});

@@ -221,7 +221,8 @@ async fn an_admin_in_chromium_prices_licenses_and_sees_the_renewal_in_the_overvi
 
 /// PagerDuty's license types: 25 users connected and synced, then
 /// `tests/browser/licenses.test.mjs` filters the seat table by each license and finds
-/// exactly the sandbox's seats of it.
+/// exactly the sandbox's seats of it, and finds the downgrade hint on exactly the full
+/// users who responded to nothing and are on no schedule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seat_table_in_chromium_filters_by_each_license() {
     // Chromium first: without it there is nothing to start a stack for.
@@ -232,6 +233,8 @@ async fn the_seat_table_in_chromium_filters_by_each_license() {
             users: 25,
             days: 10,
             events_per_day: 30,
+            // Two full users who only write notes: the downgrade hint's seats.
+            notes_only_full_users: 2,
             ..PagerDutyConfig::default()
         },
         ..StackOptions::default()

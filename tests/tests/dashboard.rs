@@ -139,6 +139,14 @@ fn seat_csv_cell(column: &str, seat: &Value) -> String {
                 .unwrap_or_default(),
         )
         .into_owned(),
+        "downgrade_to" => seatscope_core::ops::export::text_cell(
+            seat["downgrade"]["to"].as_str().unwrap_or_default(),
+        )
+        .into_owned(),
+        "downgrade_monthly_saving" => csv_cell(
+            "downgrade_monthly_saving",
+            &seat["downgrade"]["monthly_saving"],
+        ),
         c => csv_cell(c, &seat[c]),
     }
 }

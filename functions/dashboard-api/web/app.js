@@ -1504,6 +1504,7 @@
     { key: 'active_days_30', label: 'Active days (30 d)', type: 'num', defKey: 'active_days_30' },
     { key: 'inactive', label: 'Inactive', type: 'bool', defKey: 'inactive' },
     { key: 'on_call', label: 'On call', type: 'str', defKey: 'on_call' },
+    { key: 'downgrade', label: 'Cheaper license', type: 'str', defKey: 'downgrade' },
   ];
 
   const FILTERS = [
@@ -1529,7 +1530,7 @@
 
   function compareSeats(key, type, dir) {
     // On call sorts by its label and schedule; not on call is empty (last either way).
-    const get = (s) => (key === 'on_call' ? (s.on_call ? `${onCallLabel(s)} ${onCallWhere(s)}` : '') : s[key]);
+    const get = (s) => (key === 'on_call' ? (s.on_call ? `${onCallLabel(s)} ${onCallWhere(s)}` : '') : key === 'downgrade' ? s.downgrade?.to ?? '' : s[key]);
     return (a, b) => {
       const x = get(a);
       const y = get(b);
@@ -1654,6 +1655,11 @@
             const where = onCallWhere(s);
             const text = !label ? '—' : `${label[0].toUpperCase()}${label.slice(1)} · ${where}${s.on_call.now ? ' (now)' : ''}`;
             tr.append(h('td', { dataset: { col: c.key, value: label, schedule: where, now: String(!!(s.on_call && s.on_call.now)) }, title: defs.on_call, text }));
+          } else if (c.key === 'downgrade') {
+            // "Could be a Stakeholder seat": active, but no responder action in the threshold and on no schedule.
+            const d = s.downgrade;
+            const saving = d && d.monthly_saving !== null && d.monthly_saving !== undefined ? ` (saves ${d.monthly_saving} a month)` : '';
+            tr.append(h('td', { dataset: { col: c.key, value: d ? d.to : '', saving: d && d.monthly_saving !== null ? String(d.monthly_saving) : '' }, title: defs.downgrade, text: d ? `Could be a ${d.to} seat${saving}` : '—' }));
           } else if (c.key === 'status') {
             tr.append(h('td', { dataset: { col: c.key, value: v ?? '' }, text: v === 'invited' ? 'Invited' : v === 'active' ? 'Active' : v ?? '—' }));
           } else {

@@ -151,6 +151,9 @@ pub struct Provider {
     /// Only tiers with a published source are listed.
     #[serde(default)]
     pub tiers: Vec<Tier>,
+    /// A cheaper license a seat's activity may fit (the downgrade hint).
+    #[serde(default)]
+    pub downgrade: Option<Downgrade>,
     #[serde(default)]
     pub oauth2: Option<OAuth2Spec>,
     #[serde(default)]
@@ -163,6 +166,22 @@ pub enum Pricing {
     #[default]
     PerSeat,
     Usage,
+}
+
+/// A license a seat could move down to: a seat whose license name contains `from`,
+/// on no on-call schedule and with none of `responder_features` in the app's
+/// inactivity threshold, though active (else it is reclaimable), could be a `to`
+/// seat. The saving is the difference of the two license prices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Downgrade {
+    /// A substring of the current license's name, e.g. "Full User".
+    pub from: String,
+    /// A substring of the cheaper license's name, e.g. "Stakeholder".
+    pub to: String,
+    /// The features only the `from` license allows.
+    pub responder_features: Vec<String>,
+    /// Where the facts come from.
+    pub source: String,
 }
 
 /// A vendor plan: which catalog features it includes and how many users it allows.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::domain::catalog::{Pricing, Provider};
+use crate::domain::catalog::{Downgrade, Pricing, Provider};
 use crate::domain::metrics;
 use crate::domain::rollup::DailyRollup;
 use crate::domain::seat::{Seat, SeatStatus};
@@ -50,6 +50,56 @@ pub fn seat_flags(
         in_grace,
         on_call_quiet: on_call && quiet,
     }
+}
+
+/// A seat that could move to a cheaper license (the provider's [`Downgrade`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DowngradeHint {
+    /// The cheaper license's name: the app's license containing the rule's `to`, or
+    /// the rule's `to` where no seat holds one yet.
+    pub to: String,
+    /// The seat's price less the cheaper license's, per month; None unless both are
+    /// priced (license prices, else the seat price) and the difference is positive.
+    pub monthly_saving: Option<f64>,
+}
+
+/// The downgrade hint of a current, active seat: its license matches the rule's
+/// `from`; it is not on call, exempt or in its grace period; and it has none of the
+/// rule's responder features in the app's inactivity threshold (`last_response_on`).
+/// An inactive seat gets none: it is reclaimable instead.
+pub fn downgrade_hint(
+    rule: &Downgrade,
+    seat: &Seat,
+    flags: &SeatFlags,
+    settings: &AppSettings,
+    today: Date,
+    licenses: &[&str],
+) -> Option<DowngradeHint> {
+    let license = seat.license.as_deref()?;
+    let fits = seat.status == SeatStatus::Active
+        && license.contains(&rule.from)
+        && seat.on_call.is_none()
+        && flags.inactive == Some(false)
+        && !flags.exempt
+        && !flags.in_grace
+        && metrics::is_inactive(
+            seat.last_response_on.as_deref().and_then(parse_day),
+            today,
+            settings.inactive_days,
+        );
+    if !fits {
+        return None;
+    }
+    let to = licenses
+        .iter()
+        .find(|l| l.contains(&rule.to))
+        .map_or_else(|| rule.to.clone(), |l| (*l).to_string());
+    let monthly_saving = settings
+        .price_of(Some(license))
+        .zip(settings.price_of(Some(&to)))
+        .map(|(from, to)| cents(from - to))
+        .filter(|s| *s > 0.0);
+    Some(DowngradeHint { to, monthly_saving })
 }
 
 fn cents(v: f64) -> f64 {
@@ -252,6 +302,72 @@ mod tests {
 
     fn seat(id: &str, last: Option<&str>, first_seen: &str, added: bool) -> Seat {
         Seat::sample(id, last, first_seen, added)
+    }
+
+    #[test]
+    fn a_full_seat_without_responder_actions_and_off_call_could_be_a_stakeholder() {
+        let today = date!(2026 - 11 - 23);
+        let rule = Catalog::load(|_| None)
+            .unwrap()
+            .get("pagerduty")
+            .unwrap()
+            .downgrade
+            .clone()
+            .expect("PagerDuty has a downgrade rule");
+        let settings = AppSettings {
+            license_prices: [
+                ("Business (Full User)".to_string(), 41.0),
+                ("Business (Stakeholder)".to_string(), 10.0),
+            ]
+            .into(),
+            ..AppSettings::default()
+        };
+        let licenses = ["Business (Full User)", "Business (Stakeholder)"];
+        let hint_under = |s: &Seat, settings: &AppSettings| {
+            let flags = seat_flags(s, settings, today, true);
+            downgrade_hint(&rule, s, &flags, settings, today, &licenses)
+        };
+        let hint = |s: &Seat| hint_under(s, &settings);
+        let mut notes_only = seat("P1", Some("2026-11-20"), "2026-01-01T00:00:00Z", false);
+        notes_only.license = Some("Business (Full User)".into());
+        notes_only.last_response_on = Some("2026-09-01".into());
+        assert_eq!(
+            hint(&notes_only),
+            Some(DowngradeHint {
+                to: "Business (Stakeholder)".into(),
+                monthly_saving: Some(31.0)
+            })
+        );
+        // Responded inside the threshold (the 30 days ending today): no hint.
+        let mut responder = notes_only.clone();
+        responder.last_response_on = Some("2026-10-25".into());
+        assert_eq!(hint(&responder), None);
+        // Never responded at all: a hint.
+        let mut never = notes_only.clone();
+        never.last_response_on = None;
+        assert!(hint(&never).is_some());
+        // Inactive: reclaimable instead, no hint.
+        let mut idle = notes_only.clone();
+        idle.last_activity_on = Some("2026-09-01".into());
+        assert_eq!(hint(&idle), None);
+        // On call, whatever its activity: no hint.
+        let mut on_call = notes_only.clone();
+        on_call.on_call = Some(crate::domain::seat::OnCall {
+            now: false,
+            schedule: Some("Nights".into()),
+            escalation_policy: "Ops".into(),
+        });
+        assert_eq!(hint(&on_call), None);
+        // Already a stakeholder: no hint.
+        let mut stakeholder = notes_only.clone();
+        stakeholder.license = Some("Business (Stakeholder)".into());
+        assert_eq!(hint(&stakeholder), None);
+        // Unpriced: the hint without a saving.
+        let unpriced = AppSettings::default();
+        assert_eq!(
+            hint_under(&notes_only, &unpriced).unwrap().monthly_saving,
+            None
+        );
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub struct Seat {
     /// Last UTC day with any activity event, YYYY-MM-DD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_activity_on: Option<String>,
+    /// Last UTC day with a responder action (the provider's downgrade rule's
+    /// `responder_features`, e.g. PagerDuty's acknowledge, resolve, reassign,
+    /// escalate), YYYY-MM-DD; None when none was seen or the vendor has no such rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_response_on: Option<String>,
     /// Days with activity in the 30 days ending the last sync's day (per-seat vendors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_days_30: Option<u32>,
@@ -76,6 +81,7 @@ impl Seat {
             last_seen_at: first_seen.into(),
             last_activity_on: last.map(str::to_string),
             active_days_30: None,
+            last_response_on: None,
             added_after_import: added,
             on_call: None,
         }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::ops::audit_trail::AuditView;
 use crate::ops::queries::{DailyPoint, RenewalView, SeatView};
 
-pub const SEAT_COLUMNS: [&str; 12] = [
+pub const SEAT_COLUMNS: [&str; 14] = [
     "email",
     "name",
     "role",
@@ -28,6 +28,8 @@ pub const SEAT_COLUMNS: [&str; 12] = [
     "in_grace",
     "on_call",
     "on_call_schedule",
+    "downgrade_to",
+    "downgrade_monthly_saving",
 ];
 
 /// The `on_call` cell: `on call, quiet` (on call, no activity in the threshold),
@@ -93,6 +95,8 @@ pub fn seats_csv(seats: &[SeatView]) -> Result<String> {
             s.in_grace.to_string(),
             on_call_label(s.on_call.as_ref()).to_string(),
             text_cell(on_call_schedule(s.on_call.as_ref())).into_owned(),
+            text_cell(s.downgrade.as_ref().map_or("", |d| d.to.as_str())).into_owned(),
+            opt(&s.downgrade.as_ref().and_then(|d| d.monthly_saving)),
         ])
         .map_err(err)?;
     }
@@ -258,6 +262,7 @@ mod tests {
             exempt: false,
             in_grace: true,
             on_call: None,
+            downgrade: None,
         };
         let mut quiet = seat.clone();
         quiet.inactive = Some(false);
@@ -272,11 +277,11 @@ mod tests {
         assert_eq!(lines.next().unwrap(), SEAT_COLUMNS.join(","));
         assert_eq!(
             lines.next().unwrap(),
-            r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,,false,true,,"#
+            r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,,false,true,,,,"#
         );
         assert_eq!(
             lines.next().unwrap(),
-            r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,false,false,true,"on call, quiet","'=Platform, Escalation""#
+            r#"a@x.example,"Doe, Jane ""JD""",admin,,active,2026-11-20,3,false,false,true,"on call, quiet","'=Platform, Escalation",,"#
         );
     }
 
@@ -295,6 +300,7 @@ mod tests {
             exempt: false,
             in_grace: false,
             on_call: None,
+            downgrade: None,
         }
     }
 

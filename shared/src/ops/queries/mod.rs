@@ -212,6 +212,13 @@ pub fn definitions() -> BTreeMap<&'static str, &'static str> {
              \"on call, quiet\" when it has no activity in the threshold",
         ),
         (
+            "downgrade",
+            "PagerDuty: a Full User seat active in the threshold but with no acknowledge, resolve, \
+             reassign or escalate in it, on no schedule or escalation policy, not exempt or in its \
+             grace period, could be a Stakeholder seat (stakeholders take no action on incidents, \
+             notes included); the saving is the two license prices' difference per month",
+        ),
+        (
             "seat_price",
             "what the org pays per seat per month, entered on the app page (never guessed)",
         ),

@@ -5,7 +5,10 @@ use time::Date;
 
 use crate::config::Config;
 use crate::domain::caller::Caller;
-use crate::domain::rules::seat_flags;
+use std::collections::BTreeSet;
+
+use crate::domain::catalog::Provider;
+use crate::domain::rules::{downgrade_hint, seat_flags, DowngradeHint};
 use crate::domain::seat::{Seat, SeatStatus};
 use crate::domain::settings::AppSettings;
 use crate::error::{Error, Result};
@@ -33,6 +36,9 @@ pub struct SeatView {
     /// on-call window): never reclaimable. None when not on call, or the vendor has
     /// no on-call schedules.
     pub on_call: Option<OnCallView>,
+    /// Could move to a cheaper license (the provider's downgrade rule): the license
+    /// and the monthly saving. None where the rule does not apply.
+    pub downgrade: Option<DowngradeHint>,
 }
 
 /// Where a seat is on call, and whether it is "on call, quiet".
@@ -51,13 +57,20 @@ fn seat_views(
     seats: Vec<Seat>,
     settings: &AppSettings,
     today: Date,
-    per_seat_activity: bool,
+    provider: &Provider,
 ) -> Vec<SeatView> {
+    let per_seat_activity = provider.per_seat_activity;
+    let licenses: BTreeSet<String> = seats.iter().filter_map(|s| s.license.clone()).collect();
+    let licenses: Vec<&str> = licenses.iter().map(String::as_str).collect();
     seats
         .into_iter()
         .filter(|s| s.status != SeatStatus::Removed)
         .map(|s| {
             let flags = seat_flags(&s, settings, today, per_seat_activity);
+            let downgrade = provider
+                .downgrade
+                .as_ref()
+                .and_then(|rule| downgrade_hint(rule, &s, &flags, settings, today, &licenses));
             SeatView {
                 inactive: flags.inactive,
                 exempt: flags.exempt,
@@ -73,6 +86,7 @@ fn seat_views(
                 } else {
                     None
                 },
+                downgrade,
                 id: s.seat_id,
                 email: s.email,
                 name: s.name,
@@ -137,7 +151,7 @@ pub async fn seats(
     if let Some(d) = inactive_days {
         settings.inactive_days = d;
     }
-    let all = seat_views(stored, &settings, now.date(), provider.per_seat_activity);
+    let all = seat_views(stored, &settings, now.date(), provider);
     let total = all.len();
     let inactive = all.iter().filter(|s| s.inactive == Some(true)).count();
     Ok(SeatsList {

@@ -83,6 +83,44 @@ impl RecentDays {
     }
 }
 
+/// Each seat's last day with any activity, and with a responder action (the
+/// provider's downgrade rule's features), as windows are written.
+#[derive(Default)]
+pub(super) struct LastDays {
+    /// The features that count as responding (empty: none is tracked).
+    pub(super) responder_features: Vec<String>,
+    any: HashMap<String, Date>,
+    response: HashMap<String, Date>,
+}
+
+impl LastDays {
+    pub(super) fn responding_by(features: &[String]) -> LastDays {
+        LastDays {
+            responder_features: features.to_vec(),
+            ..LastDays::default()
+        }
+    }
+
+    /// Takes in a window's (or stored) day counts.
+    pub(super) fn note(&mut self, days: &[SeatDay]) {
+        for d in days.iter().filter(|d| d.total > 0) {
+            let Some(date) = parse_day(&d.date) else {
+                continue;
+            };
+            let e = self.any.entry(d.seat_id.clone()).or_insert(date);
+            *e = (*e).max(date);
+            let responded = self
+                .responder_features
+                .iter()
+                .any(|f| d.features.get(f).is_some_and(|n| *n > 0));
+            if responded {
+                let e = self.response.entry(d.seat_id.clone()).or_insert(date);
+                *e = (*e).max(date);
+            }
+        }
+    }
+}
+
 /// At the end of a sync: each seat's last active day (`latest`, from the windows this
 /// run wrote, plus the stored days from `pending_from` up to `written_from` that an
 /// earlier part of the sync wrote) and its active days in the 30 days ending `today`,
@@ -91,17 +129,12 @@ pub(super) async fn update_seat_activity(
     data: &AppData<'_>,
     recent: &mut RecentDays,
     seats: &mut [Seat],
-    mut latest: HashMap<String, Date>,
+    mut latest: LastDays,
     (pending_from, written_from): (Date, Date),
     today: Date,
 ) -> Result<()> {
     if pending_from < written_from {
-        for d in data.seat_days(pending_from, written_from).await? {
-            if let Some(date) = parse_day(&d.date).filter(|_| d.total > 0) {
-                let e = latest.entry(d.seat_id).or_insert(date);
-                *e = (*e).max(date);
-            }
-        }
+        latest.note(&data.seat_days(pending_from, written_from).await?);
     }
     let from = today - Duration::days(metrics::MAU_DAYS - 1);
     let days = recent
@@ -112,12 +145,19 @@ pub(super) async fn update_seat_activity(
         *active.entry(d.seat_id.as_str()).or_default() += 1;
     }
     for seat in seats.iter_mut() {
-        if let Some(&date) = latest.get(seat.seat_id.as_str()) {
-            let before = seat.last_activity_on.as_deref().and_then(parse_day);
-            if before.is_none_or(|b| b < date) {
-                seat.last_activity_on = Some(day(date));
+        let later = |stored: &Option<String>, seen: Option<&Date>| match seen {
+            Some(&date)
+                if stored
+                    .as_deref()
+                    .and_then(parse_day)
+                    .is_none_or(|b| b < date) =>
+            {
+                Some(day(date))
             }
-        }
+            _ => stored.clone(),
+        };
+        seat.last_activity_on = later(&seat.last_activity_on, latest.any.get(&seat.seat_id));
+        seat.last_response_on = later(&seat.last_response_on, latest.response.get(&seat.seat_id));
         if seat.status != SeatStatus::Removed {
             seat.active_days_30 = Some(active.get(seat.seat_id.as_str()).copied().unwrap_or(0));
         }

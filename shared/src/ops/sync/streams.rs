@@ -10,7 +10,9 @@ use futures::StreamExt as _;
 
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use super::rollups::{account_rollups, rebuild_rollups, update_seat_activity, RecentDays};
+use super::rollups::{
+    account_rollups, rebuild_rollups, update_seat_activity, LastDays, RecentDays,
+};
 use crate::connectors::{self, Connector, SeatRecord};
 use crate::deps::Deps;
 use crate::domain::catalog::Provider;
@@ -19,7 +21,7 @@ use crate::domain::metrics;
 use crate::domain::plan::PlanItem;
 use crate::domain::run::RequestCounts;
 use crate::domain::seat::{OnCall, Seat, SeatDay, SeatStatus};
-use crate::domain::time::{day, parse_day, rfc3339};
+use crate::domain::time::{day, rfc3339};
 use crate::error::{Error, Result};
 use crate::ops::credentials::usable_credentials;
 use crate::store::{AppData, Checkpoint};
@@ -71,8 +73,8 @@ struct Progress {
     activity_from: OffsetDateTime,
     /// Where this run's activity stream started.
     run_from: OffsetDateTime,
-    /// Each seat's last active day in the windows this run wrote.
-    latest: HashMap<String, Date>,
+    /// Each seat's last active (and responding) day in the windows this run wrote.
+    latest: LastDays,
     events: u64,
     days_written: u32,
 }
@@ -104,7 +106,12 @@ pub(super) async fn sync_streams(
         seats: None,
         activity_from,
         run_from: activity_from,
-        latest: HashMap::new(),
+        latest: LastDays::responding_by(
+            provider
+                .downgrade
+                .as_ref()
+                .map_or(&[][..], |d| d.responder_features.as_slice()),
+        ),
         events: 0,
         days_written: 0,
     };
@@ -499,7 +506,7 @@ async fn write_windows(
     run: &Run,
     windows: Vec<Window>,
     recent: &mut RecentDays,
-    latest: &mut HashMap<String, Date>,
+    latest: &mut LastDays,
 ) -> Result<Option<(OffsetDateTime, u32)>> {
     let Some(until) = windows.last().map(|w| w.span.1) else {
         return Ok(None);
@@ -521,12 +528,7 @@ async fn write_windows(
         let rollups =
             rebuild_rollups(data, recent, &days, &seat_days, window.seat_count, run.now).await?;
         recent.written(&days, &seat_days);
-        for d in seat_days.iter().filter(|d| d.total > 0) {
-            if let Some(date) = parse_day(&d.date) {
-                let e = latest.entry(d.seat_id.clone()).or_insert(date);
-                *e = (*e).max(date);
-            }
-        }
+        latest.note(&seat_days);
         all_days.extend(days);
         all_counts.extend(seat_days);
         all_rollups.extend(rollups);
@@ -568,6 +570,7 @@ fn merge_seats(
                 .as_ref()
                 .map_or(!first_import, |s| s.added_after_import),
             active_days_30: before.as_ref().and_then(|s| s.active_days_30),
+            last_response_on: before.as_ref().and_then(|s| s.last_response_on.clone()),
             last_activity_on: before.and_then(|s| s.last_activity_on),
             status: if r.invited {
                 SeatStatus::Invited

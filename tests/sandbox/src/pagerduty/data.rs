@@ -459,6 +459,7 @@ impl Dataset {
         let mut license_rng = stream(seed, 0x11CE_45E5, 0);
         let (licenses, allocations) =
             generate_licenses(config, &mut users, &on_call, &mut license_rng, &mut ids);
+        notes_only(config, &allocations, &on_call, &mut entries);
 
         Dataset {
             account_id,
@@ -594,6 +595,46 @@ impl Dataset {
             seats,
             daily,
             on_call,
+        }
+    }
+}
+
+/// `config.notes_only_full_users` full users on no schedule or policy, with counted
+/// actions, write notes instead of acknowledging, resolving, reassigning or escalating
+/// (kind and channel change; time, incident and id stay, so nothing else moves).
+fn notes_only(
+    config: &PagerDutyConfig,
+    allocations: &[Allocation],
+    on_call: &HashSet<usize>,
+    entries: &mut [LogEntry],
+) {
+    if config.notes_only_full_users == 0 {
+        return;
+    }
+    let acting: HashSet<usize> = entries
+        .iter()
+        .filter(|e| e.feature().is_some())
+        .filter_map(|e| match e.agent {
+            Agent::User(u) => Some(u),
+            Agent::Service(_) => None,
+        })
+        .collect();
+    let chosen: HashSet<usize> = (1..allocations.len())
+        .filter(|u| {
+            allocations[*u].license == FULL_USER && !on_call.contains(u) && acting.contains(u)
+        })
+        .take(config.notes_only_full_users as usize)
+        .collect();
+    for e in entries.iter_mut() {
+        let responder = matches!(
+            e.kind,
+            EntryKind::Acknowledge | EntryKind::Resolve | EntryKind::Assign | EntryKind::Escalate
+        );
+        if responder && matches!(e.agent, Agent::User(u) if chosen.contains(&u)) {
+            e.kind = EntryKind::Annotate;
+            e.channel = Channel::Note;
+            e.target = None;
+            e.level = 0;
         }
     }
 }
@@ -1208,7 +1249,9 @@ fn weighted(rng: &mut Prng, active: &[usize], weights: &[f64], total: f64) -> us
 
 #[cfg(test)]
 mod tests {
+    use super::super::{GroundTruth, SeatTruth};
     use super::*;
+    use std::collections::BTreeSet;
     use time::macros::date;
 
     fn config(seed: u64) -> PagerDutyConfig {
@@ -1377,6 +1420,48 @@ mod tests {
             last.values().filter(|&&d| d > recent.as_str()).count() >= 2,
             "others stay active"
         );
+    }
+
+    #[test]
+    fn notes_only_full_users_write_only_notes_and_are_on_call_nowhere() {
+        let cfg = PagerDutyConfig {
+            users: 30,
+            days: 40,
+            events_per_day: 20,
+            notes_only_full_users: 2,
+            ..config(3)
+        };
+        let plain = Dataset::generate(&PagerDutyConfig {
+            notes_only_full_users: 0,
+            ..cfg.clone()
+        })
+        .ground_truth();
+        let truth = Dataset::generate(&cfg).ground_truth();
+        let total = |t: &GroundTruth| t.daily.iter().map(|d| d.count).sum::<u32>();
+        assert_eq!(
+            total(&truth),
+            total(&plain),
+            "entries change kind, not number"
+        );
+        let mut features: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for d in truth.daily.iter().filter(|d| d.count > 0) {
+            features.entry(&d.user_id).or_default().insert(&d.feature);
+        }
+        let on_call: BTreeSet<&str> = truth.on_call.iter().map(|o| o.user_id.as_str()).collect();
+        let notes_only: Vec<&SeatTruth> = truth
+            .seats
+            .iter()
+            .filter(|s| {
+                features
+                    .get(s.id.as_str())
+                    .is_some_and(|f| f.iter().all(|f| *f == "note"))
+            })
+            .collect();
+        assert_eq!(notes_only.len(), 2, "{features:?}");
+        for s in notes_only {
+            assert_eq!(s.license.as_deref(), Some("Business (Full User)"));
+            assert!(!on_call.contains(s.id.as_str()));
+        }
     }
 
     #[test]

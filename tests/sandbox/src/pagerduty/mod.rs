@@ -52,6 +52,12 @@ pub struct PagerDutyConfig {
     /// seats idle for a known number of days build it into the data with this instead of
     /// hoping a seed provides it. Empty by default (the data is then what it always was).
     pub went_quiet_days_ago: Vec<u32>,
+    /// Full users who only write notes: this many users with a full-user license, on
+    /// no schedule or escalation policy and with counted actions (never the owner;
+    /// the lowest-indexed such users), have every acknowledge, resolve, reassign and
+    /// escalate of theirs turned into a note (annotate) — active, but no responder
+    /// action: the seats a downgrade to Stakeholder fits. 0 by default.
+    pub notes_only_full_users: u32,
     /// Display names given to users by their index in generation order (index 0 is the
     /// owner), after the data is generated: nothing else changes. For tests of what a
     /// vendor-chosen name can do downstream (e.g. a formula in a CSV export). Empty by default.
@@ -88,6 +94,7 @@ impl Default for PagerDutyConfig {
             days: 30,
             events_per_day: 120,
             went_quiet_days_ago: Vec::new(),
+            notes_only_full_users: 0,
             renamed_users: Vec::new(),
             shared_emails: Vec::new(),
             end_date: crate::clock::yesterday(),
