@@ -458,7 +458,7 @@ test('CSV: seats.csv from the page button equals the seat table, row by row', { 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Seats CSV', exact: true }).click()]);
   assert.match(download.suggestedFilename(), /seats\.csv$/);
   const csv = parseCsv(await readFile(await download.path(), 'utf8')).filter((r) => r.length > 1 || r[0] !== '');
-  const cols = ['email', 'name', 'role', 'license', 'status', 'last_activity_on', 'active_days_30', 'inactive', 'exempt', 'in_grace', 'on_call', 'on_call_schedule'];
+  const cols = ['email', 'name', 'role', 'license', 'status', 'last_activity_on', 'active_days_30', 'inactive', 'exempt', 'in_grace', 'on_call', 'on_call_schedule', 'downgrade_to', 'downgrade_monthly_saving'];
   assert.deepEqual(csv[0], cols, 'the CSV header');
   const body = csv.slice(1);
   assert.equal(body.length, table.length, 'as many CSV rows as table rows');
@@ -470,6 +470,7 @@ test('CSV: seats.csv from the page button equals the seat table, row by row', { 
     for (const c of ['email', 'name', 'role', 'license', 'status', 'last_activity_on', 'active_days_30', 'inactive', 'on_call']) {
       assert.equal(row[c], rec[c], `${rec.email}: ${c}`);
     }
+    assert.equal(row.downgrade, rec.downgrade_to, `${rec.email}: the cheaper license`);
   }
 });
 

@@ -45,7 +45,9 @@ async fn a_full_seat_that_only_writes_notes_and_is_on_no_schedule_could_be_a_sta
     assert_eq!(stack.tick().await.unwrap()["synced"], 1);
     let settings = json!({
         "inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": 20.0,
-        "license_prices": {"Business (Full User)": 41.0, "Business (Stakeholder)": 10.0}
+        "license_prices": {"Business (Full User)": 41.0, "Business (Stakeholder)": 10.0},
+        "billing_period": "monthly",
+        "renewal_date": (today + Duration::days(20)).to_string()
     });
     let resp = http()
         .put(format!("{}/api/apps/pagerduty/settings", stack.api_url()))
@@ -116,6 +118,30 @@ async fn a_full_seat_that_only_writes_notes_and_is_on_no_schedule_could_be_a_sta
         .iter()
         .filter(|s| !s["on_call"].is_null())
         .all(|s| s["downgrade"].is_null()));
+
+    // The summary counts them, and the renewal says what moving them saves.
+    let n = want.len() as u64;
+    let (status, overview) = get_json(&stack, org, "/api/overview").await.unwrap();
+    assert_eq!(status, 200, "{overview}");
+    let app = overview["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["provider"] == "pagerduty")
+        .unwrap();
+    assert_eq!(app["downgradable_seats"].as_u64(), Some(n), "{app}");
+    assert_eq!(app["downgrade_savings"].as_f64(), Some(31.0 * n as f64));
+    let renewal = overview["renewals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["provider"] == "pagerduty")
+        .expect("the renewal in 20 days is listed");
+    assert_eq!(renewal["downgradable_seats"].as_u64(), Some(n));
+    assert_eq!(
+        renewal["saving_if_downgraded"].as_f64(),
+        Some(31.0 * n as f64)
+    );
 
     // The seats CSV carries the same hint.
     let csv = http()

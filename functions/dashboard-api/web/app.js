@@ -1021,7 +1021,7 @@
           'table',
           { class: 'data renewals-table', dataset: { table: 'renewals' } },
           h('caption', { text: 'Renewals in the next 90 days, soonest first' }),
-          h('thead', {}, h('tr', {}, ['App', 'Renews on', 'In', 'Billing', 'Seats', 'Inactive seats', 'Saving if reclaimed before'].map((c, i) => h('th', { scope: 'col', class: i > 3 ? 'num' : undefined, text: c })))),
+          h('thead', {}, h('tr', {}, ['App', 'Renews on', 'In', 'Billing', 'Seats', 'Inactive seats', 'Downgradable seats', 'Saving if reclaimed before'].map((c, i) => h('th', { scope: 'col', class: i > 3 ? 'num' : undefined, text: c })))),
           h(
             'tbody',
             {},
@@ -1034,6 +1034,7 @@
               h('td', { text: r.billing_period === 'annual' ? 'Annual' : 'Monthly' }),
               num('td', r.seats, { metric: 'seats', kind: 'int' }),
               num('td', r.inactive_seats, { metric: 'inactive_seats', kind: 'int', why: 'the app reports no per-seat activity' }),
+              num('td', r.downgradable_seats, { metric: 'downgradable_seats', label: 'Seats that could move to a cheaper license', def: defs.downgrade, kind: 'int', why: 'the app has no cheaper license rule' }),
               num('td', r.saving_if_reclaimed, { metric: 'saving_if_reclaimed', label: 'Saving if reclaimed before the renewal', def: defs.saving_if_reclaimed, kind: 'money', currency: r.currency, why: 'no price is set for every seat' }),
             )),
           ),

@@ -174,7 +174,31 @@ pub fn summarize(
                     .map(cents),
             )
         };
+    // The seats the provider's downgrade rule fits, and what moving them saves.
+    let (downgradable_seats, downgrade_savings) = match &provider.downgrade {
+        Some(rule) if provider.per_seat_activity => {
+            let mut licenses: Vec<&str> = current
+                .iter()
+                .filter_map(|s| s.license.as_deref())
+                .collect();
+            licenses.sort_unstable();
+            licenses.dedup();
+            let hints: Vec<DowngradeHint> = current
+                .iter()
+                .filter_map(|s| {
+                    let flags = seat_flags(s, settings, today, true);
+                    downgrade_hint(rule, s, &flags, settings, today, &licenses)
+                })
+                .collect();
+            let savings = hints.iter().map(|h| h.monthly_saving).sum::<Option<f64>>();
+            (Some(hints.len() as u32), savings.map(cents))
+        }
+        _ => (None, None),
+    };
+    let months = f64::from(settings.billing_period.months());
     let renewal = settings.next_renewal(today).map(|date| Renewal {
+        downgradable_seats,
+        saving_if_downgraded: downgrade_savings.map(|s| cents(s * months)),
         date: day(date),
         billing_period: settings.billing_period,
         seats: seat_count,
@@ -201,6 +225,8 @@ pub fn summarize(
         computed_at: Some(rfc3339(now)),
         currency: Some(settings.currency.clone()),
         by_license,
+        downgradable_seats,
+        downgrade_savings,
         renewal,
     }
 }

@@ -40,6 +40,11 @@ pub struct Summary {
     /// per-seat activity.
     #[serde(default)]
     pub by_license: Vec<LicenseCost>,
+    /// Seats that could move to a cheaper license (the provider's downgrade rule;
+    /// None where it has none).
+    pub downgradable_seats: Option<u32>,
+    /// What moving them saves per month: None while one of them has no saving known.
+    pub downgrade_savings: Option<f64>,
     /// The next renewal, where the app's settings have a renewal date.
     #[serde(default)]
     pub renewal: Option<Renewal>,
@@ -77,4 +82,8 @@ pub struct Renewal {
     /// potential_savings × the months one billing period pays for (1 or 12): what the
     /// inactive seats would cost in the period the renewal starts.
     pub saving_if_reclaimed: Option<f64>,
+    /// The downgradable seats (as the summary's).
+    pub downgradable_seats: Option<u32>,
+    /// downgrade_savings × the months one billing period pays for.
+    pub saving_if_downgraded: Option<f64>,
 }

@@ -154,7 +154,7 @@ pub fn audit_csv(entries: &[AuditView]) -> Result<String> {
 }
 
 /// The renewals CSV's columns.
-pub const RENEWAL_COLUMNS: [&str; 10] = [
+pub const RENEWAL_COLUMNS: [&str; 12] = [
     "app",
     "renewal_date",
     "days_until",
@@ -165,6 +165,8 @@ pub const RENEWAL_COLUMNS: [&str; 10] = [
     "saving_if_reclaimed",
     "currency",
     "provider",
+    "downgradable_seats",
+    "saving_if_downgraded",
 ];
 
 /// The overview's renewals (the next 90 days), soonest first.
@@ -188,6 +190,8 @@ pub fn renewals_csv(renewals: &[RenewalView]) -> Result<String> {
             opt(&r.renewal.saving_if_reclaimed),
             opt(&r.currency),
             r.provider.clone(),
+            opt(&r.renewal.downgradable_seats),
+            opt(&r.renewal.saving_if_downgraded),
         ])
         .map_err(failed)?;
     }
