@@ -110,26 +110,6 @@ fn options() -> StackOptions {
     }
 }
 
-async fn send(
-    stack: &Stack,
-    org: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, String) {
-    let mut req = http()
-        .request(method, format!("{}{path}", stack.api_url()))
-        .bearer_auth(stack.token(org, &format!("admin@{org}.example")));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("the local API answers");
-    (
-        resp.status().as_u16(),
-        resp.text().await.unwrap_or_default(),
-    )
-}
-
 /// What one seat should show, from the seat list (inactive) and the settings (price).
 #[derive(Debug, Clone, PartialEq)]
 struct Want {
@@ -218,7 +198,7 @@ async fn seats_join_by_email_across_three_apps_with_filters_paging_and_csv() {
     connect_to(&stack, org, "pandadoc")
         .await
         .expect("connect PandaDoc");
-    let (status, body) = send(
+    let (status, body) = send_as_admin(
         &stack,
         org,
         reqwest::Method::POST,
@@ -235,7 +215,7 @@ async fn seats_join_by_email_across_three_apps_with_filters_paging_and_csv() {
     let pandadoc = json!({"inactive_days": 60, "grace_days": 14, "exempt_seats": [], "seat_price": 5.0,
         "license_prices": {"Full": 49.0}});
     for (app, settings) in [("pagerduty", pd), ("pandadoc", pandadoc)] {
-        let (status, body) = send(
+        let (status, body) = send_as_admin(
             &stack,
             org,
             reqwest::Method::PUT,

@@ -36,26 +36,6 @@ fn problems(name: &str, instance: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn send(
-    stack: &Stack,
-    org: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, String) {
-    let mut req = http()
-        .request(method, format!("{}{path}", stack.api_url()))
-        .bearer_auth(stack.token(org, &format!("admin@{org}.example")));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("the local API answers");
-    (
-        resp.status().as_u16(),
-        resp.text().await.unwrap_or_default(),
-    )
-}
-
 fn cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
@@ -102,7 +82,7 @@ async fn license_prices_price_each_seat_and_the_overview_lists_the_renewal_and_i
         "license_prices": prices, "billing_period": "annual",
         "renewal_date": entered.to_string(), "currency": "EUR"
     });
-    let (status, body) = send(
+    let (status, body) = send_as_admin(
         &stack,
         org,
         reqwest::Method::PUT,
@@ -115,7 +95,7 @@ async fn license_prices_price_each_seat_and_the_overview_lists_the_renewal_and_i
     // PagerDuty: one price for every seat, in dollars.
     let usd =
         json!({"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": 10.0});
-    let (status, body) = send(
+    let (status, body) = send_as_admin(
         &stack,
         org,
         reqwest::Method::PUT,
@@ -246,7 +226,7 @@ async fn license_prices_price_each_seat_and_the_overview_lists_the_renewal_and_i
     assert_eq!(card(&overview, "pagerduty")["currency"], "USD");
 
     // The renewals CSV: the same rows.
-    let (status, csv) = send(
+    let (status, csv) = send_as_admin(
         &stack,
         org,
         reqwest::Method::GET,
@@ -279,7 +259,7 @@ async fn license_prices_price_each_seat_and_the_overview_lists_the_renewal_and_i
     let later = today + Duration::days(120);
     let mut far = settings.clone();
     far["renewal_date"] = json!(later.to_string());
-    let (status, body) = send(
+    let (status, body) = send_as_admin(
         &stack,
         org,
         reqwest::Method::PUT,
@@ -305,7 +285,7 @@ async fn license_prices_price_each_seat_and_the_overview_lists_the_renewal_and_i
     ] {
         let mut bad = settings.clone();
         bad[field] = value;
-        let (status, body) = send(
+        let (status, body) = send_as_admin(
             &stack,
             org,
             reqwest::Method::PUT,
@@ -339,7 +319,7 @@ async fn sendgrid_credits_are_projected_from_the_last_thirty_days_pace() {
         .expect("the local stack starts");
         let org = "credits";
         let key = seatscope_sandbox::sendgrid::SandboxKey::full().key;
-        let (status, body) = send(
+        let (status, body) = send_as_admin(
             &stack,
             org,
             reqwest::Method::POST,

@@ -212,6 +212,28 @@ pub fn query_value(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// `method path` (with a JSON `body`) to the local API as `org`'s admin: the status
+/// and the body as text.
+pub async fn send_as_admin(
+    stack: &Stack,
+    org: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut req = http()
+        .request(method, format!("{}{path}", stack.api_url()))
+        .bearer_auth(stack.token(org, &format!("admin@{org}.example")));
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.expect("the local API answers");
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
+}
+
 pub async fn get_json(stack: &Stack, org: &str, path: &str) -> anyhow::Result<(u16, Value)> {
     let resp = http()
         .get(format!("{}{path}", stack.api_url()))

@@ -100,28 +100,7 @@ async fn seed(deps: &Deps, o: &Options) -> anyhow::Result<()> {
     let org = OrgId::parse(ORG)?;
     for (i, provider) in deps.config.catalog.providers().iter().enumerate() {
         let data = deps.store.app_data(&org, &provider.id);
-        let secret_name = format!("{}/{ORG}/{}", deps.config.secret_prefix, provider.id);
-        deps.store
-            .save_connection(
-                &ConnectionGrant {
-                    org: &org,
-                    provider: &provider.id,
-                    auth_mode: AuthMode::ApiKey,
-                    secret_name: &secret_name,
-                    connected_by: "bench",
-                    invited_by: None,
-                    vendor_account: Some("bench"),
-                    scopes: None,
-                    now,
-                },
-                &seatscope_core::domain::audit::AuditScope::tool(
-                    &org,
-                    seatscope_core::domain::audit::Action::ApiKey,
-                    now,
-                )
-                .done(Default::default()),
-            )
-            .await?;
+        save_bench_connection(deps, &org, &provider.id, now).await?;
         let seats: Vec<Seat> = (0..o.seats)
             .map(|s| {
                 let last = (rng.gen_range(0..10) < 8)
@@ -200,28 +179,7 @@ async fn seed_people(deps: &Deps) -> anyhow::Result<()> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let started = Instant::now();
     for (i, provider) in deps.config.catalog.providers().iter().take(3).enumerate() {
-        let secret_name = format!("{}/{PEOPLE_ORG}/{}", deps.config.secret_prefix, provider.id);
-        deps.store
-            .save_connection(
-                &ConnectionGrant {
-                    org: &org,
-                    provider: &provider.id,
-                    auth_mode: AuthMode::ApiKey,
-                    secret_name: &secret_name,
-                    connected_by: "bench",
-                    invited_by: None,
-                    vendor_account: Some("bench"),
-                    scopes: None,
-                    now,
-                },
-                &seatscope_core::domain::audit::AuditScope::tool(
-                    &org,
-                    seatscope_core::domain::audit::Action::ApiKey,
-                    now,
-                )
-                .done(Default::default()),
-            )
-            .await?;
+        save_bench_connection(deps, &org, &provider.id, now).await?;
         let seats: Vec<Seat> = (0..PEOPLE + 5)
             .map(|s| {
                 let last = (rng.gen_range(0..10) < 7)
@@ -487,5 +445,37 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("\n{}", serde_json::Value::Object(json));
+    Ok(())
+}
+
+/// A connection item for `provider` as the bench's admin would have made it.
+async fn save_bench_connection(
+    deps: &Deps,
+    org: &OrgId,
+    provider: &str,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<()> {
+    let secret_name = format!("{}/{org}/{provider}", deps.config.secret_prefix);
+    deps.store
+        .save_connection(
+            &ConnectionGrant {
+                org,
+                provider,
+                auth_mode: AuthMode::ApiKey,
+                secret_name: &secret_name,
+                connected_by: "bench",
+                invited_by: None,
+                vendor_account: Some("bench"),
+                scopes: None,
+                now,
+            },
+            &seatscope_core::domain::audit::AuditScope::tool(
+                org,
+                seatscope_core::domain::audit::Action::ApiKey,
+                now,
+            )
+            .done(Default::default()),
+        )
+        .await?;
     Ok(())
 }
