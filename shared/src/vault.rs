@@ -135,6 +135,21 @@ impl SecretsManagerVault {
         format!("{}/{org}/{provider}", self.prefix)
     }
 
+    /// Where a connect that landed on another vendor account keeps its credentials
+    /// until an admin chooses (`ops::connect::account_change`); after a switch the
+    /// connection goes on using it. Named by a hash of the account's identity (any
+    /// vendor's id fits Secrets Manager's name rules), so a switch back to an account
+    /// finds its earlier secret.
+    pub fn account_secret_name(&self, org: &str, provider: &str, account_id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let hash: String = Sha256::digest(account_id.as_bytes())
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{}/acct-{hash}", self.secret_name(org, provider))
+    }
+
     /// Connection secrets share the prefix with the OAuth client secrets
     /// (`<prefix>/oauth-clients/<provider>`): an org named "oauth-clients" must never
     /// write or delete those (IAM denies it in AWS too).

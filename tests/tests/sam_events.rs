@@ -333,6 +333,7 @@ async fn every_sample_event_is_handled_by_its_function() {
                 connected_by: "user-123",
                 invited_by: None,
                 vendor_account: None,
+                vendor_account_id: None,
                 scopes: None,
                 now,
             },
@@ -345,6 +346,22 @@ async fn every_sample_event_is_handled_by_its_function() {
         )
         .await
         .unwrap();
+    // dashboard-account-change: no connect is waiting on another vendor account → 404,
+    // nothing changed (tests/tests/account_change.rs plays the switch itself).
+    let (status, body) = body_json(
+        dashboard_api::handle(deps, request("dashboard-account-change.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pending account change of PagerDuty"),
+        "{body}"
+    );
     let (status, body) = body_json(
         dashboard_api::handle(deps, request("dashboard-disconnect.json"))
             .await

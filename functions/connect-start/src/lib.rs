@@ -95,7 +95,7 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
                 },
             )
             .await?;
-            Ok(http::json(200, &connected))
+            Ok(http::json(connected.http_status(), &connected))
         }
         "POST /api/connections/{provider}/invites" => {
             let provider = provider(req)?;
@@ -155,6 +155,10 @@ async fn invite(deps: &Deps, req: &Request, route: &str) -> Response<Body> {
                         provider_name,
                         vendor_account,
                     } => http::invite_connected_page(&provider_name, vendor_account.as_deref()),
+                    InviteKeyOutcome::Held {
+                        provider_name,
+                        message,
+                    } => http::invite_held_page(&provider_name, &message),
                     InviteKeyOutcome::Retry { status, form } => {
                         http::invite_key_form(status, &form)
                     }

@@ -7,6 +7,8 @@
 //! `GET /api/overview`, `GET /api/apps/{provider}`, `GET /api/apps/{provider}/seats`,
 //! `GET /api/apps/{provider}/export/{file}` (CSV), `GET|PUT /api/apps/{provider}/settings`,
 //! `POST /api/connections/{provider}/sync`, `DELETE /api/connections/{provider}[?purge=true]`,
+//! `POST|DELETE /api/connections/{provider}/account-change` (a connect that landed on
+//! another vendor account: switch, keeping the old data apart or purging it, or cancel),
 //! `GET /api/connections/{provider}/runs` (sync history), `GET /api/audit[/export.csv]`,
 //! `GET /api/people[/export.csv]` (people across apps).
 //! Routing is by API Gateway's route key, so it matches template.yaml exactly. The
@@ -350,6 +352,36 @@ async fn api(deps: &Deps, req: &Request, route: &str) -> Result<Response<Body>, 
             })
             .await?;
             Ok(http::json(200, &done))
+        }
+        "POST /api/connections/{provider}/account-change" => {
+            let provider = provider(req)?;
+            let provider = provider.as_str();
+            let switched = attempt(
+                deps,
+                &caller,
+                Action::AccountChange,
+                Some(provider),
+                |admin| async move {
+                    let choice: connect::AccountChoice =
+                        http::required_json_body(req, r#"{"old_data": "keep_apart"}"#)?;
+                    connect::switch_account(deps, &admin, provider, choice.old_data).await
+                },
+            )
+            .await?;
+            Ok(http::json(200, &switched))
+        }
+        "DELETE /api/connections/{provider}/account-change" => {
+            let provider = provider(req)?;
+            let provider = provider.as_str();
+            let cancelled = attempt(
+                deps,
+                &caller,
+                Action::AccountChange,
+                Some(provider),
+                |admin| async move { connect::cancel_account_change(deps, &admin, provider).await },
+            )
+            .await?;
+            Ok(http::json(200, &cancelled))
         }
         "GET /api/connections/{provider}/runs" => {
             let query = RunsQuery::parse(

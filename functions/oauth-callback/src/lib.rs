@@ -58,6 +58,9 @@ fn invite_page(deps: &Deps, outcome: &CallbackOutcome) -> Response<Body> {
         .unwrap_or_else(|_| outcome.provider().to_string());
     match outcome {
         CallbackOutcome::Connected { .. } => http::invite_connected_page(&name, None),
+        CallbackOutcome::NotConnected {
+            reason, message, ..
+        } if reason == connect::ACCOUNT_CHANGED => http::invite_held_page(&name, message),
         CallbackOutcome::NotConnected { message, .. } => http::standalone_page(
             400,
             &format!("{name} was not connected"),

@@ -52,6 +52,11 @@ pub struct AccountDay {
 pub struct Verified {
     /// A label for the account (shown on the card), e.g. the owner's email.
     pub account_label: Option<String>,
+    /// The vendor account's identity, the same whoever consents: PagerDuty's subdomain,
+    /// PandaDoc's workspace id, SendGrid's account username. None where the vendor
+    /// tells none. A connect that lands on another one than the connection's waits for
+    /// an admin's choice (`ops::connect::account_change`).
+    pub account_id: Option<String>,
 }
 
 /// A vendor's refusal of credentials being connected, as a 422 naming its reason.

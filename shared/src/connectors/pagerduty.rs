@@ -47,6 +47,20 @@ struct User {
     role: String,
     #[serde(default)]
     invitation_sent: Option<bool>,
+    /// `https://<subdomain>.pagerduty.com/users/<id>`: the account's subdomain.
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+/// The account's subdomain from one of its web URLs (`https://acme.pagerduty.com/…` →
+/// `acme`); EU accounts are `acme.eu.pagerduty.com`.
+fn subdomain(html_url: &str) -> Option<String> {
+    let host = url::Url::parse(html_url)
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    let name = host.split('.').next()?;
+    (!name.is_empty() && host.ends_with(".pagerduty.com")).then(|| name.to_string())
 }
 
 #[derive(Deserialize)]
@@ -236,11 +250,16 @@ impl PagerDutyApi {
         self.http.provider_id()
     }
 
-    pub async fn account_label(&self) -> Result<Option<String>> {
+    /// The consenting user's email (the label) and the account's subdomain (its
+    /// identity, from the user's `html_url`).
+    pub async fn account(&self) -> Result<Verified> {
         match self.http.get_json::<Me>("/users/me", &[]).await {
-            Ok(me) => Ok(Some(me.user.email).filter(|e| !e.is_empty())),
+            Ok(me) => Ok(Verified {
+                account_id: me.user.html_url.as_deref().and_then(subdomain),
+                account_label: Some(me.user.email).filter(|e| !e.is_empty()),
+            }),
             // Account-level API keys have no "me"; the connection still works.
-            Err(Error::Vendor { .. }) => Ok(None),
+            Err(Error::Vendor { .. }) => Ok(Verified::default()),
             Err(e) => Err(e),
         }
     }
@@ -446,9 +465,7 @@ impl Connector for PagerDutyApi {
             .get_json("/users", &[("limit", "1".to_string())])
             .await
             .map_err(|e| super::refused(self.http.provider_name(), e))?;
-        Ok(Verified {
-            account_label: self.account_label().await?,
-        })
+        self.account().await
     }
 
     async fn seats(&self) -> Result<Vec<SeatRecord>> {
@@ -564,6 +581,22 @@ impl Connector for PagerDutyApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_account_is_the_subdomain_of_a_pagerduty_web_url() {
+        for (url, want) in [
+            ("https://acme.pagerduty.com/users/PABC123", Some("acme")),
+            (
+                "https://Acme-Corp.eu.pagerduty.com/users/P1",
+                Some("acme-corp"),
+            ),
+            ("https://acme.pagerduty.com.evil.example/users/P1", None),
+            ("https://pagerduty.com/users/P1", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(subdomain(url).as_deref(), want, "{url}");
+        }
+    }
 
     #[test]
     fn an_on_call_now_names_the_seat_before_a_later_or_higher_level_one() {

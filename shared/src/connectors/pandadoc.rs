@@ -31,6 +31,9 @@ pub struct PandaDocApi {
 struct Member {
     #[serde(default)]
     email: String,
+    /// The member's current workspace: the account's identity.
+    #[serde(default)]
+    workspace: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +188,7 @@ impl Connector for PandaDocApi {
         {
             Ok(_) => Ok(Verified {
                 account_label: account,
+                account_id: me.workspace.filter(|w| !w.is_empty()),
             }),
             Err(e) if forbidden(&e) => Err(Error::unprocessable(
                 "admin_required",

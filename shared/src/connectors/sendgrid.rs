@@ -184,7 +184,10 @@ impl Connector for SendGridApi {
         } else {
             None
         };
-        Ok(Verified { account_label })
+        Ok(Verified {
+            account_id: account_label.clone(),
+            account_label,
+        })
     }
 
     async fn seats(&self) -> Result<Vec<SeatRecord>> {

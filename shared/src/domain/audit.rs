@@ -40,10 +40,13 @@ pub enum Action {
     /// The app's settings saved (the entry holds the old and new values).
     Settings,
     SyncNow,
+    /// An admin's choice on a connect that landed on another vendor account: switch and
+    /// keep the old account's data apart, switch and purge it, or keep the old account.
+    AccountChange,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::Connect,
         Action::Reconnect,
         Action::ApiKey,
@@ -54,6 +57,7 @@ impl Action {
         Action::Purge,
         Action::Settings,
         Action::SyncNow,
+        Action::AccountChange,
     ];
 
     /// The stored (serde) name.
@@ -69,6 +73,7 @@ impl Action {
             Action::Purge => "purge",
             Action::Settings => "settings",
             Action::SyncNow => "sync_now",
+            Action::AccountChange => "account_change",
         }
     }
 
@@ -89,6 +94,7 @@ impl Action {
             Action::Purge => "purging",
             Action::Settings => "saving settings",
             Action::SyncNow => "sync now",
+            Action::AccountChange => "deciding an account change",
         }
     }
 }

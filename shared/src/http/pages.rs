@@ -62,6 +62,16 @@ pub fn invite_connected_page(provider_name: &str, vendor_account: Option<&str>) 
     )
 }
 
+/// The end of an invite connect that landed on another vendor account than the
+/// org's connection: held until an admin of the org chooses.
+pub fn invite_held_page(provider_name: &str, message: &str) -> Response<Body> {
+    standalone_page(
+        200,
+        &format!("{provider_name}: waiting for the organization's admin"),
+        &format!("{message} Thank you — you can close this tab."),
+    )
+}
+
 /// The landing page of an OAuth invite: one button that posts back to the link
 /// (GET uses nothing up, so link previews cannot burn the invite). The form's
 /// redirect goes to the vendor's consent page, so CSP `form-action` allows its origin.

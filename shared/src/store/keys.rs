@@ -17,6 +17,11 @@ pub const CONNECTION_PREFIX: &str = "CONN#";
 pub fn app(org: &OrgId, provider: &str) -> String {
     format!("ORG#{org}#APP#{provider}")
 }
+/// Partition of an earlier vendor account's data, kept apart when the connection moved
+/// to another account (its items keep their sort keys).
+pub fn app_archive(org: &OrgId, provider: &str, archive_id: &str) -> String {
+    format!("ORG#{org}#APP#{provider}#ARCHIVE#{archive_id}")
+}
 pub fn seat_sk(seat_id: &str) -> String {
     format!("SEAT#{seat_id}")
 }
@@ -108,6 +113,14 @@ pub const INVITE_SK: &str = "INVITE";
 /// and the token hash (never the token).
 pub fn invites_index_sk(provider: &str) -> String {
     format!("INVITES#{provider}")
+}
+
+/// The org's people snapshot (the joined people list, see `store/people.rs`): a small
+/// head item naming the version and the parts, and the parts.
+pub const PEOPLE_SNAPSHOT_SK: &str = "PEOPLE";
+pub const PEOPLE_SNAPSHOT_PREFIX: &str = "PEOPLE#";
+pub fn people_snapshot_part_sk(part: u32) -> String {
+    format!("{PEOPLE_SNAPSHOT_PREFIX}{part:04}")
 }
 
 #[cfg(test)]

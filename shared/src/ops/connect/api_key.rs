@@ -19,8 +19,24 @@ use super::*;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Connected {
     pub provider: String,
+    /// `connected`, or `account_change_pending` when the key is of another vendor
+    /// account than the connection's (the card then asks an admin to choose).
     pub status: &'static str,
     pub vendor_account: Option<String>,
+    /// What to do next, when the key is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Connected {
+    /// 200 connected, 202 held for an admin's choice.
+    pub fn http_status(&self) -> u16 {
+        if self.message.is_some() {
+            202
+        } else {
+            200
+        }
+    }
 }
 
 /// Says what is wrong with a pasted key without ever repeating it.
@@ -90,7 +106,7 @@ pub async fn connect_api_key(
     let provider = api_key_provider(deps, provider_id)?;
     let (credentials, verified) = verify_api_key(deps, provider, key).await?;
     let account = verified.account_label;
-    store_connection(
+    let stored = store_connection(
         deps,
         caller.audit(),
         &ConnectionGrant {
@@ -101,17 +117,29 @@ pub async fn connect_api_key(
             connected_by: &caller.user,
             invited_by: None,
             vendor_account: account.as_deref(),
+            vendor_account_id: verified.account_id.as_deref(),
             scopes: checked_key_scopes(provider),
             now: deps.config.clock.now(),
         },
         &credentials,
     )
     .await?;
-    tracing::info!(org = %caller.org, provider = %provider.id, "connected with an API key");
+    let message = match stored {
+        Stored::Connected => {
+            tracing::info!(org = %caller.org, provider = %provider.id, "connected with an API key");
+            None
+        }
+        Stored::AwaitingChoice { message } => Some(message),
+    };
     Ok(Connected {
         provider: provider.id.clone(),
-        status: "connected",
+        status: if message.is_some() {
+            "account_change_pending"
+        } else {
+            "connected"
+        },
         vendor_account: account,
+        message,
     })
 }
 

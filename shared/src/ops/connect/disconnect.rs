@@ -32,8 +32,9 @@ pub fn parse_purge(value: Option<&str>) -> Result<bool> {
 /// `DELETE /api/connections/{provider}`: unscheduled first (out of the DueIndex,
 /// lease dropped so a run in flight writes nothing on the connection), then the
 /// secret is scheduled for deletion (recoverable by a Reconnect for 7 days).
-/// The synced data stays unless `purge`, which deletes the app's whole partition
-/// and the connection item.
+/// The synced data stays unless `purge`, which deletes the app's whole partition,
+/// the archives of earlier vendor accounts and the connection item. A connect held
+/// for another account is dropped (its secret scheduled for deletion too).
 pub async fn disconnect(
     deps: &Deps,
     caller: &Admin,
@@ -51,6 +52,10 @@ pub async fn disconnect(
         .await?
         .ok_or_else(|| Error::NotFound(format!("connection to {}", provider.name)))?;
     deps.vault.delete(&connection.secret_name).await?;
+    // A connect held for another vendor account goes too.
+    if let Some(pending) = &connection.pending_account_change {
+        deps.vault.delete(&pending.secret_name).await?;
+    }
     let mut purged_items = 0;
     if purge {
         purged_items += deps
@@ -58,6 +63,13 @@ pub async fn disconnect(
             .app_data(&caller.org, &provider.id)
             .delete_all()
             .await?;
+        // The data of earlier vendor accounts, kept apart by account changes.
+        for archive in &connection.archives {
+            purged_items += deps
+                .store
+                .delete_archive(&caller.org, &provider.id, &archive.id)
+                .await?;
+        }
         if deps
             .store
             .delete_connection(&caller.org, &provider.id)

@@ -374,6 +374,12 @@ pub enum InviteKeyOutcome {
         provider_name: String,
         vendor_account: Option<String>,
     },
+    /// The key is of another vendor account than the connection's: held until an admin
+    /// of the org chooses (`account_change`).
+    Held {
+        provider_name: String,
+        message: String,
+    },
     /// The key was not accepted; the invite is still usable. `status` is the
     /// HTTP status for the re-shown form (400 malformed, 422 refused, 502 vendor down).
     Retry { status: u16, form: KeyForm },
@@ -455,35 +461,51 @@ pub(super) async fn submit_pending_invite_key(
     };
     let now = deps.config.clock.now();
     let account = verified.account_label;
+    let existing = deps.store.connection(&invite.org_id, &provider.id).await?;
+    let secret_name = grant_secret_name(deps, existing.as_ref(), &invite.org_id, &provider.id);
     let grant = ConnectionGrant {
         org: &invite.org_id,
         provider: &provider.id,
         auth_mode: AuthMode::ApiKey,
-        secret_name: &deps.vault.secret_name(&invite.org_id, &provider.id),
+        secret_name: &secret_name,
         connected_by: account.as_deref().unwrap_or(INVITED_ADMIN),
         invited_by: Some(&invite.created_by),
         vendor_account: account.as_deref(),
+        vendor_account_id: verified.account_id.as_deref(),
         scopes: checked_key_scopes(provider),
         now,
     };
-    let reconnect = deps
-        .store
-        .connection(grant.org, grant.provider)
-        .await?
-        .is_some();
-    deps.vault.put(grant.secret_name, &credentials).await?;
-    // The invite used up, the connection and the entry: one transaction.
-    let write = deps.store.connection_grant(&grant).await?;
+    let reconnect = existing.is_some();
+    let mut details = connect_details(&grant);
+    let change = crate::domain::connection::account_change(
+        existing.as_ref(),
+        verified.account_id.as_deref(),
+    );
+    // The invite used up, the connection (or the held change) and the entry: one
+    // transaction.
+    let write = match change {
+        Some((_, to)) => account_change::hold(deps, &grant, &credentials, to, &mut details).await?,
+        None => {
+            deps.vault.put(grant.secret_name, &credentials).await?;
+            deps.store.connection_grant(&grant).await?
+        }
+    };
     let scope = scope.by(Actor::invitee(account.as_deref()));
     deps.store
         .use_invite(hash, now, vec![write], |invite| {
-            let mut details = connect_details(&grant);
             details.extend(invite_details(invite, hash));
             details.insert("reconnect".into(), reconnect.into());
             scope.done(details)
         })
         .await?
         .ok_or_else(invite_unusable)?;
+    if let Some((from, to)) = change {
+        tracing::info!(org = %invite.org_id, provider = %provider.id, "invite connect held: another vendor account");
+        return Ok(InviteKeyOutcome::Held {
+            provider_name: provider.name.clone(),
+            message: held_message(provider, from, to),
+        });
+    }
     tracing::info!(org = %invite.org_id, provider = %provider.id, "connected through an invite (API key)");
     Ok(InviteKeyOutcome::Connected {
         provider_name: provider.name.clone(),

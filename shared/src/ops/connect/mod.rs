@@ -16,11 +16,17 @@ use time::Duration;
 use crate::domain::catalog::Catalog;
 pub use crate::oauth_client::TOKEN_REFUSED;
 
+mod account_change;
 mod api_key;
 mod disconnect;
 mod invite;
 mod oauth;
 
+pub use account_change::{
+    cancel_account_change, held_message, switch_account, AccountChangeCancelled, AccountChoice,
+    AccountSwitched, Stored, ACCOUNT_CHANGED,
+};
+use account_change::{commit_grant, grant_secret_name};
 pub use api_key::*;
 pub use disconnect::*;
 pub use invite::*;

@@ -329,7 +329,10 @@ pub(super) async fn finish_consumed(
         ));
     };
     match complete(deps, state, scope, code, now).await {
-        Ok(()) => {
+        Ok(Stored::AwaitingChoice { message }) => {
+            Ok(not_connected(ACCOUNT_CHANGED.to_string(), message))
+        }
+        Ok(Stored::Connected) => {
             tracing::info!(org = %state.org_id, provider = %state.provider, "connected");
             Ok(CallbackOutcome::Connected {
                 provider: state.provider.clone(),
@@ -356,16 +359,16 @@ pub(super) async fn complete(
     scope: &AuditScope,
     code: &str,
     now: OffsetDateTime,
-) -> Result<()> {
+) -> Result<Stored> {
     let provider = deps.config.catalog.get(&state.provider)?;
     let tokens =
         oauth_client::exchange_code(deps, provider, code, state.pkce_verifier.as_deref()).await?;
     let scopes = granted_scopes(tokens.scope.as_deref(), provider);
     let credentials = Credentials::OAuth2(tokens);
-    let account = connectors::for_provider(provider, deps.http()?, &credentials)?
+    let verified = connectors::for_provider(provider, deps.http()?, &credentials)?
         .verify()
-        .await?
-        .account_label;
+        .await?;
+    let account = verified.account_label;
     // Through an invite, the dashboard user only sent the link: the one who
     // connected is the vendor account that consented.
     let (connected_by, scope) = match &state.invited_by {
@@ -386,6 +389,7 @@ pub(super) async fn complete(
             connected_by,
             invited_by: state.invited_by.as_deref(),
             vendor_account: account.as_deref(),
+            vendor_account_id: verified.account_id.as_deref(),
             scopes: Some(&scopes),
             now,
         },
@@ -406,25 +410,30 @@ pub(super) async fn store_connection(
     scope: &AuditScope,
     grant: &ConnectionGrant<'_>,
     credentials: &Credentials,
-) -> Result<()> {
-    let reconnect = deps
-        .store
-        .connection(grant.org, grant.provider)
-        .await?
-        .is_some();
-    let scope = if reconnect {
+) -> Result<Stored> {
+    let provider = deps.config.catalog.get(grant.provider)?;
+    let existing = deps.store.connection(grant.org, grant.provider).await?;
+    let scope = if existing.is_some() {
         scope.as_action(Action::Reconnect)
     } else {
         scope.clone()
     };
-    deps.vault.put(grant.secret_name, credentials).await?;
-    deps.store
-        .save_connection(grant, &scope.done(connect_details(grant)))
-        .await
+    let secret_name = grant_secret_name(deps, existing.as_ref(), grant.org, grant.provider);
+    let grant = ConnectionGrant {
+        secret_name: &secret_name,
+        ..grant.clone()
+    };
+    commit_grant(
+        deps,
+        &scope,
+        provider,
+        existing.as_ref(),
+        &grant,
+        credentials,
+    )
+    .await
 }
 
-/// The scopes an OAuth grant holds: the token response's `scope` (RFC 6749 §5.1), or
-/// what was asked where the vendor did not repeat it (it granted exactly that).
 pub(super) fn granted_scopes(scope: Option<&str>, provider: &Provider) -> Vec<String> {
     match scope.map(str::split_whitespace) {
         Some(granted) => granted.map(str::to_string).collect(),

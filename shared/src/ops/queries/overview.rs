@@ -10,7 +10,7 @@ use super::{activity_note, auth_modes, definitions, sources, DEFAULT_INACTIVE_DA
 use crate::config::Config;
 use crate::domain::caller::Caller;
 use crate::domain::catalog::{AuthMode, Pricing, Provider};
-use crate::domain::connection::{Connection, SyncSummary};
+use crate::domain::connection::{ArchivedAccount, Connection, SyncSummary};
 use crate::domain::org::OrgId;
 use crate::domain::plan::{CreditProjection, PlanItem};
 use crate::domain::settings::DEFAULT_CURRENCY;
@@ -37,6 +37,23 @@ pub struct ConnectionView {
     pub last_sync: Option<SyncSummary>,
     /// A run holds the lease right now.
     pub syncing: bool,
+    /// The vendor account's identity (`Connection::vendor_account_id`).
+    pub vendor_account_id: Option<String>,
+    /// A connect that landed on another vendor account, waiting for an admin's choice.
+    pub pending_account_change: Option<PendingAccountChangeView>,
+    /// Earlier vendor accounts whose data was kept apart, oldest first.
+    pub archives: Vec<ArchivedAccount>,
+}
+
+/// What the card shows of a held connect (never where its credentials are).
+#[derive(Debug, Serialize)]
+pub struct PendingAccountChangeView {
+    pub vendor_account_id: String,
+    pub vendor_account: Option<String>,
+    pub connected_by: String,
+    pub requested_at: String,
+    /// The account the connection holds data of.
+    pub current_account_id: Option<String>,
 }
 
 impl ConnectionView {
@@ -53,6 +70,9 @@ impl ConnectionView {
                 last_sync_at: None,
                 last_sync: None,
                 syncing: false,
+                vendor_account_id: None,
+                pending_account_change: None,
+                archives: Vec::new(),
             },
             Some(c) => ConnectionView {
                 status: serde_json::to_value(c.status)
@@ -68,6 +88,17 @@ impl ConnectionView {
                 last_sync_at: c.last_sync_at.clone(),
                 last_sync: c.last_sync_summary.clone(),
                 syncing: c.lease_expires_at.is_some_and(|e| e > now.unix_timestamp()),
+                vendor_account_id: c.vendor_account_id.clone(),
+                pending_account_change: c.pending_account_change.as_ref().map(|p| {
+                    PendingAccountChangeView {
+                        vendor_account_id: p.vendor_account_id.clone(),
+                        vendor_account: p.vendor_account.clone(),
+                        connected_by: p.connected_by.clone(),
+                        requested_at: p.requested_at.clone(),
+                        current_account_id: c.vendor_account_id.clone(),
+                    }
+                }),
+                archives: c.archives.clone(),
             },
         }
     }
