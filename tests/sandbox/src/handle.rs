@@ -117,6 +117,17 @@ impl<S: Vendor> SandboxHandle<S> {
         self.state.faults().stats()
     }
 
+    /// Replaces this sandbox by a new one of `config` on the same port: the same vendor
+    /// URL now serves another account (a Reconnect landing on another vendor account).
+    pub async fn restart_as(&mut self, config: S::Config) -> anyhow::Result<()> {
+        let port = url::Url::parse(&self.base_url)?
+            .port()
+            .ok_or_else(|| anyhow::anyhow!("{} has no port", self.base_url))?;
+        self.server.stop().await;
+        *self = SandboxHandle::start(config, port).await?;
+        Ok(())
+    }
+
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
     pub async fn shutdown(self) {
         self.server.shutdown().await;

@@ -49,6 +49,11 @@ impl Server {
 
     /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
     pub(crate) async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Stops serving (as [`shutdown`](Self::shutdown)), leaving the port free.
+    pub(crate) async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -413,7 +413,7 @@ impl Dataset {
         let mut ids = Ids::new();
 
         let account_id = ids.resource(&mut rng);
-        let subdomain = "seatscope-sandbox".to_string();
+        let subdomain = config.subdomain.clone();
         let teams: Vec<Team> = TEAMS
             .iter()
             .map(|name| Team {

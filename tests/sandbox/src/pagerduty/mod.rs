@@ -67,6 +67,10 @@ pub struct PagerDutyConfig {
     /// users of several sandboxes, so one person holds seats in two or three apps (the
     /// People view's ground truth). Empty by default.
     pub shared_emails: Vec<(u32, String)>,
+    /// The account's subdomain (`https://<subdomain>.pagerduty.com/…` in every `html_url`):
+    /// the account's identity. Tests of a Reconnect that lands on another account start a
+    /// second sandbox with another one (and another seed).
+    pub subdomain: String,
     /// Last day with data (inclusive). The default is yesterday by [`crate::clock`]: the
     /// system date's, or the day before `SEATSCOPE_TODAY` where a test pins it.
     pub end_date: time::Date,
@@ -97,6 +101,7 @@ impl Default for PagerDutyConfig {
             notes_only_full_users: 0,
             renamed_users: Vec::new(),
             shared_emails: Vec::new(),
+            subdomain: "seatscope-sandbox".to_string(),
             end_date: crate::clock::yesterday(),
             client_id: "seatscope-dev".to_string(),
             client_secret: "seatscope-dev-secret".to_string(),
