@@ -388,3 +388,61 @@ async fn the_people_page_in_chromium_joins_seats_across_apps() {
         "the People page's browser test failed (output above)"
     );
 }
+
+/// A Reconnect that lands on another vendor account: PagerDuty connected and synced, then
+/// the same vendor URL serves another account (a second sandbox, another seed and
+/// subdomain), and `tests/browser/account-change.test.mjs` presses Reconnect, is warned
+/// instead of having the history replaced, and switches keeping the old data apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_to_another_account_in_chromium_warns_and_keeps_the_old_data_apart() {
+    chromium();
+    npm_ci(&workspace_root().join("tests/browser")).await;
+    let small = PagerDutyConfig {
+        users: 8,
+        days: 10,
+        events_per_day: 30,
+        ..PagerDutyConfig::default()
+    };
+    let mut stack = Stack::start(StackOptions {
+        sandbox: small.clone(),
+        ..StackOptions::default()
+    })
+    .await
+    .expect("the local stack starts");
+    let org = "browser-account";
+    common::connect_to(&stack, org, "pagerduty")
+        .await
+        .expect("the admin connects PagerDuty");
+    let report = stack.tick().await.expect("tick");
+    assert_eq!(report["synced"], 1, "{report}");
+    let first = small.subdomain.clone();
+    let other = "browser-account-eu".to_string();
+    stack
+        .sandbox
+        .restart_as(PagerDutyConfig {
+            seed: 4242,
+            subdomain: other.clone(),
+            ..small
+        })
+        .await
+        .expect("the other account's sandbox starts on the same URL");
+    let passed = run_test_file(
+        &stack,
+        org,
+        "account-change.test.mjs",
+        &[
+            ("SEATSCOPE_PAGERDUTY", stack.sandbox.base_url()),
+            ("SEATSCOPE_FIRST_ACCOUNT", first),
+            ("SEATSCOPE_OTHER_ACCOUNT", other.clone()),
+        ],
+    )
+    .await;
+    assert!(passed, "the account-change browser test failed (output above)");
+    // What the page did is what the table holds.
+    let conn = common::items_with_prefix(&stack, &format!("ORG#{org}"), "CONN#pagerduty")
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(conn["vendor_account_id"], other.as_str());
+    assert_eq!(conn["archives"].as_array().map(Vec::len), Some(1));
+}

@@ -400,6 +400,8 @@
     const name = appName(r.provider) || 'The app';
     if (r.result === 'connected') {
       banner('success', `${name} is connected. Its first sync runs shortly.`, { id: 'callback' });
+    } else if (r.reason === 'vendor_account_changed') {
+      banner('warning', r.message || `${name}: this sign-in is to another account; choose on its card.`, { id: 'callback' });
     } else {
       const why = [r.message, r.reason && `(${r.reason})`].filter(Boolean).join(' ');
       banner('error', `${name} was not connected${why ? `: ${why}` : '.'}`, { id: 'callback' });
@@ -464,7 +466,8 @@
     } else if (c.status === 'needs_reconnect') {
       card.append(h('p', { class: 'status-reason', text: 'Access expired or was revoked: reconnect to resume syncing.' }));
     }
-    if (c.vendor_account) card.append(h('p', { class: 'vendor-account' }, 'Account: ', h('strong', { text: c.vendor_account })));
+    if (c.pending_account_change) card.append(accountChangeBlock(app, c, setMsg));
+    if (c.vendor_account) card.append(h('p', { class: 'vendor-account' }, 'Account: ', h('strong', { text: c.vendor_account }), c.vendor_account_id && c.vendor_account_id !== c.vendor_account ? ` (${c.vendor_account_id})` : ''));
     if (c.connected_at && c.status !== 'not_connected') {
       card.append(h(
         'p',
@@ -484,6 +487,15 @@
       if (facts.childElementCount) card.append(facts);
     }
     card.append(lastSyncLine(c));
+    for (const a of c.archives || []) {
+      card.append(h(
+        'p',
+        { class: 'archive', dataset: { archive: a.id } },
+        `Kept apart: the data of account ${a.vendor_account_id || a.vendor_account || 'unknown'} (${plural(a.items, 'item', 'items')}), archived `,
+        timeEl(a.archived_at),
+        ` by ${a.archived_by}. It is not in this app's figures; a disconnect with "Delete the history" deletes it.`,
+      ));
+    }
     if (app.activity_note) card.append(h('p', { class: 'note', text: app.activity_note }));
 
     const actions = h('div', { class: 'actions' });
@@ -619,7 +631,11 @@
         const r = await api(`/api/connections/${enc(app.provider)}/api-key`, { method: 'POST', body: { api_key: key } });
         input.value = '';
         setMsg('');
-        banner('success', `${app.name} is connected${r?.vendor_account ? ` (account ${r.vendor_account})` : ''}. Its first sync runs shortly.`, { id: 'callback' });
+        if (r?.status === 'account_change_pending') {
+          banner('warning', r.message, { id: 'callback' });
+        } else {
+          banner('success', `${app.name} is connected${r?.vendor_account ? ` (account ${r.vendor_account})` : ''}. Its first sync runs shortly.`, { id: 'callback' });
+        }
         await refreshCard(app.provider);
       } catch (e) {
         submit.disabled = false;
@@ -778,6 +794,92 @@
     const section = h('div', { class: 'pending-invites', 'aria-labelledby': titleId }, h('p', { id: titleId, text: `Pending invite links (${invites.length})` }), list);
     const after = card.querySelector('.invite') || card.querySelector('.actions');
     after.after(section);
+  }
+
+  /**
+   * A connect that landed on another vendor account than the connection's: nothing was
+   * replaced; an admin switches (keeping the old account's data apart, or deleting it)
+   * or keeps the current account.
+   */
+  function accountChangeBlock(app, c, setMsg) {
+    const p = c.pending_account_change;
+    const from = p.current_account_id || c.vendor_account || 'the current account';
+    const to = p.vendor_account_id;
+    const block = h(
+      'div',
+      { class: 'account-change note', role: 'status', dataset: { accountChange: to } },
+      h('p', {},
+        h('strong', { text: `Another ${app.name} account is waiting. ` }),
+        `A connect by ${p.connected_by} on `,
+        timeEl(p.requested_at),
+        ` signed in to account ${to}${p.vendor_account && p.vendor_account !== to ? ` (${p.vendor_account})` : ''}, but this connection holds the history of account ${from}. Nothing was replaced: ${from} goes on syncing until an admin chooses.`),
+    );
+    if (isViewer()) return block;
+    const actions = h('div', { class: 'actions' });
+    const sw = h('button', { type: 'button', class: 'primary', dataset: { action: 'switch-account' }, text: `Switch to ${to}…`, 'aria-label': `Switch ${app.name} to account ${to}` });
+    sw.addEventListener('click', () => switchAccountDialog(app, from, to, sw));
+    const keep = h('button', { type: 'button', dataset: { action: 'keep-account' }, text: `Keep ${from}`, 'aria-label': `Keep ${app.name} account ${from}` });
+    keep.addEventListener('click', async () => {
+      keep.disabled = true;
+      try {
+        await api(`/api/connections/${enc(app.provider)}/account-change`, { method: 'DELETE' });
+        banner('success', `${app.name} stays on account ${from}; the sign-in to ${to} was dropped.`, { id: 'callback' });
+        await refreshCard(app.provider);
+      } catch (e) {
+        keep.disabled = false;
+        setMsg(e.message, 'error');
+      }
+    });
+    actions.append(sw, keep);
+    block.append(actions);
+    return block;
+  }
+
+  function switchAccountDialog(app, from, to, opener) {
+    const titleId = uid('dlg-title');
+    const apartId = uid('apart');
+    const delId = uid('del');
+    const err = h('p', { class: 'field-error', role: 'alert' });
+    const confirm = h('button', { type: 'submit', class: 'primary', value: 'confirm', text: `Switch to ${to}` });
+    const cancel = h('button', { type: 'button', value: 'cancel', text: 'Cancel' });
+    const form = h(
+      'form',
+      { method: 'dialog' },
+      h('h2', { id: titleId, text: `Switch ${app.name} to account ${to}?` }),
+      h('p', { text: `The history of ${to} starts with its first sync (due at once). The app's settings (prices, threshold, renewal) stay.` }),
+      h(
+        'fieldset',
+        {},
+        h('legend', { text: `The history of ${from}` }),
+        h('div', { class: 'radio' }, h('input', { type: 'radio', name: 'old_data', id: apartId, value: 'keep_apart', checked: true }), h('label', { for: apartId, text: `Keep it apart (archived, out of the figures)` })),
+        h('div', { class: 'radio' }, h('input', { type: 'radio', name: 'old_data', id: delId, value: 'purge' }), h('label', { for: delId, text: 'Delete it' })),
+      ),
+      err,
+      h('div', { class: 'actions' }, confirm, cancel),
+    );
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId }, form);
+    cancel.addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      if (opener.isConnected) opener.focus();
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const oldData = form.querySelector('input[name="old_data"]:checked')?.value || 'keep_apart';
+      confirm.disabled = true;
+      try {
+        const r = await api(`/api/connections/${enc(app.provider)}/account-change`, { method: 'POST', body: { old_data: oldData } });
+        dlg.close();
+        const what = r.old_data === 'purge' ? `its ${nfInt.format(r.items)} items were deleted` : `its ${nfInt.format(r.items)} items are kept apart`;
+        banner('success', `${app.name} now syncs account ${r.vendor_account_id}; ${from}'s history: ${what}.`, { id: 'callback' });
+        await refreshCard(app.provider);
+      } catch (e) {
+        confirm.disabled = false;
+        err.textContent = e.message;
+      }
+    });
+    document.body.append(dlg);
+    dlg.showModal();
   }
 
   function disconnectDialog(app, opener) {
@@ -1875,6 +1977,7 @@
     purge: 'Disconnect and purge',
     settings: 'Settings',
     sync_now: 'Sync now',
+    account_change: 'Account change',
   };
 
   function auditDetail(e) {
