@@ -437,7 +437,10 @@ async fn a_reconnect_to_another_account_in_chromium_warns_and_keeps_the_old_data
         ],
     )
     .await;
-    assert!(passed, "the account-change browser test failed (output above)");
+    assert!(
+        passed,
+        "the account-change browser test failed (output above)"
+    );
     // What the page did is what the table holds.
     let conn = common::items_with_prefix(&stack, &format!("ORG#{org}"), "CONN#pagerduty")
         .await
