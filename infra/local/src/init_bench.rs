@@ -1,7 +1,9 @@
 //! `cargo xtask bench-init`: each handler's cold start next to a hello-world `lambda_http`
 //! function's, measured the same way in one run. It prints figures and asserts nothing.
 //!
-//! How: the release binaries (x86_64, the workspace's release profile) are spawned with
+//! How: the release binaries (this machine's target, the workspace's release profile and the
+//! codegen flags `.cargo/config.toml` gives the deployed arm64 binaries, applied to the
+//! handlers and hello-world alike: position-dependent executables) are spawned with
 //! `AWS_LAMBDA_RUNTIME_API` pointing at a Lambda Runtime API played on loopback; the time
 //! from spawn to the binary's first `GET /2018-06-01/runtime/invocation/next` is its init
 //! (what Lambda bills as Init Duration, less the sandbox's own start). Each binary gets
@@ -17,8 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USAGE: &str = "usage: cargo xtask bench-init [--runs N (15)] [--no-build]
 
-  Builds the four handlers and infra/hello-lambda (release, this machine's target), copies
-  them to target/release/bench-init/, then spawns each copy --runs times against a Lambda Runtime API on loopback and prints, per
+  Builds the four handlers and infra/hello-lambda (release, this machine's target, with the
+  rustflags .cargo/config.toml gives the deployed arm64 binaries), copies them to
+  target/<host triple>/release/bench-init/, then spawns each copy --runs times against a Lambda Runtime API on loopback and prints, per
   binary, its size, what the dynamic loader does to it before main (relative relocations,
   and the RELRO bytes it writes and so copies on write), and its init time (spawn → first
   poll of /invocation/next): min, median, max, and the median's ratio to hello-world's.
@@ -60,12 +63,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let runs: usize = crate::flag(args, "--runs", 15)?;
     anyhow::ensure!(runs >= 1, "--runs must be at least 1");
     let root = crate::workspace_root();
+    let host = host_triple()?;
+    let rustflags = deployed_rustflags(&root)?;
     if !args.iter().any(|a| a == "--no-build") {
-        build(&root)?;
+        build(&root, &host, &rustflags)?;
     }
     let release = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
+        .join(&host)
         .join("release");
     let built: Vec<PathBuf> = SUBJECTS.iter().map(|s| release.join(s.package)).collect();
     for bin in &built {
@@ -104,14 +110,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let hello = median(&samples[0]);
     println!(
         "\nCold start: spawn → first poll of /2018-06-01/runtime/invocation/next, {runs} runs each, \
-         release profile, {} ({} cores)\n",
+         release profile, rustflags {rustflags:?} (as deployed), {} ({} cores)\n",
         std::env::consts::ARCH,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "| binary | size | relative relocs | RELRO | init min | init median | init max | median ÷ hello-world |"
+        "| binary | size | ELF type | relative relocs | RELRO | init min | init median | init max | median ÷ hello-world |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (s, (bin, times)) in SUBJECTS.iter().zip(bins.iter().zip(&samples)) {
         let size = std::fs::metadata(bin)?.len() as f64 / 1e6;
         let (min, max) = (
@@ -119,12 +125,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             times.iter().max().copied().unwrap_or_default(),
         );
         let med = median(times);
-        let (relocs, relro) = match load_work(&std::fs::read(bin)?) {
+        let elf = std::fs::read(bin)?;
+        let kind = match elf.get(16..18).map(|b| u16::from_le_bytes([b[0], b[1]])) {
+            Some(2) => "executable",
+            Some(3) => "PIE",
+            _ => "?",
+        };
+        let (relocs, relro) = match load_work(&elf) {
             Some((n, bytes)) => (n.to_string(), format!("{:.0} KB", bytes as f64 / 1e3)),
             None => ("?".into(), "?".into()),
         };
         println!(
-            "| {} | {size:.1} MB | {relocs} | {relro} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}× |",
+            "| {} | {size:.1} MB | {kind} | {relocs} | {relro} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}× |",
             s.name,
             ms(min),
             ms(med),
@@ -180,11 +192,58 @@ fn median(v: &[Duration]) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-fn build(root: &Path) -> anyhow::Result<()> {
-    eprintln!("bench-init: building the handlers and hello-lambda (release)…");
+/// This machine's target triple (`rustc -vV`).
+fn host_triple() -> anyhow::Result<String> {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .context("rustc -vV names no host")
+}
+
+/// The rustflags `.cargo/config.toml` gives the deployed binaries
+/// (`[target.aarch64-unknown-linux-gnu]`), so the bench measures what Lambda runs.
+fn deployed_rustflags(root: &Path) -> anyhow::Result<Vec<String>> {
+    let path = root.join(".cargo/config.toml");
+    let config: toml::Table = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .parse()
+        .with_context(|| format!("parsing {}", path.display()))?;
+    Ok(config
+        .get("target")
+        .and_then(|t| t.get("aarch64-unknown-linux-gnu"))
+        .and_then(|t| t.get("rustflags"))
+        .and_then(|f| f.as_array())
+        .map(|flags| {
+            flags
+                .iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn build(root: &Path, host: &str, rustflags: &[String]) -> anyhow::Result<()> {
+    eprintln!(
+        "bench-init: building the handlers and hello-lambda (release, --target {host}, \
+         rustflags {rustflags:?})…"
+    );
     let started = Instant::now();
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root).args(["build", "--release"]);
+    // With --target, the flags reach the binaries and their crates, never the build
+    // scripts and proc macros (which must stay position-independent).
+    cmd.current_dir(root)
+        .args(["build", "--release", "--target", host])
+        .env(
+            format!(
+                "CARGO_TARGET_{}_RUSTFLAGS",
+                host.to_uppercase().replace(['-', '.'], "_")
+            ),
+            rustflags.join(" "),
+        );
     for s in &SUBJECTS {
         cmd.args(["-p", s.package]);
     }

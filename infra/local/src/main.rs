@@ -327,6 +327,16 @@ fn template() -> anyhow::Result<()> {
             meta.len() as f64 / 1_048_576.0,
             kind.split(':').nth(1).unwrap_or("").trim()
         );
+        // .cargo/config.toml links the arm64 binaries position-dependent (cold start,
+        // issue 11): ELF e_type 2 (EXEC), not 3 (DYN, a PIE).
+        let head = std::fs::read(&bootstrap)?;
+        let e_type = head.get(16..18).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        anyhow::ensure!(
+            e_type == Some(2),
+            "{} is not a position-dependent executable (ELF type {e_type:?}): the \
+             relocation-model=static rustflags of .cargo/config.toml did not reach sam build",
+            bootstrap.display()
+        );
     }
     Ok(())
 }
