@@ -39,6 +39,8 @@ mod invites;
 pub mod keys;
 // Pending OAuth authorizations.
 mod oauth_state;
+mod people;
+pub use people::{PeopleSnapshot, StoredPeople};
 // The tick's claims, leases, checkpoints, refresh locks and paused runs.
 mod scheduling;
 pub use scheduling::{Checkpoint, ConnectionLock, SyncOutcome};
