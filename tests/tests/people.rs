@@ -8,13 +8,20 @@
 //! every app they hold"; "holds N apps, active in none"), the search, and paging that
 //! covers every row exactly once. Each seat's inactive flag is the seat list's own
 //! (proven equal to the sandboxes' activity by the providers and dashboard tests). The
-//! test holds at any date (it re-runs itself at the pinned days).
+//! org's stored people snapshot: written by the sync and by each settings change, what
+//! a fresh Lambda instance answers from (identically to a rebuild), never used once of
+//! another version. The test holds at any date (it re-runs itself at the pinned days).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
+use seatscope_core::domain::{Caller, OrgId};
+use seatscope_core::ops::queries::people::{
+    forget_joined, people_with_source, PeopleFilter, PeopleQuery, Source,
+};
+use seatscope_core::store::PeopleSnapshot;
 use seatscope_local::stack::{Stack, StackOptions};
 use seatscope_sandbox::pandadoc::PandaDocConfig;
 use seatscope_sandbox::sendgrid::{SandboxKey, SendGridConfig};
@@ -180,6 +187,20 @@ async fn csv_emails(
     )
 }
 
+/// Everyone, as a fresh Lambda instance answers (the process's kept list forgotten
+/// first): the list without `generated_at`, and where it came from.
+async fn cold_people(stack: &Stack, org: &str) -> (Value, Source) {
+    forget_joined();
+    let caller = Caller::member(&OrgId::parse(org).unwrap(), &format!("admin@{org}.example"));
+    let query = PeopleQuery::parse(PeopleFilter::default(), None, Some("500")).unwrap();
+    let (list, source) = people_with_source(&stack.deps.store, &stack.deps.config, &caller, &query)
+        .await
+        .expect("the people list");
+    let mut list = serde_json::to_value(list).unwrap();
+    list.as_object_mut().unwrap().remove("generated_at");
+    (list, source)
+}
+
 #[test]
 fn people_hold_at_a_month_end_a_leap_day_and_new_year() {
     rerun_at_days(
@@ -210,6 +231,22 @@ async fn seats_join_by_email_across_three_apps_with_filters_paging_and_csv() {
     let report = stack.tick().await.unwrap();
     assert_eq!(report["synced"], 3, "{report}");
 
+    // Each app's summary refresh stored the people snapshot (three at once: the last
+    // one stored is of the current version), and a fresh instance answers from it.
+    let org_id = OrgId::parse(org).unwrap();
+    let store = &stack.deps.store;
+    let after_sync = store
+        .people_snapshot(&org_id, 1)
+        .await
+        .unwrap()
+        .expect("the sync stored a people snapshot");
+    let (synced_list, source) = cold_people(&stack, org).await;
+    assert_eq!(source, Source::Stored);
+    assert!(
+        synced_list["people_total"].as_u64().unwrap() > 10,
+        "{synced_list}"
+    );
+
     // Prices: PagerDuty one price; PandaDoc a price for Full, the seat price for the rest.
     let pd = json!({"inactive_days": 30, "grace_days": 14, "exempt_seats": [], "seat_price": 10.0});
     let pandadoc = json!({"inactive_days": 60, "grace_days": 14, "exempt_seats": [], "seat_price": 5.0,
@@ -233,6 +270,41 @@ async fn seats_join_by_email_across_three_apps_with_filters_paging_and_csv() {
         }
     };
     let threshold = |app: &str| if app == "pandadoc" { 60 } else { 30 };
+
+    // Each settings change stored a new snapshot: a fresh instance answers from it,
+    // exactly as a rebuild does, which is written back.
+    let (stored, source) = cold_people(&stack, org).await;
+    assert_eq!(
+        source,
+        Source::Stored,
+        "the settings change stored the snapshot"
+    );
+    assert_ne!(
+        stored, synced_list,
+        "the premise: the prices change the list"
+    );
+    let current = store.people_snapshot(&org_id, 1).await.unwrap().unwrap();
+    assert_ne!(current.version, after_sync.version);
+    store.delete_people_snapshot(&org_id).await.unwrap();
+    assert!(store.people_snapshot(&org_id, 4).await.unwrap().is_none());
+    let (rebuilt, source) = cold_people(&stack, org).await;
+    assert_eq!(source, Source::Rebuilt);
+    assert_eq!(rebuilt, stored);
+    let (again, source) = cold_people(&stack, org).await;
+    assert_eq!((source, &again), (Source::Stored, &stored), "written back");
+    // A snapshot of another version (the sync's, as if its write had landed last) is
+    // not used: rebuilt, and the current one written back.
+    let stale = PeopleSnapshot {
+        version: after_sync.version.clone(),
+        built_at: after_sync.built_at.clone(),
+        bytes: after_sync.bytes().unwrap(),
+    };
+    store.put_people_snapshot(&org_id, &stale).await.unwrap();
+    let (fresh, source) = cold_people(&stack, org).await;
+    assert_eq!((source, &fresh), (Source::Rebuilt, &stored));
+    let (again, source) = cold_people(&stack, org).await;
+    assert_eq!((source, &again), (Source::Stored, &stored));
+
     let (_, config) = get_json(&stack, org, "/api/config").await.unwrap();
     let today = time::Date::parse(
         config["today"].as_str().unwrap(),
