@@ -4,7 +4,9 @@
 //!    Lambda) seeds one org with 50 apps × 10k seats × 365 daily rollups in DynamoDB
 //!    Local, then times the dashboard-api handler: overview, app detail for 12 months,
 //!    seat list — p50/p99; and in a second org, 10k people × 3 apps: the people list
-//!    (a page of 100, and the "holds 2+ apps, active in none" filter) and its CSV.
+//!    (a page of 100, and the "holds 2+ apps, active in none" filter), the same with
+//!    the process's kept list forgotten first (a new Lambda instance) — read from the
+//!    stored people snapshot, and rebuilt with the snapshot deleted — and its CSV.
 //! 2. **Page load.** Headless Chromium loads the app page of the seeded PagerDuty app
 //!    (10k seats, 12 months) through the local gateway, signed in through the dev
 //!    issuer: p50/p99 from navigation start to the charts drawn
@@ -24,9 +26,10 @@ const USAGE: &str = "usage: cargo xtask bench-queries [--apps 50] [--seats 10000
   Seeds DynamoDB Local with --apps apps × --seats seats × --days daily rollups for one
   org, then prints p50/p99 of the dashboard-api handler (release build) for the
   overview, app detail (12 months) and the seat list; seeds a second org with 10k
-  people × 3 apps and times the people list (GET /api/people) and its CSV; and the
-  page load to charts
-  drawn in headless Chromium (--no-page skips it). Asserts nothing.";
+  people × 3 apps (the first three apps: --apps 3 or more) and times the people list
+  (GET /api/people) warm, cold from the stored people snapshot and cold rebuilt, and
+  its CSV; and the page load to charts drawn in headless Chromium (--no-page skips
+  it). Asserts nothing.";
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     if args.iter().any(|a| a == "--help" || a == "-h") {

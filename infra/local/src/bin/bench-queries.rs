@@ -5,7 +5,9 @@
 //! build, as in Lambda) on API Gateway v2 events against DynamoDB Local:
 //! the overview, the app page's data for 12 months, and the seat list; and in a
 //! second org, 10k people × 3 apps (each person a seat in each, the emails in other
-//! letter cases per app), the people list (`GET /api/people`) and its CSV.
+//! letter cases per app), the people list (`GET /api/people`): warm, cold (the kept
+//! list forgotten, as a new Lambda instance) from the stored people snapshot, and
+//! cold with the snapshot deleted (rebuilt and written back); and its CSV.
 //! Prints a Markdown table and one JSON line; asserts nothing.
 //!
 //! Environment: the functions' variables plus `SEATSCOPE_LOCAL_DYNAMODB` and
@@ -21,6 +23,7 @@ use seatscope_core::config::Config;
 use seatscope_core::domain::catalog::{AuthMode, Catalog};
 use seatscope_core::domain::settings::AppSettings;
 use seatscope_core::domain::{day, DailyRollup, OrgId, Seat, SeatStatus};
+use seatscope_core::ops::queries::people;
 use seatscope_core::ops::{settings, summary};
 use seatscope_core::store::ConnectionGrant;
 use seatscope_core::Deps;
@@ -171,9 +174,9 @@ async fn seed(deps: &Deps, o: &Options) -> anyhow::Result<()> {
 /// The people case: 3 apps (the catalog's first three) in `PEOPLE_ORG`, each with a
 /// seat for every one of `PEOPLE` people (the email's letter case differs per app;
 /// a few seats per app have no email), written as a sync does: the seat items, then
-/// the summary with its seat-list snapshot.
+/// the summary with its seat-list snapshot, then the org's people snapshot.
 async fn seed_people(deps: &Deps) -> anyhow::Result<()> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = deps.config.clock.now();
     let today = now.date();
     let org = OrgId::parse(PEOPLE_ORG)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -219,7 +222,16 @@ async fn seed_people(deps: &Deps) -> anyhow::Result<()> {
                 .admin_for(seatscope_core::domain::audit::Action::Settings)?;
             settings::save_settings(&deps.store, &deps.config, &admin, provider, settings).await?;
         }
-        summary::refresh_summary(&deps.store, &org, provider, Some(&seats), now).await?;
+        // The bench's catalog (its apps are copies of PagerDuty under other ids).
+        summary::refresh_summary_in(
+            &deps.store,
+            Some(&deps.config.catalog),
+            &org,
+            provider,
+            Some(&seats),
+            now,
+        )
+        .await?;
     }
     eprintln!(
         "  seeded {PEOPLE} people × 3 apps in {:.0} s",
@@ -286,9 +298,24 @@ async fn measure(
     runs: usize,
     make: impl Fn(usize) -> String,
 ) -> anyhow::Result<Measured> {
+    measure_prepared(deps, label, runs, || async { Ok(()) }, make).await
+}
+
+/// [`measure`] with `prepare` run (untimed) before each request.
+async fn measure_prepared<Fut>(
+    deps: &Deps,
+    label: &str,
+    runs: usize,
+    prepare: impl Fn() -> Fut,
+    make: impl Fn(usize) -> String,
+) -> anyhow::Result<Measured>
+where
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let mut times = Vec::with_capacity(runs);
     let mut bytes = 0;
     for i in 0..runs + WARM_UP {
+        prepare().await?;
         let req = lambda_http::request::from_str(&make(i))?;
         let started = Instant::now();
         let resp = dashboard_api::handle(deps, req)
@@ -342,6 +369,9 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|p| p.id.clone())
         .collect();
+    let people_org = &OrgId::parse(PEOPLE_ORG)?;
+    let store = &deps.store;
+    let sources = people_sources(&deps, people_org).await?;
     let today = time::OffsetDateTime::now_utc().date();
     let from = day(today - time::Duration::days(364));
     let to = day(today);
@@ -398,15 +428,31 @@ async fn main() -> anyhow::Result<()> {
             },
         )
         .await?,
-        measure(
+        measure_prepared(
             &deps,
-            "people, cold: list rebuilt (page of 100)",
-            o.runs.min(50),
-            |_| {
-                // As the first request of a Lambda instance, or the first after a sync.
-                seatscope_core::ops::queries::people::forget_joined();
-                event_in(PEOPLE_ORG, "GET /api/people", "/api/people", "", &[])
+            "people, cold: stored snapshot read (page of 100)",
+            o.runs,
+            || async {
+                // As the first request of a Lambda instance, or the first after a
+                // sync or settings change (which rewrote the snapshot).
+                people::forget_joined();
+                Ok(())
             },
+            |_| event_in(PEOPLE_ORG, "GET /api/people", "/api/people", "", &[]),
+        )
+        .await?,
+        measure_prepared(
+            &deps,
+            "people, cold: list rebuilt, snapshot written back (page of 100)",
+            o.runs.min(50),
+            move || async move {
+                // As the first request of a new UTC day, or one without a stored
+                // snapshot at the current version.
+                people::forget_joined();
+                store.delete_people_snapshot(people_org).await?;
+                Ok(())
+            },
+            |_| event_in(PEOPLE_ORG, "GET /api/people", "/api/people", "", &[]),
         )
         .await?,
         measure(&deps, "people CSV (10k rows)", o.runs.min(50), |_| {
@@ -445,7 +491,34 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("\n{}", serde_json::Value::Object(json));
+    println!("\npeople list's source, cold, after seeding: {sources}");
     Ok(())
+}
+
+/// Where a cold people request's list comes from right after seeding (the snapshot
+/// the last app's summary refresh wrote), then with the snapshot deleted, then again:
+/// what the cold rows measure.
+async fn people_sources(deps: &Deps, org: &OrgId) -> anyhow::Result<String> {
+    let caller = seatscope_core::domain::Caller::member(org, "bench");
+    let query = people::PeopleQuery::parse(people::PeopleFilter::default(), None, None)?;
+    let mut seen = Vec::new();
+    for delete in [false, true, false] {
+        people::forget_joined();
+        if delete {
+            deps.store.delete_people_snapshot(org).await?;
+        }
+        let (_, source) =
+            people::people_with_source(&deps.store, &deps.config, &caller, &query).await?;
+        seen.push(format!("{source:?}"));
+    }
+    anyhow::ensure!(
+        seen == ["Stored", "Rebuilt", "Stored"],
+        "the people snapshot was not used as expected: {seen:?}"
+    );
+    Ok(format!(
+        "{}; with the snapshot deleted: {}; next: {}",
+        seen[0], seen[1], seen[2]
+    ))
 }
 
 /// A connection item for `provider` as the bench's admin would have made it.
@@ -466,6 +539,7 @@ async fn save_bench_connection(
                 connected_by: "bench",
                 invited_by: None,
                 vendor_account: Some("bench"),
+                vendor_account_id: None,
                 scopes: None,
                 now,
             },
