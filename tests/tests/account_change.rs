@@ -6,7 +6,6 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use seatscope_local::stack::{Stack, StackOptions};
 use seatscope_sandbox::PagerDutyConfig;
@@ -51,29 +50,27 @@ fn app_pk() -> String {
 
 /// Every item of a partition (all pages), sorted by sort key.
 async fn partition(stack: &Stack, pk: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = stack
-            .dynamodb
-            .query()
-            .table_name(&stack.table_name)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-            .set_exclusive_start_key(start.take())
-            .send()
+    common::partition(stack, pk).await.unwrap()
+}
+
+/// An admin's choice on the held account change of `provider`: `Some(old_data)` switches
+/// (POST), `None` keeps the current account (DELETE). The status and the body.
+async fn decide(stack: &Stack, provider: &str, old_data: Option<&str>) -> (u16, Value) {
+    let path = format!("/api/connections/{provider}/account-change");
+    let (status, body) = match old_data {
+        Some(choice) => {
+            send_as_admin(
+                stack,
+                ORG,
+                reqwest::Method::POST,
+                &path,
+                Some(json!({ "old_data": choice })),
+            )
             .await
-            .unwrap();
-        for item in page.items.unwrap_or_default() {
-            items.push(serde_dynamo::from_item::<_, Value>(item).unwrap());
         }
-        match page.last_evaluated_key {
-            Some(k) => start = Some(k),
-            None => break,
-        }
-    }
-    items.sort_by(|a, b| a["sk"].as_str().cmp(&b["sk"].as_str()));
-    items
+        None => send_as_admin(stack, ORG, reqwest::Method::DELETE, &path, None).await,
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 /// The items without their partition key: what a move must keep unchanged.
@@ -211,29 +208,14 @@ async fn a_reconnect_to_another_account_waits_then_keeps_the_old_data_apart() {
     assert_eq!(held_entry["outcome"], "done");
 
     // A choice that is neither is refused, and changes nothing.
-    let path = "/api/connections/pagerduty/account-change";
-    let (status, body) = send_as_admin(
-        &stack,
-        ORG,
-        reqwest::Method::POST,
-        path,
-        Some(json!({"old_data": "merge"})),
-    )
-    .await;
+    let (status, body) = decide(&stack, "pagerduty", Some("merge")).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(partition(&stack, &app_pk()).await, first_data);
 
     // Keep the old account's data apart.
-    let (status, body) = send_as_admin(
-        &stack,
-        ORG,
-        reqwest::Method::POST,
-        path,
-        Some(json!({"old_data": "keep_apart"})),
-    )
-    .await;
+    let (status, body) = decide(&stack, "pagerduty", Some("keep_apart")).await;
     assert_eq!(status, 200, "{body}");
-    let switched: Value = serde_json::from_str(&body).unwrap();
+    let switched = body;
     assert_eq!(switched["old_data"], "keep_apart");
     assert_eq!(switched["vendor_account_id"], OTHER_ACCOUNT);
     assert_eq!(switched["previous_account_id"], FIRST_ACCOUNT);
@@ -271,14 +253,7 @@ async fn a_reconnect_to_another_account_waits_then_keeps_the_old_data_apart() {
         "the first account's secret is scheduled for deletion"
     );
     // Deciding again finds nothing pending.
-    let (status, _) = send_as_admin(
-        &stack,
-        ORG,
-        reqwest::Method::POST,
-        path,
-        Some(json!({"old_data": "purge"})),
-    )
-    .await;
+    let (status, _) = decide(&stack, "pagerduty", Some("purge")).await;
     assert_eq!(status, 404);
 
     // The next sync reads the other account only: its seats, none of the first's.
@@ -335,7 +310,6 @@ async fn the_admin_can_keep_the_old_account_or_purge_its_data_and_settings_stay(
     let secret_name = format!("seatscope/dev/{ORG}/pagerduty");
     let to = connected_then_reconnected_to_another_account(&mut stack).await;
     assert!(to.contains("reason=vendor_account_changed"), "{to}");
-    let path = "/api/connections/pagerduty/account-change";
     let before = connection(&stack).await;
     let first_data = partition(&stack, &app_pk()).await;
     let pending_secret = before["pending_account_change"]["secret_name"]
@@ -344,7 +318,7 @@ async fn the_admin_can_keep_the_old_account_or_purge_its_data_and_settings_stay(
         .to_string();
 
     // Keep the old account: nothing of it changes, the held secret goes.
-    let (status, body) = send_as_admin(&stack, ORG, reqwest::Method::DELETE, path, None).await;
+    let (status, body) = decide(&stack, "pagerduty", None).await;
     assert_eq!(status, 200, "{body}");
     let kept = connection(&stack).await;
     assert!(kept.get("pending_account_change").is_none());
@@ -354,7 +328,7 @@ async fn the_admin_can_keep_the_old_account_or_purge_its_data_and_settings_stay(
     assert!(secret(&stack, &pending_secret).await.is_none());
     assert!(secret(&stack, &secret_name).await.is_some());
     assert_eq!(partition(&stack, &app_pk()).await, first_data);
-    let (status, _) = send_as_admin(&stack, ORG, reqwest::Method::DELETE, path, None).await;
+    let (status, _) = decide(&stack, "pagerduty", None).await;
     assert_eq!(status, 404, "nothing pending any more");
 
     // The app's settings are the org's, not the account's: they stay.
@@ -377,16 +351,9 @@ async fn the_admin_can_keep_the_old_account_or_purge_its_data_and_settings_stay(
     let to = location(&consent.callback().send().await.unwrap()).unwrap();
     assert!(to.contains("reason=vendor_account_changed"), "{to}");
     assert!(secret(&stack, &pending_secret).await.is_some());
-    let (status, body) = send_as_admin(
-        &stack,
-        ORG,
-        reqwest::Method::POST,
-        path,
-        Some(json!({"old_data": "purge"})),
-    )
-    .await;
+    let (status, body) = decide(&stack, "pagerduty", Some("purge")).await;
     assert_eq!(status, 200, "{body}");
-    let switched: Value = serde_json::from_str(&body).unwrap();
+    let switched = body;
     assert_eq!(switched["old_data"], "purge");
     assert_eq!(switched["archive_id"], Value::Null);
     let left = partition(&stack, &app_pk()).await;
@@ -477,8 +444,7 @@ async fn an_api_key_or_an_invite_of_another_account_is_held_for_the_admin() {
 
     // Kept; then the app's admin uses an invite link with the other account's key:
     // the invite is used, the key held, and the page says the org's admin decides.
-    let path = "/api/connections/sendgrid/account-change";
-    let (status, _) = send_as_admin(&stack, ORG, reqwest::Method::DELETE, path, None).await;
+    let (status, _) = decide(&stack, "sendgrid", None).await;
     assert_eq!(status, 200);
     let (status, body) = send_as_admin(
         &stack,
@@ -520,14 +486,7 @@ async fn an_api_key_or_an_invite_of_another_account_is_held_for_the_admin() {
         .expect("the invite's entry");
     assert_eq!(entry["details"]["account_change"], "held");
     // The switch works from an invite's hold as from the admin's own.
-    let (status, body) = send_as_admin(
-        &stack,
-        ORG,
-        reqwest::Method::POST,
-        path,
-        Some(json!({"old_data": "purge"})),
-    )
-    .await;
+    let (status, body) = decide(&stack, "sendgrid", Some("purge")).await;
     assert_eq!(status, 200, "{body}");
     let conn = sendgrid_connection(&stack).await;
     assert_eq!(conn["vendor_account_id"], other_account.as_str());

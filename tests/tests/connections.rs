@@ -77,31 +77,6 @@ async fn api_key(stack: &Stack, org: &str, provider: &str, key: &str) -> (u16, S
     .await
 }
 
-/// Every item of a partition, all pages.
-async fn partition(stack: &Stack, pk: &str) -> anyhow::Result<Vec<Value>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = stack
-            .dynamodb
-            .query()
-            .table_name(&stack.table_name)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await?;
-        for item in page.items.unwrap_or_default() {
-            items.push(serde_dynamo::from_item::<_, Value>(item)?);
-        }
-        match page.last_evaluated_key {
-            Some(k) => start = Some(k),
-            None => break,
-        }
-    }
-    Ok(items)
-}
-
 async fn connection(stack: &Stack, org: &str, provider: &str) -> Option<Value> {
     items_with_prefix(stack, &format!("ORG#{org}"), &format!("CONN#{provider}"))
         .await

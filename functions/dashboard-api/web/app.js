@@ -835,25 +835,25 @@
     return block;
   }
 
-  function switchAccountDialog(app, from, to, opener) {
+  /**
+   * A modal dialog with one choice among radio options, a Confirm and a Cancel; `onConfirm`
+   * gets the chosen value and closes the dialog by resolving (an error's message is shown).
+   */
+  function choiceDialog({ opener, title, intro, legend, name, options, confirmText, confirmClass, onConfirm }) {
     const titleId = uid('dlg-title');
-    const apartId = uid('apart');
-    const delId = uid('del');
     const err = h('p', { class: 'field-error', role: 'alert' });
-    const confirm = h('button', { type: 'submit', class: 'primary', value: 'confirm', text: `Switch to ${to}` });
+    const confirm = h('button', { type: 'submit', class: confirmClass, value: 'confirm', text: confirmText });
     const cancel = h('button', { type: 'button', value: 'cancel', text: 'Cancel' });
+    const radios = options.map((o, i) => {
+      const id = uid(name);
+      return h('div', { class: 'radio' }, h('input', { type: 'radio', name, id, value: o.value, checked: i === 0 }), h('label', { for: id, text: o.label }));
+    });
     const form = h(
       'form',
       { method: 'dialog' },
-      h('h2', { id: titleId, text: `Switch ${app.name} to account ${to}?` }),
-      h('p', { text: `The history of ${to} starts with its first sync (due at once). The app's settings (prices, threshold, renewal) stay.` }),
-      h(
-        'fieldset',
-        {},
-        h('legend', { text: `The history of ${from}` }),
-        h('div', { class: 'radio' }, h('input', { type: 'radio', name: 'old_data', id: apartId, value: 'keep_apart', checked: true }), h('label', { for: apartId, text: `Keep it apart (archived, out of the figures)` })),
-        h('div', { class: 'radio' }, h('input', { type: 'radio', name: 'old_data', id: delId, value: 'purge' }), h('label', { for: delId, text: 'Delete it' })),
-      ),
+      h('h2', { id: titleId, text: title }),
+      h('p', { text: intro }),
+      h('fieldset', {}, h('legend', { text: legend }), ...radios),
       err,
       h('div', { class: 'actions' }, confirm, cancel),
     );
@@ -865,14 +865,10 @@
     });
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      const oldData = form.querySelector('input[name="old_data"]:checked')?.value || 'keep_apart';
+      const value = form.querySelector(`input[name="${name}"]:checked`)?.value ?? options[0].value;
       confirm.disabled = true;
       try {
-        const r = await api(`/api/connections/${enc(app.provider)}/account-change`, { method: 'POST', body: { old_data: oldData } });
-        dlg.close();
-        const what = r.old_data === 'purge' ? `its ${nfInt.format(r.items)} items were deleted` : `its ${nfInt.format(r.items)} items are kept apart`;
-        banner('success', `${app.name} now syncs account ${r.vendor_account_id}; ${from}'s history: ${what}.`, { id: 'callback' });
-        await refreshCard(app.provider);
+        await onConfirm(value, () => dlg.close());
       } catch (e) {
         confirm.disabled = false;
         err.textContent = e.message;
@@ -882,50 +878,50 @@
     dlg.showModal();
   }
 
-  function disconnectDialog(app, opener) {
-    const titleId = uid('dlg-title');
-    const keepId = uid('keep');
-    const delId = uid('del');
-    const err = h('p', { class: 'field-error', role: 'alert' });
-    const confirm = h('button', { type: 'submit', class: 'danger', value: 'confirm', text: 'Confirm' });
-    const cancel = h('button', { type: 'button', value: 'cancel', text: 'Cancel' });
-    const form = h(
-      'form',
-      { method: 'dialog' },
-      h('h2', { id: titleId, text: `Disconnect ${app.name}?` }),
-      h('p', { text: 'Seatscope stops syncing and forgets the credentials.' }),
-      h(
-        'fieldset',
-        {},
-        h('legend', { text: 'The synced history' }),
-        h('div', { class: 'radio' }, h('input', { type: 'radio', name: 'purge', id: keepId, value: 'false', checked: true }), h('label', { for: keepId, text: 'Keep the history (seats, activity, trends)' })),
-        h('div', { class: 'radio' }, h('input', { type: 'radio', name: 'purge', id: delId, value: 'true' }), h('label', { for: delId, text: 'Delete the history' })),
-      ),
-      err,
-      h('div', { class: 'actions' }, confirm, cancel),
-    );
-    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId }, form);
-    cancel.addEventListener('click', () => dlg.close());
-    dlg.addEventListener('close', () => {
-      dlg.remove();
-      if (opener.isConnected) opener.focus();
+  function switchAccountDialog(app, from, to, opener) {
+    choiceDialog({
+      opener,
+      title: `Switch ${app.name} to account ${to}?`,
+      intro: `The history of ${to} starts with its first sync (due at once). The app's settings (prices, threshold, renewal) stay.`,
+      legend: `The history of ${from}`,
+      name: 'old_data',
+      options: [
+        { value: 'keep_apart', label: 'Keep it apart (archived, out of the figures)' },
+        { value: 'purge', label: 'Delete it' },
+      ],
+      confirmText: `Switch to ${to}`,
+      confirmClass: 'primary',
+      onConfirm: async (oldData, close) => {
+        const r = await api(`/api/connections/${enc(app.provider)}/account-change`, { method: 'POST', body: { old_data: oldData } });
+        close();
+        const what = r.old_data === 'purge' ? `its ${nfInt.format(r.items)} items were deleted` : `its ${nfInt.format(r.items)} items are kept apart`;
+        banner('success', `${app.name} now syncs account ${r.vendor_account_id}; ${from}'s history: ${what}.`, { id: 'callback' });
+        await refreshCard(app.provider);
+      },
     });
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const purge = form.querySelector('input[name="purge"]:checked')?.value === 'true';
-      confirm.disabled = true;
-      try {
+  }
+
+  function disconnectDialog(app, opener) {
+    choiceDialog({
+      opener,
+      title: `Disconnect ${app.name}?`,
+      intro: 'Seatscope stops syncing and forgets the credentials.',
+      legend: 'The synced history',
+      name: 'purge',
+      options: [
+        { value: 'false', label: 'Keep the history (seats, activity, trends)' },
+        { value: 'true', label: 'Delete the history' },
+      ],
+      confirmText: 'Confirm',
+      confirmClass: 'danger',
+      onConfirm: async (value, close) => {
+        const purge = value === 'true';
         const r = await api(`/api/connections/${enc(app.provider)}?purge=${purge}`, { method: 'DELETE' });
-        dlg.close();
+        close();
         banner('success', `${app.name} is disconnected${purge ? `; its history was deleted (${nfInt.format(r?.purged_items ?? 0)} items)` : '; its history is kept'}.`, { id: 'callback' });
         await refreshCard(app.provider);
-      } catch (e) {
-        confirm.disabled = false;
-        err.textContent = e.message;
-      }
+      },
     });
-    document.body.append(dlg);
-    dlg.showModal();
   }
 
   // ---------- definitions ----------

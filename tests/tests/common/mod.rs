@@ -306,6 +306,34 @@ pub async fn every_item(stack: &Stack) -> anyhow::Result<Vec<Value>> {
     Ok(items)
 }
 
+/// Every item of a partition (all pages), in sort-key order.
+pub async fn partition(stack: &Stack, pk: &str) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = stack
+            .dynamodb
+            .query()
+            .table_name(&stack.table_name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(pk.into()),
+            )
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await?;
+        for item in page.items.unwrap_or_default() {
+            items.push(serde_dynamo::from_item::<_, Value>(item)?);
+        }
+        match page.last_evaluated_key {
+            Some(k) => start = Some(k),
+            None => break,
+        }
+    }
+    Ok(items)
+}
+
 pub async fn items_with_prefix(
     stack: &Stack,
     pk: &str,
