@@ -212,6 +212,10 @@ async fn a_reconnect_to_another_account_waits_then_keeps_the_old_data_apart() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(partition(&stack, &app_pk()).await, first_data);
 
+    // The org's people snapshot joined the first account's seats (names, emails).
+    let org_pk = format!("ORG#{ORG}");
+    let people = || items_with_prefix(&stack, &org_pk, "PEOPLE");
+    assert!(!people().await.unwrap().is_empty(), "the sync stored one");
     // Keep the old account's data apart.
     let (status, body) = decide(&stack, "pagerduty", Some("keep_apart")).await;
     assert_eq!(status, 200, "{body}");
@@ -229,6 +233,10 @@ async fn a_reconnect_to_another_account_waits_then_keeps_the_old_data_apart() {
     .await;
     assert_eq!(without_pk(&archive), without_pk(&first_data));
     assert_eq!(partition(&stack, &app_pk()).await, Vec::<Value>::new());
+    assert!(
+        people().await.unwrap().is_empty(),
+        "no snapshot keeps the old account's people"
+    );
     let switched_conn = connection(&stack).await;
     assert_eq!(switched_conn["vendor_account_id"], OTHER_ACCOUNT);
     assert_eq!(switched_conn["secret_name"], pending_secret.as_str());

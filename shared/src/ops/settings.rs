@@ -8,7 +8,7 @@ use crate::domain::org::OrgId;
 use crate::domain::settings::AppSettings;
 use crate::domain::time::rfc3339;
 use crate::error::{Error, Result};
-use crate::ops::summary::refresh_summary;
+use crate::ops::summary::refresh_summary_in;
 use crate::store::DynamoDbStore;
 
 /// The stored settings of (org, provider), or the defaults.
@@ -45,6 +45,14 @@ pub async fn save_settings(
     store
         .commit(vec![write], &admin.audit().done(details))
         .await?;
-    refresh_summary(store, org, provider, None, config.clock.now()).await?;
+    refresh_summary_in(
+        store,
+        Some(&config.catalog),
+        org,
+        provider,
+        None,
+        config.clock.now(),
+    )
+    .await?;
     Ok(settings)
 }

@@ -218,12 +218,17 @@ impl DynamoDbStore {
     }
 
     /// Deletes the org's people snapshot (the bench's rebuilt runs; a purge).
+    /// Every item of it goes, the parts an earlier, longer write left included (a Query
+    /// of the org partition's `PEOPLE` sort keys).
     pub async fn delete_people_snapshot(&self, org: &OrgId) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct SortKey {
+            sk: String,
+        }
         let pk = keys::org(org);
-        let before: Option<PeopleHead> = self.get(&pk, keys::PEOPLE_SNAPSHOT_SK).await?;
-        self.delete(&pk, keys::PEOPLE_SNAPSHOT_SK).await?;
-        for n in 0..before.map_or(0, |b| b.parts) {
-            self.delete(&pk, &keys::people_snapshot_part_sk(n)).await?;
+        let items: Vec<SortKey> = self.query_prefix(&pk, keys::PEOPLE_SNAPSHOT_SK).await?;
+        for item in items {
+            self.delete(&pk, &item.sk).await?;
         }
         Ok(())
     }

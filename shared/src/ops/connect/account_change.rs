@@ -183,6 +183,9 @@ pub async fn switch_account(
                 .await?
         }
     };
+    // The org's people snapshot joined the old account's seats: it goes, whatever the
+    // choice (the next people request rebuilds it without them).
+    deps.store.delete_people_snapshot(&caller.org).await?;
     let archive = (choice == OldData::KeepApart).then(|| ArchivedAccount {
         id: archive_id.clone(),
         vendor_account_id: connection.vendor_account_id.clone(),

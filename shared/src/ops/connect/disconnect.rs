@@ -33,7 +33,8 @@ pub fn parse_purge(value: Option<&str>) -> Result<bool> {
 /// lease dropped so a run in flight writes nothing on the connection), then the
 /// secret is scheduled for deletion (recoverable by a Reconnect for 7 days).
 /// The synced data stays unless `purge`, which deletes the app's whole partition,
-/// the archives of earlier vendor accounts and the connection item. A connect held
+/// the archives of earlier vendor accounts, the connection item and the org's people
+/// snapshot (rebuilt by the next people request). A connect held
 /// for another account is dropped (its secret scheduled for deletion too).
 pub async fn disconnect(
     deps: &Deps,
@@ -77,6 +78,9 @@ pub async fn disconnect(
         {
             purged_items += 1;
         }
+        // The org's people snapshot holds the purged app's people (emails, names): it goes
+        // too, and the next people request rebuilds it from the apps left.
+        deps.store.delete_people_snapshot(&caller.org).await?;
         let count = i64::try_from(purged_items).unwrap_or(i64::MAX);
         if let Err(e) = deps
             .store

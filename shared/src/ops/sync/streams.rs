@@ -473,8 +473,9 @@ async fn pull_with(
         .await?;
     }
     // The seats this sync wrote (last activity and active days moved in memory too).
-    crate::ops::summary::refresh_summary(
+    crate::ops::summary::refresh_summary_in(
         &deps.store,
+        Some(&deps.config.catalog),
         org,
         provider,
         progress.seats.as_deref(),
