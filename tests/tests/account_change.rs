@@ -261,8 +261,12 @@ async fn a_reconnect_to_another_account_waits_then_keeps_the_old_data_apart() {
         "the first account's secret is scheduled for deletion"
     );
     // Deciding again finds nothing pending.
-    let (status, _) = decide(&stack, "pagerduty", Some("purge")).await;
-    assert_eq!(status, 404);
+    let (status, body) = decide(&stack, "pagerduty", Some("purge")).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nothing to decide"));
 
     // The next sync reads the other account only: its seats, none of the first's.
     let report = stack.tick().await.unwrap();
@@ -337,7 +341,7 @@ async fn the_admin_can_keep_the_old_account_or_purge_its_data_and_settings_stay(
     assert!(secret(&stack, &secret_name).await.is_some());
     assert_eq!(partition(&stack, &app_pk()).await, first_data);
     let (status, _) = decide(&stack, "pagerduty", None).await;
-    assert_eq!(status, 404, "nothing pending any more");
+    assert_eq!(status, 409, "nothing pending any more");
 
     // The app's settings are the org's, not the account's: they stay.
     let (status, body) = send_as_admin(

@@ -346,7 +346,7 @@ async fn every_sample_event_is_handled_by_its_function() {
         )
         .await
         .unwrap();
-    // dashboard-account-change: no connect is waiting on another vendor account → 404,
+    // dashboard-account-change: no connect is waiting on another vendor account → 409,
     // nothing changed (tests/tests/account_change.rs plays the switch itself).
     let (status, body) = body_json(
         dashboard_api::handle(deps, request("dashboard-account-change.json"))
@@ -354,12 +354,12 @@ async fn every_sample_event_is_handled_by_its_function() {
             .unwrap(),
     )
     .await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 409, "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("pending account change of PagerDuty"),
+            .contains("no connect of PagerDuty is waiting"),
         "{body}"
     );
     let (status, body) = body_json(

@@ -141,8 +141,13 @@ pub struct AccountSwitched {
     pub archive_id: Option<String>,
 }
 
+/// Nothing to decide: no connect of `provider` is waiting on another account (a 409: the
+/// connection's state, not the request, is what is missing).
 fn nothing_pending(provider: &Provider) -> Error {
-    Error::NotFound(format!("pending account change of {}", provider.name))
+    Error::Conflict(format!(
+        "no connect of {} is waiting on another account: there is nothing to decide",
+        provider.name
+    ))
 }
 
 /// `POST /api/connections/{provider}/account-change` `{"old_data": "keep_apart" |
