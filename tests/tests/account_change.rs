@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 const ORG: &str = "initech";
 const FIRST_ACCOUNT: &str = "seatscope-sandbox";
 const OTHER_ACCOUNT: &str = "initech-eu";
+/// A SendGrid seed whose account (owner username) is neither the default seed's nor seed 7's.
+const THIRD_SENDGRID_SEED: u64 = 8;
 
 fn first_account() -> PagerDutyConfig {
     PagerDutyConfig {
@@ -453,6 +455,38 @@ async fn an_api_key_or_an_invite_of_another_account_is_held_for_the_admin() {
     assert_ne!(other_account, first_account);
     assert!(message.contains(&other_account), "{message}");
     assert_eq!(held["secret_name"], first["secret_name"]);
+
+    // A key of a third account replaces the hold; the replaced hold's secret goes.
+    let replaced_secret = held["pending_account_change"]["secret_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(secret(&stack, &replaced_secret).await.is_some());
+    for seed in [THIRD_SENDGRID_SEED, 7] {
+        stack
+            .sendgrid
+            .restart_as(seatscope_sandbox::SendGridConfig {
+                seed,
+                ..stack_sendgrid_config()
+            })
+            .await
+            .unwrap();
+        let (status, body) = sendgrid_key(&stack, &key).await;
+        assert_eq!(status, 202, "{body}");
+        let third = sendgrid_connection(&stack).await["pending_account_change"].clone();
+        if seed == THIRD_SENDGRID_SEED {
+            let id = third["vendor_account_id"].as_str().unwrap();
+            assert!(id != other_account && id != first_account, "{id}");
+            assert!(
+                secret(&stack, &replaced_secret).await.is_none(),
+                "the replaced hold's secret is scheduled for deletion"
+            );
+        } else {
+            // Back to the other account for the rest (its secret restored).
+            assert_eq!(third["vendor_account_id"], other_account.as_str());
+            assert!(secret(&stack, &replaced_secret).await.is_some());
+        }
+    }
 
     // Kept; then the app's admin uses an invite link with the other account's key:
     // the invite is used, the key held, and the page says the org's admin decides.

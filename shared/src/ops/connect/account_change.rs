@@ -96,6 +96,32 @@ pub(super) async fn hold(
         .await
 }
 
+/// A newer hold (of account `to`) replaced one of a third account: that one's secret is
+/// scheduled for deletion, so no credentials stay behind unreferenced. Logged, never
+/// raised: the new hold is committed.
+pub(super) async fn drop_replaced_hold(
+    deps: &Deps,
+    existing: Option<&Connection>,
+    grant: &ConnectionGrant<'_>,
+    to: &str,
+) {
+    let Some(connection) = existing else {
+        return;
+    };
+    let Some(replaced) = &connection.pending_account_change else {
+        return;
+    };
+    let held = deps
+        .vault
+        .account_secret_name(grant.org, grant.provider, to);
+    if replaced.secret_name == held || replaced.secret_name == connection.secret_name {
+        return;
+    }
+    if let Err(e) = deps.vault.delete(&replaced.secret_name).await {
+        tracing::warn!(org = %grant.org, provider = %grant.provider, error = %e.chain(), "a replaced hold's secret was not scheduled for deletion");
+    }
+}
+
 /// Commits a grant, or holds it when it lands on another vendor account than the
 /// existing connection's (one transaction with the entry either way).
 pub(super) async fn commit_grant(
@@ -112,6 +138,7 @@ pub(super) async fn commit_grant(
     {
         let write = hold(deps, grant, credentials, to, &mut details).await?;
         deps.store.commit(vec![write], &scope.done(details)).await?;
+        drop_replaced_hold(deps, existing, grant, to).await;
         tracing::info!(org = %grant.org, provider = %grant.provider, "connect held: another vendor account");
         return Ok(Stored::AwaitingChoice {
             message: held_message(provider, from, to),

@@ -500,6 +500,7 @@ pub(super) async fn submit_pending_invite_key(
         .await?
         .ok_or_else(invite_unusable)?;
     if let Some((from, to)) = change {
+        account_change::drop_replaced_hold(deps, existing.as_ref(), &grant, to).await;
         tracing::info!(org = %invite.org_id, provider = %provider.id, "invite connect held: another vendor account");
         return Ok(InviteKeyOutcome::Held {
             provider_name: provider.name.clone(),
